@@ -1,0 +1,54 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+AIDFLOW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/
+
+.PHONY: install test test-sqlite test-postgres check lint fmt demo run migrate bench worker
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: test-sqlite test-postgres
+
+test-sqlite: $(STAMP)
+	@echo "=== test suite against SQLite (embedded, a fresh file per test) ==="
+	AIDFLOW_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider
+
+test-postgres: $(STAMP)
+	@echo "=== test suite against PostgreSQL ($(AIDFLOW_TEST_DATABASE_URL), a database created and dropped by the run) ==="
+	AIDFLOW_TEST_DB=postgres AIDFLOW_TEST_DATABASE_URL=$(AIDFLOW_TEST_DATABASE_URL) $(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check: lint $(STAMP)
+	$(VENV)/bin/mypy engine workflows api notifications
+
+migrate: $(STAMP)
+	$(VENV)/bin/aidflow db upgrade
+
+demo: $(STAMP)
+	$(VENV)/bin/aidflow demo
+
+run: $(STAMP)
+	$(VENV)/bin/aidflow serve
+
+worker: $(STAMP)
+	$(VENV)/bin/aidflow worker
+
+bench: $(STAMP)
+	$(PY) -m bench.ratio --db sqlite --n 3000
+	$(PY) -m bench.ratio --db postgres --n 3000

@@ -1,0 +1,1 @@
+"""HTTP API, pages and the `aidflow` command line."""

@@ -1,0 +1,87 @@
+"""Regions, officials and their role grants; every grant is an audit entry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from engine import auditlog
+from engine.access import Actor, Grant, Role, parent_code, region_level, valid_region_code
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.store import Region, RoleGrant, User
+
+ASSIGNABLE_ROLES = frozenset(r.value for r in Role if r not in (Role.SYSTEM, Role.PUBLIC))
+
+
+def add_region(session: Session, *, code: str, name: str, actor: Actor, now: datetime) -> Region:
+    """Add a county, township or village; its parent follows from the code and must exist."""
+    if not valid_region_code(code):
+        raise InvalidInput(f"区划代码须为12位数字 / region code must be 12 digits: {code!r}")
+    if session.get(Region, code) is not None:
+        raise Conflict(f"区划 {code} 已存在 / region {code} already exists")
+    parent = parent_code(code)
+    if parent is not None and region_level(code) not in ("province", "city", "county") \
+            and session.get(Region, parent) is None:
+        raise InvalidInput(f"上级区划 {parent} 不存在，请先添加 / add the parent region {parent} first")
+    known_parent = parent if parent is not None and session.get(Region, parent) is not None else None
+    region = Region(code=code, name=name, level=region_level(code), parent_code=known_parent)
+    session.add(region)
+    session.flush()
+    auditlog.append(session, at=now, actor=actor.username, role=_role_of(actor), action="region_add",
+                    region_code=code, data={"name": name, "level": region.level})
+    return region
+
+
+def add_user(
+    session: Session,
+    *,
+    username: str,
+    password_hash: str,
+    role: str,
+    region: str,
+    actor: Actor,
+    now: datetime,
+    display_name: str = "",
+    email: str | None = None,
+    id_number_enc: str | None = None,
+    id_number_hash: str | None = None,
+) -> User:
+    """Create an account and grant it one role on one region."""
+    if role not in ASSIGNABLE_ROLES:
+        raise InvalidInput(f"未知角色 / unknown role {role!r}; one of {sorted(ASSIGNABLE_ROLES)}")
+    if session.get(Region, region) is None:
+        raise NotFound(f"区划 {region} 不存在 / region {region} not found")
+    if session.exec(select(User).where(User.username == username)).first() is not None:
+        raise Conflict(f"用户名 {username} 已被使用 / username {username} is taken")
+    user = User(username=username, password_hash=password_hash, display_name=display_name or username,
+                email=email, id_number_enc=id_number_enc, id_number_hash=id_number_hash, created_at=now)
+    session.add(user)
+    session.flush()
+    grant_role(session, user=user, role=role, region=region, actor=actor, now=now)
+    return user
+
+
+def grant_role(session: Session, *, user: User, role: str, region: str, actor: Actor, now: datetime) -> None:
+    assert user.id is not None
+    session.add(RoleGrant(user_id=user.id, role=role, region_code=region, granted_at=now))
+    session.flush()
+    auditlog.append(session, at=now, actor=actor.username, role=_role_of(actor), action="role_grant",
+                    region_code=region, data={"user": user.username, "role": role})
+
+
+def actor_for(session: Session, user: User) -> Actor:
+    """The acting identity of a stored user, with all their grants."""
+    assert user.id is not None
+    grants = session.exec(select(RoleGrant).where(RoleGrant.user_id == user.id)).all()
+    return Actor(
+        username=user.username,
+        grants=tuple(Grant(g.role, g.region_code) for g in grants),
+        user_id=user.id,
+        id_number_hash=user.id_number_hash,
+        display_name=user.display_name,
+    )
+
+
+def _role_of(actor: Actor) -> str:
+    return actor.grants[0].role if actor.grants else Role.SYSTEM

@@ -1,0 +1,106 @@
+"""Compile a definition into one shared `transitions` machine and step cases through it.
+
+One machine per definition, never one per case: a case is attached as a light model for the
+duration of a single step and detached again.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from transitions import EventData, Machine, MachineError
+
+from engine.definition import GuardContext, Transition, WorkflowDefinition
+from engine.errors import GuardRejected, TransitionNotAllowed
+
+
+class _Step:
+    """The model attached to the shared machine for one step."""
+
+    state: str
+
+    def __init__(self, ctx: GuardContext) -> None:
+        self.ctx = ctx
+
+
+def _selects(dest: str, rule: Transition) -> Any:
+    def condition(event: EventData) -> bool:
+        ctx: GuardContext = event.kwargs["ctx"]
+        assert rule.choose_dest is not None
+        return rule.choose_dest(ctx) == dest
+
+    return condition
+
+
+class CompiledWorkflow:
+    """A definition compiled for stepping; thread-safe."""
+
+    def __init__(self, definition: WorkflowDefinition) -> None:
+        self.definition = definition
+        self._machine = Machine(
+            model=None,
+            states=list(definition.states),
+            initial=definition.initial,
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+            send_event=True,
+            model_attribute="state",
+        )
+        for t in definition.transitions:
+            for src in t.source:
+                if t.choose_dest is not None:
+                    for dest in t.dests:
+                        self._machine.add_transition(t.action, src, dest, conditions=[_selects(dest, t)])
+                else:
+                    self._machine.add_transition(t.action, src, t.dest)
+        self._lock = threading.Lock()
+
+    def check_guards(self, rule: Transition, ctx: GuardContext) -> None:
+        """Run every guard and raise once with all their reasons."""
+        reasons = [reason for guard in rule.guards for reason in guard(ctx)]
+        if reasons:
+            raise GuardRejected(ctx.action, ctx.case.state, reasons)
+
+    def step(self, state: str, action: str, ctx: GuardContext) -> str:
+        """The state reached by firing `action` from `state` (guards are checked before this)."""
+        model = _Step(ctx)
+        with self._lock:
+            self._machine.add_model(model, initial=state)
+            try:
+                moved = self._machine.events[action].trigger(model, ctx=ctx) if action in self._machine.events else False
+            except MachineError as exc:
+                raise TransitionNotAllowed(action, state) from exc
+            finally:
+                self._machine.remove_model(model)
+        if not moved:
+            raise TransitionNotAllowed(action, state)
+        return model.state
+
+    def diagram_mermaid(self) -> str:
+        """The workflow as a mermaid state diagram (for pages and the README)."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self.definition.initial}"]
+        for t in self.definition.transitions:
+            for src in t.source:
+                for dest in t.destinations() or (src,):
+                    lines.append(f"    {src} --> {dest}: {t.action}")
+        lines.extend(f"    {s} --> [*]" for s in sorted(self.definition.terminal))
+        return "\n".join(lines)
+
+
+_compiled: dict[tuple[str, int], CompiledWorkflow] = {}
+_compiled_lock = threading.Lock()
+
+
+def compiled(definition: WorkflowDefinition) -> CompiledWorkflow:
+    """The shared compiled machine of a definition (built once per key and version)."""
+    key = (definition.key, definition.version)
+    found = _compiled.get(key)
+    if found is not None and found.definition is definition:
+        return found
+    with _compiled_lock:
+        found = _compiled.get(key)
+        if found is None or found.definition is not definition:
+            found = CompiledWorkflow(definition)
+            _compiled[key] = found
+        return found

@@ -1,0 +1,247 @@
+"""The runtime's tables (regions, users, grants, cases, audit, timers) and the database set-up."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Field, Session, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Region(SQLModel, table=True):
+    __tablename__ = "regions"
+
+    code: str = Field(primary_key=True, max_length=12)
+    name: str = Field(max_length=100)
+    level: str = Field(max_length=10)
+    parent_code: str | None = Field(default=None, foreign_key="regions.code", index=True, max_length=12)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=255)
+    display_name: str = Field(default="", max_length=100)
+    id_number_enc: str | None = Field(default=None, max_length=255)
+    id_number_hash: str | None = Field(default=None, max_length=64, index=True)
+    email: str | None = Field(default=None, max_length=255)
+    active: bool = True
+    created_at: datetime = _ts()
+
+
+class RoleGrant(SQLModel, table=True):
+    __tablename__ = "role_grants"
+    __table_args__ = (UniqueConstraint("user_id", "role", "region_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    role: str = Field(max_length=32)
+    region_code: str = Field(foreign_key="regions.code", max_length=12)
+    granted_at: datetime = _ts()
+
+
+class Case(SQLModel, table=True):
+    """One application (案件) moving through a workflow; the audit log is its history."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        # Queue shapes: scope-equality column, then state, then the sort key, then id.
+        Index("ix_cases_village_queue", "region_code", "state", "deadline", "id"),
+        Index("ix_cases_township_queue", "township_code", "state", "deadline", "id"),
+        Index("ix_cases_county_queue", "county_code", "state", "deadline", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow: str = Field(max_length=40)
+    workflow_version: int
+    reference: str = Field(max_length=40, unique=True)
+    tracking_hash: str | None = Field(default=None, max_length=64, unique=True)
+    region_code: str = Field(foreign_key="regions.code", max_length=12)
+    township_code: str = Field(max_length=12)
+    county_code: str = Field(max_length=12)
+    state: str = Field(max_length=40)
+    version: int = 1
+    entered_version: int = 1
+    state_entered_at: datetime = _ts()
+    deadline: datetime | None = _ts(nullable=True)
+    applicant_user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    created_by_user_id: int | None = Field(default=None, foreign_key="users.id")
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AuditEntry(SQLModel, table=True):
+    """One link of the hash chain. Never updated, never deleted."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_case_seq", "case_id", "seq"),)
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: datetime = _ts()
+    actor: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    region_code: str = Field(default="", max_length=12)
+    case_id: int | None = Field(default=None)
+    action: str = Field(max_length=64)
+    from_state: str | None = Field(default=None, max_length=40)
+    to_state: str | None = Field(default=None, max_length=40)
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    due_at: datetime | None = _ts(nullable=True)
+    prev_hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's head: the single row every append locks, and a witness against truncation."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+
+
+class TimerRow(SQLModel, table=True):
+    __tablename__ = "timers"
+    __table_args__ = (
+        Index("ix_timers_pending", "due_at", "id", sqlite_where=Column("fired_at").is_(None),
+              postgresql_where=Column("fired_at").is_(None)),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    action: str = Field(max_length=64)
+    state: str = Field(max_length=40)
+    entered_version: int
+    due_at: datetime = _ts()
+    fired_at: datetime | None = _ts(nullable=True)
+    outcome: str | None = Field(default=None, sa_column=Column(String(500), nullable=True))
+
+
+# --------------------------------------------------------------------------- database set-up
+
+
+class Database:
+    """One engine per URL. On SQLite, writers are serialized in-process (see `session`)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine: Engine = _make_engine(url, echo=echo)
+        # SQLite allows one writer; rather than let writers collide and fall into the busy
+        # handler's sleeping back-off (p99 ≈ 750 ms at 8 clients), they queue on this lock and
+        # open their transaction with BEGIN IMMEDIATE only once they hold it.
+        self._write_lock = threading.Lock()
+
+    @contextmanager
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        """One unit of work: commits when the block ends, rolls back on any exception."""
+        if self.is_sqlite and write:
+            if not self._write_lock.acquire(timeout=60):
+                raise TimeoutError("database write lock not obtained within 60 s")
+            try:
+                with Session(self.engine.execution_options(aidflow_immediate=True)) as session:
+                    yield from _unit_of_work(session)
+            finally:
+                self._write_lock.release()
+        else:
+            with Session(self.engine) as session:
+                yield from _unit_of_work(session)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _unit_of_work(session: Session) -> Iterator[Session]:
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _make_engine(url: str, *, echo: bool) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith("sqlite"):
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_conn.isolation_level = None  # transactions are begun explicitly below
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("aidflow_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def durability_settings(db: Database) -> dict[str, str]:
+    """The settings money and audit depend on, read back from the live database."""
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+            return {"journal_mode": str(mode), "synchronous": {2: "FULL", 3: "EXTRA"}.get(int(sync or 0), str(sync))}
+        commit = conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+        return {"synchronous_commit": str(commit)}

@@ -1,0 +1,1 @@
+"""Outbox, templates and SMTP delivery of what someone must hear of."""

@@ -1,0 +1,48 @@
+"""A small workflow used by the engine's own tests (the engine knows nothing of aid)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.access import Role
+from engine.calendar import Delay, Unit
+from engine.definition import GuardContext, Timer, Deadline, WorkflowDefinition, transition, validate
+
+
+def needs_reason(ctx: GuardContext) -> Iterable[str]:
+    if not str(ctx.data.get("reason", "")).strip():
+        yield "请写明理由 / a reason is required"
+
+
+def amount_positive(ctx: GuardContext) -> Iterable[str]:
+    amount = ctx.data.get("amount_fen")
+    if not isinstance(amount, int) or amount <= 0:
+        yield "金额须为正整数（分）/ amount_fen must be a positive whole number of fen"
+
+
+TOY = validate(
+    WorkflowDefinition(
+        key="toy",
+        version=1,
+        states=("draft", "review", "notice", "decision", "done", "rejected"),
+        initial="draft",
+        terminal=frozenset({"done", "rejected"}),
+        transitions=(
+            transition("submit", "draft", "review", by=[Role.APPLICANT, Role.VILLAGE_OFFICER]),
+            transition("pass", "review", "notice", by=[Role.VILLAGE_OFFICER]),
+            transition("reject", ("review", "decision"), "rejected", by=[Role.VILLAGE_OFFICER,
+                                                                      Role.TOWNSHIP_OFFICER],
+                       guards=[needs_reason]),
+            transition("notice_ends", "notice", "decision", by=[Role.SYSTEM]),
+            transition("flag_overdue", "decision", None, by=[Role.SYSTEM]),
+            transition("approve", "decision", "done", by=[Role.TOWNSHIP_OFFICER],
+                       guards=[amount_positive],
+                       effect=lambda ctx: {"amount_fen": ctx.data["amount_fen"]}),
+        ),
+        timers=(
+            Timer("notice", "notice_ends", lambda case: Delay(7, Unit.DAYS)),
+            Timer("decision", "flag_overdue", lambda case: Delay(10, Unit.WORKING_DAYS)),
+        ),
+        deadlines=(Deadline("decision", lambda case: Delay(10, Unit.WORKING_DAYS)),),
+    )
+)
