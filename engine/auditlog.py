@@ -90,13 +90,23 @@ def append(
 def _links(conn: Session | Connection, start_seq: int = 1, batch: int = 5000) -> Iterator[tuple[Link, str]]:
     last = start_seq - 1
     while True:
-        rows = conn.execute(
-            select(_entries).where(_entries.c.seq > last).order_by(_entries.c.seq).limit(batch)
-        ).all()
+        rows = conn.execute(select(_entries).where(_entries.c.seq > last).order_by(_entries.c.seq).limit(batch)).all()
         for r in rows:
             yield (
-                Link(r.seq, r.at, r.actor, r.role, r.region_code, r.case_id, r.action, r.from_state,
-                     r.to_state, r.data, r.due_at, r.prev_hash),
+                Link(
+                    r.seq,
+                    r.at,
+                    r.actor,
+                    r.role,
+                    r.region_code,
+                    r.case_id,
+                    r.action,
+                    r.from_state,
+                    r.to_state,
+                    r.data,
+                    r.due_at,
+                    r.prev_hash,
+                ),
                 r.hash,
             )
         if len(rows) < batch:
@@ -109,9 +119,7 @@ def verify_log(session: Session | Connection, checkpoint: Checkpoint | None = No
     start_seq, start_hash, before = 1, GENESIS, 0
     if checkpoint is not None:
         if checkpoint.seq > 0:
-            row = session.execute(
-                select(_entries.c.hash).where(_entries.c.seq == checkpoint.seq)
-            ).scalar_one_or_none()
+            row = session.execute(select(_entries.c.hash).where(_entries.c.seq == checkpoint.seq)).scalar_one_or_none()
             if row != checkpoint.head:
                 return Verdict(False, 0, GENESIS, checkpoint.seq, "does not extend the checkpoint")
         start_seq, start_hash, before = checkpoint.seq + 1, checkpoint.head, checkpoint.seq
@@ -122,8 +130,13 @@ def verify_log(session: Session | Connection, checkpoint: Checkpoint | None = No
     head = session.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one()
     if head.seq != verdict.entries or head.hash != verdict.head:
         first_bad = min(head.seq, verdict.entries) + 1 if head.seq != verdict.entries else verdict.entries
-        return Verdict(False, verdict.entries, verdict.head, first_bad,
-                       f"the recorded head ({head.seq}) does not match the chain ({verdict.entries})")
+        return Verdict(
+            False,
+            verdict.entries,
+            verdict.head,
+            first_bad,
+            f"the recorded head ({head.seq}) does not match the chain ({verdict.entries})",
+        )
     return verdict
 
 
@@ -147,8 +160,7 @@ class Checkpoint:
     @classmethod
     def from_json(cls, text: str) -> Checkpoint:
         raw = json.loads(text)
-        return cls(int(raw["seq"]), str(raw["head"]), str(raw["at"]), str(raw["public_key"]),
-                   str(raw["signature"]))
+        return cls(int(raw["seq"]), str(raw["head"]), str(raw["at"]), str(raw["public_key"]), str(raw["signature"]))
 
     def signature_valid(self) -> bool:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(self.public_key))
@@ -161,8 +173,7 @@ class Checkpoint:
 
 def generate_key(path: Path) -> None:
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path.write_bytes(pem)
     path.chmod(0o600)
 
@@ -180,5 +191,6 @@ def make_checkpoint(session: Session | Connection, key: Ed25519PrivateKey, now: 
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     unsigned = Checkpoint(head.seq, head.hash, iso(now) or "", base64.b64encode(public).decode(), "")
     signature = key.sign(unsigned.message())
-    return Checkpoint(unsigned.seq, unsigned.head, unsigned.at, unsigned.public_key,
-                      base64.b64encode(signature).decode())
+    return Checkpoint(
+        unsigned.seq, unsigned.head, unsigned.at, unsigned.public_key, base64.b64encode(signature).decode()
+    )

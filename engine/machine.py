@@ -68,7 +68,9 @@ class CompiledWorkflow:
         with self._lock:
             self._machine.add_model(model, initial=state)
             try:
-                moved = self._machine.events[action].trigger(model, ctx=ctx) if action in self._machine.events else False
+                moved = (
+                    self._machine.events[action].trigger(model, ctx=ctx) if action in self._machine.events else False
+                )
             except MachineError as exc:
                 raise TransitionNotAllowed(action, state) from exc
             finally:

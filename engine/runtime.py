@@ -113,9 +113,7 @@ def acting_role(definition: WorkflowDefinition, case: Case, actor: Actor, action
     held = roles_on_case(actor, case)
     ever = frozenset().union(*(r.roles for r in rules))
     if not held & ever:
-        raise RoleNotPermitted(
-            f"您的角色无权执行「{action}」/ your role may not perform '{action}'"
-        )
+        raise RoleNotPermitted(f"您的角色无权执行「{action}」/ your role may not perform '{action}'")
     rule = definition.transition_from(case.state, action)
     if rule is None:
         raise TransitionNotAllowed(action, case.state)
@@ -171,8 +169,9 @@ def fire(
     rule = definition.transition_from(case.state, action)
     assert rule is not None
     before = view(case)
-    ctx = GuardContext(before, actor, role, action, MappingProxyType(dict(data)), now,
-                       MappingProxyType(dict(facts or {})))
+    ctx = GuardContext(
+        before, actor, role, action, MappingProxyType(dict(data)), now, MappingProxyType(dict(facts or {}))
+    )
     machine = compiled(definition)
     machine.check_guards(rule, ctx)
     to_state = machine.step(case.state, action, ctx)
@@ -187,8 +186,15 @@ def fire(
     if entered:
         values["entered_version"] = new_version
         values["state_entered_at"] = now
-        after = CaseView(**{**before.__dict__, "state": to_state, "version": new_version,
-                            "data": MappingProxyType(new_data), "state_entered_at": now})
+        after = CaseView(
+            **{
+                **before.__dict__,
+                "state": to_state,
+                "version": new_version,
+                "data": MappingProxyType(new_data),
+                "state_entered_at": now,
+            }
+        )
         deadline = definition.deadline_for(to_state)
         values["deadline"] = calendar.due(now, deadline.delay(after)) if deadline else None
     result = session.execute(
@@ -203,9 +209,17 @@ def fire(
 
     if entered:
         for timer in definition.timers_for(to_state):
-            session.execute(insert(_timers).values(
-                case_id=case.id, action=timer.action, state=to_state, entered_version=new_version,
-                due_at=calendar.due(now, timer.delay(after)), fired_at=None, outcome=None))
+            session.execute(
+                insert(_timers).values(
+                    case_id=case.id,
+                    action=timer.action,
+                    state=to_state,
+                    entered_version=new_version,
+                    due_at=calendar.due(now, timer.delay(after)),
+                    fired_at=None,
+                    outcome=None,
+                )
+            )
 
     act: dict[str, Any] = {"data": dict(data)}
     if comment:
@@ -229,10 +243,21 @@ def fire(
     )
     assert case.id is not None
     return TransitionRecord(
-        case_id=case.id, reference=case.reference, workflow=case.workflow, region_code=case.region_code,
-        action=action, from_state=before.state, to_state=to_state, actor=actor.username,
-        actor_user_id=actor.user_id, role=role, at=now, version=new_version, audit_seq=written.seq,
-        data=MappingProxyType(dict(data)), due_at=due_at,
+        case_id=case.id,
+        reference=case.reference,
+        workflow=case.workflow,
+        region_code=case.region_code,
+        action=action,
+        from_state=before.state,
+        to_state=to_state,
+        actor=actor.username,
+        actor_user_id=actor.user_id,
+        role=role,
+        at=now,
+        version=new_version,
+        audit_seq=written.seq,
+        data=MappingProxyType(dict(data)),
+        due_at=due_at,
     )
 
 
@@ -257,11 +282,23 @@ def create_case(
     if start != definition.initial and start not in definition.entry_states:
         raise InvalidInput(f"workflow {definition.key} cannot start in {start}")
     case = Case(
-        workflow=definition.key, workflow_version=definition.version, reference=reference,
-        tracking_hash=tracking_hash, region_code=region_code, township_code=township_of(region_code),
-        county_code=county_of(region_code), state=start, version=1, entered_version=1,
-        state_entered_at=now, deadline=None, applicant_user_id=applicant_user_id,
-        created_by_user_id=actor.user_id, data=dict(data), created_at=now, updated_at=now,
+        workflow=definition.key,
+        workflow_version=definition.version,
+        reference=reference,
+        tracking_hash=tracking_hash,
+        region_code=region_code,
+        township_code=township_of(region_code),
+        county_code=county_of(region_code),
+        state=start,
+        version=1,
+        entered_version=1,
+        state_entered_at=now,
+        deadline=None,
+        applicant_user_id=applicant_user_id,
+        created_by_user_id=actor.user_id,
+        data=dict(data),
+        created_at=now,
+        updated_at=now,
     )
     session.add(case)
     session.flush()
@@ -270,11 +307,27 @@ def create_case(
     if deadline is not None:
         case.deadline = calendar.due(now, deadline.delay(view_now))
     for timer in definition.timers_for(start):
-        session.add(TimerRow(case_id=case.id, action=timer.action, state=start, entered_version=1,
-                             due_at=calendar.due(now, timer.delay(view_now))))
-    auditlog.append(session, at=now, actor=actor.username, role=role, action="create",
-                    region_code=region_code, case_id=case.id, from_state=None, to_state=start,
-                    data=dict(audit_data if audit_data is not None else {}))
+        session.add(
+            TimerRow(
+                case_id=case.id,
+                action=timer.action,
+                state=start,
+                entered_version=1,
+                due_at=calendar.due(now, timer.delay(view_now)),
+            )
+        )
+    auditlog.append(
+        session,
+        at=now,
+        actor=actor.username,
+        role=role,
+        action="create",
+        region_code=region_code,
+        case_id=case.id,
+        from_state=None,
+        to_state=start,
+        data=dict(audit_data if audit_data is not None else {}),
+    )
     session.flush()
     return case
 
@@ -338,11 +391,26 @@ def run_due(
             try:
                 with session.begin_nested():
                     record = fire(
-                        session, case=case, definition=definition, action=timer.action,
-                        actor=_system(), data={}, expected_version=case.version, now=timer.due_at,
-                        calendar=calendar, facts=facts, due_at=timer.due_at, recorded_at=wall,
-                        audit_extra={"timer": {"id": timer.id, "due": timer.due_at, "swept_until": now,
-                                               "late": wall > timer.due_at}},
+                        session,
+                        case=case,
+                        definition=definition,
+                        action=timer.action,
+                        actor=_system(),
+                        data={},
+                        expected_version=case.version,
+                        now=timer.due_at,
+                        calendar=calendar,
+                        facts=facts,
+                        due_at=timer.due_at,
+                        recorded_at=wall,
+                        audit_extra={
+                            "timer": {
+                                "id": timer.id,
+                                "due": timer.due_at,
+                                "swept_until": now,
+                                "late": wall > timer.due_at,
+                            }
+                        },
                     )
                     if on_fired is not None:
                         on_fired(session, record)

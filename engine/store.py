@@ -154,8 +154,13 @@ class AuditHead(SQLModel, table=True):
 class TimerRow(SQLModel, table=True):
     __tablename__ = "timers"
     __table_args__ = (
-        Index("ix_timers_pending", "due_at", "id", sqlite_where=Column("fired_at").is_(None),
-              postgresql_where=Column("fired_at").is_(None)),
+        Index(
+            "ix_timers_pending",
+            "due_at",
+            "id",
+            sqlite_where=Column("fired_at").is_(None),
+            postgresql_where=Column("fired_at").is_(None),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
