@@ -82,6 +82,14 @@ def link_hash(link: Link) -> str:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A stored entry that cannot be read back as the engine wrote it (a field in a foreign form)."""
+
+    seq: int
+    why: str
+
+
+@dataclass(frozen=True)
 class Verdict:
     ok: bool
     entries: int
@@ -90,13 +98,17 @@ class Verdict:
     why: str | None = None
 
 
-def verify(links: Iterable[tuple[Link, str]], *, start_seq: int = 1, start_hash: str = GENESIS) -> Verdict:
-    """Recompute the chain; name the first entry whose position, link or hash does not match."""
+def verify(links: Iterable[tuple[Link | Unreadable, str]], *, start_seq: int = 1, start_hash: str = GENESIS) -> Verdict:
+    """Recompute the chain; name the first entry whose position, form, link or hash does not match."""
     expected_seq, prev, count = start_seq, start_hash, 0
     for link, stored_hash in links:
+        if type(link.seq) is not int:  # SQLite stores whatever it is given, even in an integer column
+            return Verdict(False, count, prev, expected_seq, f"sequence number {link.seq!r} is not a whole number")
         if link.seq != expected_seq:
             bad = min(link.seq, expected_seq)
             return Verdict(False, count, prev, bad, f"sequence gap: expected {expected_seq}, found {link.seq}")
+        if isinstance(link, Unreadable):
+            return Verdict(False, count, prev, link.seq, link.why)
         if link.prev_hash != prev:
             return Verdict(False, count, prev, link.seq, "does not link to the entry before it")
         if link_hash(link) != stored_hash:

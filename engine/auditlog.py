@@ -6,17 +6,17 @@ import base64
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, String, insert, select, type_coerce, update
 from sqlmodel import Session
 
-from engine.audit import GENESIS, Link, Verdict, canonical_data, iso, link_hash, verify
+from engine.audit import GENESIS, Link, Unreadable, Verdict, canonical_data, iso, link_hash, verify
 from engine.store import AuditEntry, AuditHead
 
 _entries = AuditEntry.__table__  # type: ignore[attr-defined]
@@ -87,15 +87,50 @@ def append(
     return Appended(link.seq, digest, at)
 
 
-def _links(conn: Session | Connection, start_seq: int = 1, batch: int = 5000) -> Iterator[tuple[Link, str]]:
-    last = start_seq - 1
+_RAW_AT = type_coerce(_entries.c.at, String).label("at")
+_RAW_DUE_AT = type_coerce(_entries.c.due_at, String).label("due_at")
+
+
+def _sqlite_time(raw: object) -> datetime | None:
+    """A stored SQLite time, accepted only in the form the engine writes: SQLite keeps text, and the
+    same moment spelled another way ('T' for ' ') would otherwise read back unchanged."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ValueError(f"time stored as {type(raw).__name__}")
+    moment = datetime.fromisoformat(raw)
+    if moment.tzinfo is not None or moment.isoformat(" ", "microseconds") != raw:
+        raise ValueError(f"time {raw!r} is not in the stored form")
+    return moment.replace(tzinfo=UTC)
+
+
+def _links(
+    conn: Session | Connection, after_seq: int | None = None, batch: int = 5000
+) -> Iterator[tuple[Link | Unreadable, str]]:
+    """Stored entries in seq order: all of them, or those after `after_seq`.
+
+    Reading all of them has no lower bound, so a row slipped in below seq 1 is seen and refused
+    rather than skipped.
+    """
+    dialect = conn.dialect.name if isinstance(conn, Connection) else conn.get_bind().dialect.name
+    columns = [c for c in _entries.c if c.name not in ("at", "due_at")]
+    query = select(*columns, _RAW_AT, _RAW_DUE_AT) if dialect == "sqlite" else select(_entries)
+    last = after_seq
     while True:
-        rows = conn.execute(select(_entries).where(_entries.c.seq > last).order_by(_entries.c.seq).limit(batch)).all()
+        page = query if last is None else query.where(_entries.c.seq > last)
+        rows = conn.execute(page.order_by(_entries.c.seq).limit(batch)).all()
         for r in rows:
+            at, due_at = r.at, r.due_at
+            if dialect == "sqlite":
+                try:
+                    at, due_at = _sqlite_time(at), _sqlite_time(due_at)
+                except ValueError as exc:
+                    yield Unreadable(r.seq, f"cannot be read as written: {exc}"), r.hash
+                    continue
             yield (
                 Link(
                     r.seq,
-                    r.at,
+                    at,
                     r.actor,
                     r.role,
                     r.region_code,
@@ -104,7 +139,7 @@ def _links(conn: Session | Connection, start_seq: int = 1, batch: int = 5000) ->
                     r.from_state,
                     r.to_state,
                     r.data,
-                    r.due_at,
+                    due_at,
                     r.prev_hash,
                 ),
                 r.hash,
@@ -114,19 +149,54 @@ def _links(conn: Session | Connection, start_seq: int = 1, batch: int = 5000) ->
         last = rows[-1].seq
 
 
-def verify_log(session: Session | Connection, checkpoint: Checkpoint | None = None) -> Verdict:
-    """Recompute the whole chain (or from a checkpoint on) and compare with the recorded head."""
-    start_seq, start_hash, before = 1, GENESIS, 0
-    if checkpoint is not None:
-        if checkpoint.seq > 0:
-            row = session.execute(select(_entries.c.hash).where(_entries.c.seq == checkpoint.seq)).scalar_one_or_none()
-            if row != checkpoint.head:
-                return Verdict(False, 0, GENESIS, checkpoint.seq, "does not extend the checkpoint")
-        start_seq, start_hash, before = checkpoint.seq + 1, checkpoint.head, checkpoint.seq
-    verdict = verify(_links(session, start_seq), start_seq=start_seq, start_hash=start_hash)
-    verdict = Verdict(verdict.ok, verdict.entries + before, verdict.head, verdict.first_bad, verdict.why)
+def verify_log(
+    session: Session | Connection, checkpoint: Checkpoint | None = None, *, since_checkpoint: bool = False
+) -> Verdict:
+    """Recompute the chain and compare it with the recorded head and, given one, a checkpoint.
+
+    With a checkpoint the whole chain is still recomputed, and the hash it reaches at the
+    checkpoint's seq must be the checkpoint's head: the stored hash alone proves nothing about the
+    entries before it. `since_checkpoint` trusts the entries up to the checkpoint (verified on an
+    earlier run) and recomputes only what came after: O(new entries).
+    """
+    if checkpoint is not None and since_checkpoint:
+        return _verify_since(session, checkpoint)
+    witness: list[str] = []
+
+    def watched() -> Iterator[tuple[Link | Unreadable, str]]:
+        for link, stored in _links(session):
+            if checkpoint is not None and link.seq == checkpoint.seq:
+                witness.append(stored)
+            yield link, stored
+
+    verdict = verify(watched())
+    if checkpoint is not None and checkpoint.seq > 0:
+        # Entries up to the checkpoint are trustworthy only if the break, if any, comes after it.
+        checked = verdict.ok or (verdict.first_bad is not None and verdict.first_bad > checkpoint.seq)
+        if checked and witness != [checkpoint.head]:
+            first = min(verdict.entries + 1, checkpoint.seq)
+            return Verdict(
+                False, verdict.entries, verdict.head, first, f"does not extend the checkpoint at {checkpoint.seq}"
+            )
     if not verdict.ok:
         return verdict
+    return _against_head(session, verdict)
+
+
+def _verify_since(session: Session | Connection, checkpoint: Checkpoint) -> Verdict:
+    if checkpoint.seq > 0:
+        row = session.execute(select(_entries.c.hash).where(_entries.c.seq == checkpoint.seq)).scalar_one_or_none()
+        if row != checkpoint.head:
+            return Verdict(False, 0, GENESIS, checkpoint.seq, f"does not extend the checkpoint at {checkpoint.seq}")
+    verdict = verify(_links(session, checkpoint.seq), start_seq=checkpoint.seq + 1, start_hash=checkpoint.head)
+    verdict = Verdict(verdict.ok, verdict.entries + checkpoint.seq, verdict.head, verdict.first_bad, verdict.why)
+    if not verdict.ok:
+        return verdict
+    return _against_head(session, verdict)
+
+
+def _against_head(session: Session | Connection, verdict: Verdict) -> Verdict:
+    """The recorded head must be where the chain ends: a witness against a cut-off tail."""
     head = session.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one()
     if head.seq != verdict.entries or head.hash != verdict.head:
         first_bad = min(head.seq, verdict.entries) + 1 if head.seq != verdict.entries else verdict.entries
