@@ -9,7 +9,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from engine.access import Actor
+from engine.access import Actor, Role
 from engine.calendar import Delay
 from engine.errors import DefinitionInvalid
 
@@ -191,8 +191,14 @@ def validate(definition: WorkflowDefinition) -> WorkflowDefinition:
                 problems.append(f"action {t.action!r} is declared twice from state {src!r}")
             seen.add((src, t.action))
     for timer in definition.timers:
-        if definition.transition_from(timer.state, timer.action) is None:
+        fired = definition.transition_from(timer.state, timer.action)
+        if timer.state not in states:
+            problems.append(f"timer in undeclared state {timer.state!r}")
+        elif fired is None:
             problems.append(f"timer in {timer.state!r} fires {timer.action!r}, which does not leave it")
+        elif Role.SYSTEM not in fired.roles:
+            # The sweep fires as the system; refused at every sweep, the timer would block those behind it.
+            problems.append(f"timer in {timer.state!r} fires {timer.action!r}, which the system may not fire")
     problems.extend(_unreachable(definition))
     if problems:
         raise DefinitionInvalid(f"workflow {definition.key} v{definition.version}: " + "; ".join(problems))
