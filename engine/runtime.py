@@ -100,13 +100,8 @@ def load_case(session: Session, case_id: int, actor: Actor) -> Case:
     return case
 
 
-def acting_role(definition: WorkflowDefinition, case: Case, actor: Actor, action: str) -> str:
-    """The role under which `actor` may fire `action` on `case` now, or the typed refusal.
-
-    Precedence as the contract states it: 403 when no role of the actor may ever fire the
-    action; 409 when it is not available from the present state; 403 again when it is, but not
-    for any role the actor holds.
-    """
+def _may_ever_fire(definition: WorkflowDefinition, case: Case, actor: Actor, action: str) -> frozenset[str]:
+    """The actor's roles on the case, if one of them may fire `action` from some state."""
     rules = definition.transitions_for(action)
     if not rules:
         raise InvalidInput(f"未知操作「{action}」/ unknown action '{action}'")
@@ -114,6 +109,17 @@ def acting_role(definition: WorkflowDefinition, case: Case, actor: Actor, action
     ever = frozenset().union(*(r.roles for r in rules))
     if not held & ever:
         raise RoleNotPermitted(f"您的角色无权执行「{action}」/ your role may not perform '{action}'")
+    return held
+
+
+def acting_role(definition: WorkflowDefinition, case: Case, actor: Actor, action: str) -> str:
+    """The role under which `actor` may fire `action` on `case` now, or the typed refusal.
+
+    Precedence as the contract states it: 403 when no role of the actor may ever fire the
+    action; 409 when it is not available from the present state; 403 again when it is, but not
+    for any role the actor holds.
+    """
+    held = _may_ever_fire(definition, case, actor, action)
     rule = definition.transition_from(case.state, action)
     if rule is None:
         raise TransitionNotAllowed(action, case.state)
@@ -162,10 +168,13 @@ def fire(
     """
     if not can_see(actor, case):
         raise NotFound(f"案件 {case.id} 不存在 / case {case.id} not found")
-    role = acting_role(definition, case, actor, action)
     if expected_version != case.version:
+        # Judged before the state: a caller who saw an older version is told to reload, not that
+        # the act is unavailable from a state they have not seen (both are 409; only this one helps).
+        _may_ever_fire(definition, case, actor, action)
         assert case.id is not None
         raise StaleVersion(case.id, expected_version, case.version)
+    role = acting_role(definition, case, actor, action)
     rule = definition.transition_from(case.state, action)
     assert rule is not None
     before = view(case)
@@ -302,6 +311,7 @@ def create_case(
     )
     session.add(case)
     session.flush()
+    assert case.id is not None
     view_now = view(case)
     deadline = definition.deadline_for(start)
     if deadline is not None:
@@ -370,13 +380,13 @@ def run_due(
         with session_factory() as session:
             query = (
                 select(TimerRow)
-                .where(TimerRow.fired_at.is_(None), TimerRow.due_at <= now)  # type: ignore[union-attr,operator]
-                .order_by(TimerRow.due_at, TimerRow.id)  # type: ignore[arg-type]
+                .where(_timers.c.fired_at.is_(None), _timers.c.due_at <= now)
+                .order_by(_timers.c.due_at, _timers.c.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )
             if skipped:
-                query = query.where(TimerRow.id.not_in(skipped))  # type: ignore[union-attr]
+                query = query.where(_timers.c.id.not_in(skipped))
             timer = session.scalars(query).first()
             if timer is None:
                 return result
