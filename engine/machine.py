@@ -16,12 +16,9 @@ from engine.errors import GuardRejected, TransitionNotAllowed
 
 
 class _Step:
-    """The model attached to the shared machine for one step."""
+    """The one model of a shared machine: put in a case's state, stepped, read back, under a lock."""
 
     state: str
-
-    def __init__(self, ctx: GuardContext) -> None:
-        self.ctx = ctx
 
 
 def _selects(dest: str, rule: Transition) -> Any:
@@ -54,6 +51,9 @@ class CompiledWorkflow:
                         self._machine.add_transition(t.action, src, dest, conditions=[_selects(dest, t)])
                 else:
                     self._machine.add_transition(t.action, src, t.dest)
+        # Attached once: attaching and detaching a model per step costs more than the step itself.
+        self._model = _Step()
+        self._machine.add_model(self._model, initial=definition.initial)
         self._lock = threading.Lock()
 
     def check_guards(self, rule: Transition, ctx: GuardContext) -> None:
@@ -64,20 +64,19 @@ class CompiledWorkflow:
 
     def step(self, state: str, action: str, ctx: GuardContext) -> str:
         """The state reached by firing `action` from `state` (guards are checked before this)."""
-        model = _Step(ctx)
+        event = self._machine.events.get(action)
+        if event is None:
+            raise TransitionNotAllowed(action, state)
         with self._lock:
-            self._machine.add_model(model, initial=state)
+            self._machine.set_state(state, model=self._model)
             try:
-                moved = (
-                    self._machine.events[action].trigger(model, ctx=ctx) if action in self._machine.events else False
-                )
+                moved = event.trigger(self._model, ctx=ctx)
             except MachineError as exc:
                 raise TransitionNotAllowed(action, state) from exc
-            finally:
-                self._machine.remove_model(model)
+            reached = self._model.state
         if not moved:
             raise TransitionNotAllowed(action, state)
-        return model.state
+        return reached
 
     def diagram_mermaid(self) -> str:
         """The workflow as a mermaid state diagram (for pages and the README)."""

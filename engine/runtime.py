@@ -9,7 +9,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Update, bindparam, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -23,6 +23,22 @@ from engine.store import Case, TimerRow, utcnow
 
 _cases = Case.__table__  # type: ignore[attr-defined]
 _timers = TimerRow.__table__  # type: ignore[attr-defined]
+_INSERT_TIMER = insert(_timers)
+_case_updates: dict[tuple[str, ...], Update] = {}
+
+
+def _case_update(columns: tuple[str, ...]) -> Update:
+    """The version-checked UPDATE of a case setting `columns`, built once per column set."""
+    stmt = _case_updates.get(columns)
+    if stmt is None:
+        stmt = (
+            update(_cases)
+            .where(_cases.c.id == bindparam("where_id"), _cases.c.version == bindparam("where_version"))
+            .values({name: bindparam(f"set_{name}", type_=_cases.c[name].type) for name in columns})
+        )
+        _case_updates[columns] = stmt
+    return stmt
+
 
 # When an actor holds several roles that may fire an act, the most local one is recorded.
 _ROLE_ORDER = (
@@ -206,28 +222,32 @@ def fire(
         )
         deadline = definition.deadline_for(to_state)
         values["deadline"] = calendar.due(now, deadline.delay(after)) if deadline else None
-    result = session.execute(
-        update(_cases).where(_cases.c.id == case.id, _cases.c.version == expected_version).values(**values)
+    session.flush()  # what the caller has pending goes first, as autoflush would have it
+    conn = session.connection()
+    params = {f"set_{key}": value for key, value in values.items()}
+    result = conn.execute(
+        _case_update(tuple(values)), {**params, "where_id": case.id, "where_version": expected_version}
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         assert case.id is not None
-        actual = session.execute(select(_cases.c.version).where(_cases.c.id == case.id)).scalar_one_or_none()
+        actual = conn.execute(select(_cases.c.version).where(_cases.c.id == case.id)).scalar_one_or_none()
         raise StaleVersion(case.id, expected_version, actual)
     for key, value in values.items():
         set_committed_value(case, key, value)
 
     if entered:
         for timer in definition.timers_for(to_state):
-            session.execute(
-                insert(_timers).values(
-                    case_id=case.id,
-                    action=timer.action,
-                    state=to_state,
-                    entered_version=new_version,
-                    due_at=calendar.due(now, timer.delay(after)),
-                    fired_at=None,
-                    outcome=None,
-                )
+            conn.execute(
+                _INSERT_TIMER,
+                {
+                    "case_id": case.id,
+                    "action": timer.action,
+                    "state": to_state,
+                    "entered_version": new_version,
+                    "due_at": calendar.due(now, timer.delay(after)),
+                    "fired_at": None,
+                    "outcome": None,
+                },
             )
 
     act: dict[str, Any] = {"data": dict(data)}

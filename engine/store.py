@@ -221,6 +221,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine: Engine = _make_engine(url, echo=echo)
+        self._immediate = self.engine.execution_options(aidflow_immediate=True)
         # SQLite allows one writer; rather than let writers collide and fall into the busy
         # handler's sleeping back-off (p99 ≈ 750 ms at 8 clients), they queue on this lock and
         # open their transaction with BEGIN IMMEDIATE only once they hold it.
@@ -233,7 +234,7 @@ class Database:
             if not self._write_lock.acquire(timeout=60):
                 raise TimeoutError("database write lock not obtained within 60 s")
             try:
-                with Session(self.engine.execution_options(aidflow_immediate=True)) as session:
+                with Session(self._immediate) as session:
                     yield from _unit_of_work(session)
             finally:
                 self._write_lock.release()
