@@ -21,12 +21,31 @@ def test_a_case_walks_the_toy_workflow_and_every_step_is_in_the_chain(db: Databa
         make_regions(s)
         clerk = make_user(s, "clerk", role="village_officer", region=VILLAGE)
         boss = make_user(s, "boss", role="township_officer", region=TOWNSHIP)
-        case = create_case(s, definition=TOY, region_code=VILLAGE, reference="T-1", actor=clerk,
-                           role="village_officer", data={}, now=now, calendar=CAL)
-        fire(s, case=case, definition=TOY, action="submit", actor=clerk, data={}, expected_version=1,
-             now=now, calendar=CAL)
-        fire(s, case=case, definition=TOY, action="pass", actor=clerk, data={}, expected_version=2,
-             now=now, calendar=CAL)
+        case = create_case(
+            s,
+            definition=TOY,
+            region_code=VILLAGE,
+            reference="T-1",
+            actor=clerk,
+            role="village_officer",
+            data={},
+            now=now,
+            calendar=CAL,
+        )
+        fire(
+            s,
+            case=case,
+            definition=TOY,
+            action="submit",
+            actor=clerk,
+            data={},
+            expected_version=1,
+            now=now,
+            calendar=CAL,
+        )
+        fire(
+            s, case=case, definition=TOY, action="pass", actor=clerk, data={}, expected_version=2, now=now, calendar=CAL
+        )
         case_id = case.id
     swept = run_due(db.session, now=now + timedelta(days=8), resolve=lambda s, c: (TOY, CAL, {}))
     assert swept.fired == 1
@@ -35,19 +54,64 @@ def test_a_case_walks_the_toy_workflow_and_every_step_is_in_the_chain(db: Databa
         assert case is not None
         assert case.state == "decision"
         with pytest.raises(RoleNotPermitted):
-            fire(s, case=case, definition=TOY, action="approve", actor=clerk, data={"amount_fen": 1},
-                 expected_version=case.version, now=now, calendar=CAL)
+            fire(
+                s,
+                case=case,
+                definition=TOY,
+                action="approve",
+                actor=clerk,
+                data={"amount_fen": 1},
+                expected_version=case.version,
+                now=now,
+                calendar=CAL,
+            )
         with pytest.raises(GuardRejected, match="金额"):
-            fire(s, case=case, definition=TOY, action="approve", actor=boss, data={"amount_fen": 0},
-                 expected_version=case.version, now=now, calendar=CAL)
+            fire(
+                s,
+                case=case,
+                definition=TOY,
+                action="approve",
+                actor=boss,
+                data={"amount_fen": 0},
+                expected_version=case.version,
+                now=now,
+                calendar=CAL,
+            )
         with pytest.raises(StaleVersion):
-            fire(s, case=case, definition=TOY, action="approve", actor=boss, data={"amount_fen": 5},
-                 expected_version=1, now=now, calendar=CAL)
+            fire(
+                s,
+                case=case,
+                definition=TOY,
+                action="approve",
+                actor=boss,
+                data={"amount_fen": 5},
+                expected_version=1,
+                now=now,
+                calendar=CAL,
+            )
         with pytest.raises(TransitionNotAllowed):
-            fire(s, case=case, definition=TOY, action="pass", actor=clerk, data={},
-                 expected_version=case.version, now=now, calendar=CAL)
-        record = fire(s, case=case, definition=TOY, action="approve", actor=boss, data={"amount_fen": 5},
-                      expected_version=case.version, now=now, calendar=CAL)
+            fire(
+                s,
+                case=case,
+                definition=TOY,
+                action="pass",
+                actor=clerk,
+                data={},
+                expected_version=case.version,
+                now=now,
+                calendar=CAL,
+            )
+        record = fire(
+            s,
+            case=case,
+            definition=TOY,
+            action="approve",
+            actor=boss,
+            data={"amount_fen": 5},
+            expected_version=case.version,
+            now=now,
+            calendar=CAL,
+        )
         assert record.to_state == "done"
         assert case.data == {"amount_fen": 5}
         verdict = verify_log(s)

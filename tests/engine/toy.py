@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from engine.access import Role
 from engine.calendar import Delay, Unit
-from engine.definition import GuardContext, Timer, Deadline, WorkflowDefinition, transition, validate
+from engine.definition import Deadline, GuardContext, Timer, WorkflowDefinition, transition, validate
 
 
 def needs_reason(ctx: GuardContext) -> Iterable[str]:
@@ -30,14 +30,24 @@ TOY = validate(
         transitions=(
             transition("submit", "draft", "review", by=[Role.APPLICANT, Role.VILLAGE_OFFICER]),
             transition("pass", "review", "notice", by=[Role.VILLAGE_OFFICER]),
-            transition("reject", ("review", "decision"), "rejected", by=[Role.VILLAGE_OFFICER,
-                                                                      Role.TOWNSHIP_OFFICER],
-                       guards=[needs_reason]),
+            transition(
+                "reject",
+                ("review", "decision"),
+                "rejected",
+                by=[Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER],
+                guards=[needs_reason],
+            ),
             transition("notice_ends", "notice", "decision", by=[Role.SYSTEM]),
             transition("flag_overdue", "decision", None, by=[Role.SYSTEM]),
-            transition("approve", "decision", "done", by=[Role.TOWNSHIP_OFFICER],
-                       guards=[amount_positive],
-                       effect=lambda ctx: {"amount_fen": ctx.data["amount_fen"]}),
+            transition("send_back", "decision", "review", by=[Role.TOWNSHIP_OFFICER]),
+            transition(
+                "approve",
+                "decision",
+                "done",
+                by=[Role.TOWNSHIP_OFFICER],
+                guards=[amount_positive],
+                effect=lambda ctx: {"amount_fen": ctx.data["amount_fen"]},
+            ),
         ),
         timers=(
             Timer("notice", "notice_ends", lambda case: Delay(7, Unit.DAYS)),

@@ -1,0 +1,143 @@
+"""Helpers for the engine's tests: a small world of regions and people, and one-line acts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlmodel import Session
+
+from engine.access import SYSTEM, Actor, Role
+from engine.calendar import WorkCalendar
+from engine.definition import WorkflowDefinition
+from engine.runtime import TransitionRecord, create_case, fire
+from engine.store import AuditEntry, AuditHead, Case, Database
+from tests.engine.toy import TOY
+from tests.factories import COUNTY, OTHER_TOWNSHIP, OTHER_VILLAGE, TOWNSHIP, VILLAGE, make_regions, make_user
+
+CAL = WorkCalendar()
+
+# The toy workflow's happy path: which act, by whom, leads into each state.
+_PATH = {"review": ("submit", "clerk"), "notice": ("pass", "clerk"), "decision": ("notice_ends", "system")}
+
+
+@dataclass(frozen=True)
+class World:
+    clerk: Actor  # village officer of VILLAGE
+    boss: Actor  # township officer of TOWNSHIP (above VILLAGE)
+    county: Actor  # county officer over both townships
+    inspector: Actor  # inspector on the county
+    far_clerk: Actor  # village officer of OTHER_VILLAGE
+    far_boss: Actor  # township officer of OTHER_TOWNSHIP
+    applicant: Actor
+    neighbour: Actor  # another applicant
+
+    def by(self, name: str) -> Actor:
+        return SYSTEM if name == "system" else getattr(self, name)  # type: ignore[no-any-return]
+
+
+def make_world(db: Database) -> World:
+    with db.session() as s:
+        make_regions(s)
+        return World(
+            clerk=make_user(s, "clerk", role=Role.VILLAGE_OFFICER, region=VILLAGE),
+            boss=make_user(s, "boss", role=Role.TOWNSHIP_OFFICER, region=TOWNSHIP),
+            county=make_user(s, "county", role=Role.COUNTY_OFFICER, region=COUNTY),
+            inspector=make_user(s, "inspector", role=Role.INSPECTOR, region=COUNTY),
+            far_clerk=make_user(s, "far_clerk", role=Role.VILLAGE_OFFICER, region=OTHER_VILLAGE),
+            far_boss=make_user(s, "far_boss", role=Role.TOWNSHIP_OFFICER, region=OTHER_TOWNSHIP),
+            applicant=make_user(s, "applicant", role=Role.APPLICANT, region=VILLAGE),
+            neighbour=make_user(s, "neighbour", role=Role.APPLICANT, region=VILLAGE),
+        )
+
+
+def open_case(
+    s: Session,
+    world: World,
+    now: datetime,
+    *,
+    reference: str = "T-1",
+    data: Mapping[str, Any] | None = None,
+    definition: WorkflowDefinition = TOY,
+) -> Case:
+    """A draft in VILLAGE, filed by the clerk on behalf of `world.applicant`."""
+    return create_case(
+        s,
+        definition=definition,
+        region_code=VILLAGE,
+        reference=reference,
+        actor=world.clerk,
+        role=Role.VILLAGE_OFFICER,
+        data=dict(data or {}),
+        now=now,
+        calendar=CAL,
+        applicant_user_id=world.applicant.user_id,
+    )
+
+
+def act(
+    s: Session,
+    case: Case,
+    action: str,
+    actor: Actor,
+    now: datetime,
+    *,
+    data: Mapping[str, Any] | None = None,
+    version: int | None = None,
+    definition: WorkflowDefinition = TOY,
+) -> TransitionRecord:
+    """Fire `action` on `case` as `actor`, at the version the case shows unless told otherwise."""
+    return fire(
+        s,
+        case=case,
+        definition=definition,
+        action=action,
+        actor=actor,
+        data=dict(data or {}),
+        expected_version=case.version if version is None else version,
+        now=now,
+        calendar=CAL,
+    )
+
+
+def walk_to(s: Session, case: Case, state: str, world: World, now: datetime) -> None:
+    """Move a toy case from where it stands along the happy path until it reaches `state`."""
+    order = ["draft", *_PATH]
+    while case.state != state:
+        action, who = _PATH[order[order.index(case.state) + 1]]
+        act(s, case, action, world.by(who), now)
+
+
+def entries(s: Session) -> list[AuditEntry]:
+    return list(s.scalars(select(AuditEntry).order_by(AuditEntry.seq)))  # type: ignore[arg-type]
+
+
+def count(s: Session, model: type[Any]) -> int:
+    return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def head(s: Session) -> tuple[int, str]:
+    row = s.get(AuditHead, 1)
+    assert row is not None
+    return row.seq, row.hash
+
+
+def drop_append_only(conn: Connection) -> None:
+    """What an attacker with DDL rights does first: remove the triggers that refuse UPDATE and DELETE."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("DROP TRIGGER audit_entries_no_update")
+        conn.exec_driver_sql("DROP TRIGGER audit_entries_no_delete")
+    else:
+        conn.exec_driver_sql("DROP TRIGGER audit_entries_append_only ON audit_entries")
+
+
+@contextmanager
+def attacker(db: Database) -> Iterator[Connection]:
+    """A committed edit of the audit table by someone who first removed its protection."""
+    with db.engine.begin() as conn:
+        drop_append_only(conn)
+        yield conn
