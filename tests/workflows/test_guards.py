@@ -1,0 +1,179 @@
+"""Every guard refuses with a reason an official can act on; recusal and separation of duties."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from engine.errors import GuardRejected
+from engine.store import AuditEntry, Case
+from tests.workflows.support import (
+    APPROVE,
+    OFFICIAL_IDS,
+    TOWNSHIP_PASS,
+    VILLAGE_PASS,
+    Flow,
+    household,
+)
+
+
+def reasons(excinfo: pytest.ExceptionInfo[GuardRejected]) -> str:
+    return " | ".join(excinfo.value.reasons)
+
+
+def to_township_review(flow: Flow, now: datetime, case_id: int, passer: str = "clerk") -> None:
+    flow.act(case_id, "village_pass", getattr(flow.world, passer), now, VILLAGE_PASS)
+    flow.sweep(now + timedelta(days=7))
+
+
+def to_approval(flow: Flow, now: datetime, case_id: int) -> None:
+    to_township_review(flow, now, case_id)
+    flow.act(case_id, "township_pass", flow.world.boss, now + timedelta(days=8), TOWNSHIP_PASS)
+    flow.sweep(now + timedelta(days=15))
+
+
+def test_a_member_with_an_invalid_identity_number_blocks_the_village_pass(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)
+    with flow.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        people = [dict(m) for m in case.data["members"]]
+        good = flow.env.cipher.decrypt(people[1]["id_enc"])
+        wrong = good[:17] + ("1" if good[17] != "1" else "2")  # the check character no longer fits
+        people[1]["id_enc"] = flow.env.cipher.encrypt(wrong)
+        case.data = {**case.data, "members": people}
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    assert "王家1 的身份证号码无效" in reasons(refused)
+
+
+def test_the_household_needs_two_investigators(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "investigators": ["clerk", "clerk"]})
+    assert "至少 2 名调查人员" in reasons(refused)
+    assert "at least 2 investigators" in reasons(refused)
+
+
+def test_income_at_the_standard_is_refused_with_the_figures(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(incomes=(140_000, 0)), now)
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    assert "700.00 元" in reasons(refused)
+    assert "not below the local standard" in reasons(refused)
+
+
+def test_assets_over_the_rule_are_refused(flow: Flow, now: datetime) -> None:
+    limit = 36 * 70_000 * 2
+    case_id = flow.submit(household(assets_fen=limit + 1), now)
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    assert "household assets exceed the local rule" in reasons(refused)
+    ok = flow.submit(household(serial=2, assets_fen=limit), now)
+    flow.act(ok, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+
+
+def test_the_appraisal_tally_needs_its_quorum_and_a_majority(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)
+    few = {**VILLAGE_PASS, "appraisal": {"for": 10, "against": 1, "abstain": 0}}
+    with pytest.raises(GuardRejected, match="不足法定 13 人"):
+        flow.act(case_id, "village_pass", flow.world.clerk, now, few)
+    split = {**VILLAGE_PASS, "appraisal": {"for": 7, "against": 7, "abstain": 0}}
+    with pytest.raises(GuardRejected, match="not enough to pass"):
+        flow.act(case_id, "village_pass", flow.world.clerk, now, split)
+    garbled = {**VILLAGE_PASS, "appraisal": {"for": "many"}}
+    with pytest.raises(GuardRejected, match="for, against, abstain"):
+        flow.act(case_id, "village_pass", flow.world.clerk, now, garbled)
+    flow.act(
+        case_id,
+        "village_pass",
+        flow.world.clerk,
+        now,
+        {**VILLAGE_PASS, "appraisal": {"for": 8, "against": 6, "abstain": 1}},
+    )
+    assert flow.case(case_id).data["village_pass"]["appraisal"] == {"for": 8, "against": 6, "abstain": 1}
+
+
+def test_village_pass_needs_a_visit_date_and_a_proposed_amount(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, now, {"investigators": ["clerk", "clerk2"]})
+    text = reasons(refused)
+    assert "visit_date" not in text or "house visit" in text
+    assert "date of the house visit" in text
+    assert "proposed_monthly_fen" in text
+
+
+def test_a_declared_relative_in_office_must_recuse_and_the_trail_says_so(flow: Flow, now: datetime) -> None:
+    relatives = [{"name": "张书记", "id_number": OFFICIAL_IDS["clerk"], "relation": "兄弟"}]
+    case_id = flow.submit(household(relatives=relatives), now, actor=flow.world.clerk2)
+    case = flow.case(case_id)
+    assert case.data["filed_relative"] is True
+    assert case.data["recused"] == ["clerk"]
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    assert "must recuse" in reasons(refused)
+    with pytest.raises(GuardRejected, match="investigator clerk is related"):
+        flow.act(case_id, "village_pass", flow.world.clerk2, now, VILLAGE_PASS)
+    with flow.session(write=False) as s:
+        recusals = s.exec(select(AuditEntry).where(AuditEntry.case_id == case_id, AuditEntry.action == "recusal")).all()  # type: ignore[arg-type]
+        assert [r.data for r in recusals]
+        assert '"official":"clerk"' in recusals[0].data.replace(" ", "")
+
+
+def test_the_same_person_may_not_act_at_village_and_township(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    case_id = flow.submit(household(), now)
+    to_township_review(flow, now, case_id, passer="boss")  # the township may do the village review itself
+    with pytest.raises(GuardRejected, match="another official must act at the township"):
+        flow.act(case_id, "township_pass", w.boss, now + timedelta(days=8), TOWNSHIP_PASS)
+    flow.act(case_id, "township_pass", w.boss2, now + timedelta(days=8), TOWNSHIP_PASS)
+    flow.sweep(now + timedelta(days=15))
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "approve", w.boss2, now + timedelta(days=16), APPROVE)
+    assert "another official must decide it" in reasons(refused)
+    with pytest.raises(GuardRejected, match="village review"):
+        flow.act(case_id, "approve", w.boss, now + timedelta(days=16), APPROVE)
+    flow.act(case_id, "approve", w.boss3, now + timedelta(days=16), APPROVE)
+    assert flow.state(case_id) == "notice_final"
+
+
+def test_the_township_that_returned_a_case_does_not_redo_the_village_review(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    case_id = flow.submit(household(), now)
+    to_township_review(flow, now, case_id)
+    flow.act(case_id, "return_to_village", w.boss, now + timedelta(days=8), {"reason": "重新调查"})
+    with pytest.raises(GuardRejected, match="another official must act at the village"):
+        flow.act(case_id, "village_pass", w.boss, now + timedelta(days=9), VILLAGE_PASS)
+
+
+def test_approval_terms_are_checked(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    case_id = flow.submit(household(), now)
+    to_approval(flow, now, case_id)
+    for bad, expected in [
+        ({"monthly_amount_fen": 0}, "monthly_amount_fen"),
+        ({"monthly_amount_fen": 140_001}, "standard times the household size"),
+        ({"monthly_amount_fen": 1000, "mode": "both"}, "mode must be"),
+        ({"monthly_amount_fen": 1000, "mode": "single_person"}, "severely disabled"),
+    ]:
+        with pytest.raises(GuardRejected, match=expected):
+            flow.act(case_id, "approve", w.boss2, now + timedelta(days=16), bad)
+
+
+def test_approval_is_the_countys_where_the_power_is_not_delegated(db: object, world: object, now: datetime) -> None:
+    from engine.errors import RoleNotPermitted
+    from tests.workflows.support import make_env
+    from workflows.policy import Override
+
+    assert isinstance(world, type(world))
+    env = make_env(Override("", datetime(2020, 1, 1).date(), {"standard": {"approval_delegated_to_township": False}}))
+    flow = Flow(db, env, world)  # type: ignore[arg-type]
+    case_id = flow.submit(household(), now)
+    to_approval(flow, now, case_id)
+    with pytest.raises(RoleNotPermitted):
+        flow.act(case_id, "approve", flow.world.boss2, now + timedelta(days=16), APPROVE)
+    flow.act(case_id, "approve", flow.world.county, now + timedelta(days=16), APPROVE)
+    assert flow.state(case_id) == "notice_final"

@@ -1,0 +1,335 @@
+"""Guards of the aid workflows: each names, in Chinese and English, what an official can do about it.
+
+Guards read the case, the act's data and the facts looked up before firing (`ctx.facts`): the rules in
+force (`rules`), and what only the database knows (identity checks, fund balance, earlier grants).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+from engine.access import Role
+from engine.calendar import local_date
+from engine.definition import GuardContext
+from workflows.policy import Rules
+
+
+def rules_of(ctx: GuardContext) -> Rules:
+    rules = ctx.facts.get("rules")
+    if not isinstance(rules, Rules):
+        raise RuntimeError("the policy's rules were not looked up before firing")
+    return rules
+
+
+def members(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    found = data.get("members") or []
+    return [m for m in found if isinstance(m, Mapping)]
+
+
+def household_income(data: Mapping[str, Any]) -> int:
+    return sum(int(m.get("monthly_income_fen", 0)) for m in members(data))
+
+
+def relative_hashes(data: Mapping[str, Any]) -> set[str]:
+    """Identity hashes an official must not hold to act: declared relatives in office, and the household."""
+    found = {str(r.get("id_hash")) for r in data.get("relatives_in_office") or [] if r.get("id_hash")}
+    found |= {str(m.get("id_hash")) for m in members(data) if m.get("id_hash")}
+    applicant = data.get("applicant") or {}
+    if applicant.get("id_hash"):
+        found.add(str(applicant["id_hash"]))
+    return found
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _positive_fen(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _iso_date(value: Any) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- who may act
+
+
+def not_recused(ctx: GuardContext) -> Iterable[str]:
+    """近亲属回避: an official related to the household (declared, or a member) may not act on it."""
+    if ctx.actor.is_system or ctx.role in (Role.APPLICANT, Role.PUBLIC):
+        return
+    related = ctx.actor.id_number_hash is not None and ctx.actor.id_number_hash in relative_hashes(ctx.case.data)
+    if related or ctx.actor.username in (ctx.case.data.get("recused") or []):
+        yield (
+            "您与该申请家庭存在近亲属关系（已备案），须回避，请由其他工作人员办理 / "
+            "you are a declared relative of this household and must recuse; another official must act"
+        )
+
+
+def not_village_actor(ctx: GuardContext) -> Iterable[str]:
+    """The person who acted at the village stage does not also act at the township stage."""
+    if ctx.actor.username in (ctx.case.data.get("village_actors") or []):
+        yield (
+            "您已在村级评议阶段办理本案，乡镇审核须由他人办理 / "
+            "you acted at the village review of this case; another official must act at the township"
+        )
+
+
+def not_township_actor(ctx: GuardContext) -> Iterable[str]:
+    """And the township's reviewer does not go back to act at the village stage."""
+    if ctx.actor.username in (ctx.case.data.get("township_actors") or []):
+        yield (
+            "您已在乡镇审核阶段办理本案，村级评议须由他人办理 / "
+            "you acted at the township review of this case; another official must act at the village"
+        )
+
+
+def not_township_passer(ctx: GuardContext) -> Iterable[str]:
+    """审批 never by the person who gave the township's opinion (审核)."""
+    passed = ctx.case.data.get("township_pass") or {}
+    if passed.get("by") == ctx.actor.username:
+        yield (
+            "您出具了乡镇审核意见，审批须由另一人作出 / "
+            "you gave the township's opinion on this case; another official must decide it"
+        )
+
+
+def applicant_or_filer(ctx: GuardContext) -> Iterable[str]:
+    """Withdrawal: the applicant, or the official who applied on the household's behalf."""
+    if ctx.role == Role.APPLICANT:
+        return
+    if ctx.actor.user_id is None or ctx.actor.user_id != ctx.case.created_by_user_id:
+        yield (
+            "只有申请人或代为申请的工作人员可以撤回申请 / "
+            "only the applicant or the official who applied on their behalf may withdraw"
+        )
+
+
+# --------------------------------------------------------------------------- written records
+
+
+def written_reason(ctx: GuardContext) -> Iterable[str]:
+    if not _text(ctx.data, "reason"):
+        yield "请写明理由（将书面告知申请人）/ write the reason (the applicant is told it in writing)"
+
+
+def written_opinion(ctx: GuardContext) -> Iterable[str]:
+    if not _text(ctx.data, "opinion"):
+        yield "请填写乡镇审核意见 / write the township's opinion"
+
+
+def written_finding(ctx: GuardContext) -> Iterable[str]:
+    if not _text(ctx.data, "finding"):
+        yield "请填写异议核查结论 / write the finding of the objection's investigation"
+
+
+def complete_missing_list(ctx: GuardContext) -> Iterable[str]:
+    """P1 一次性告知: every missing item at once, and a date to provide them by."""
+    missing = ctx.data.get("missing")
+    if not isinstance(missing, list) or not missing or not all(isinstance(m, str) and m.strip() for m in missing):
+        yield "请一次性列明所缺的全部材料 / list every missing item at once (a non-empty list)"
+    due = _iso_date(ctx.data.get("due"))
+    if due is None:
+        yield "请给出补正期限（YYYY-MM-DD）/ give the date to provide them by (YYYY-MM-DD)"
+    elif due < local_date(ctx.now):
+        yield "补正期限不能早于今天 / the date to provide them by cannot be in the past"
+
+
+# --------------------------------------------------------------------------- the household
+
+
+def household_identities(ctx: GuardContext) -> Iterable[str]:
+    """Every member named, with a valid identity number (GB 11643 check digit), none twice."""
+    people = members(ctx.case.data)
+    if not people:
+        yield "请登记家庭成员 / list the household's members"
+    invalid: Sequence[str] = ctx.facts.get("invalid_ids", ())
+    for name in invalid:
+        yield f"{name} 的身份证号码无效（校验位不符）/ {name}'s identity number is not valid (check digit)"
+    hashes = [m.get("id_hash") for m in people]
+    if len(set(hashes)) != len(hashes):
+        yield "同一身份证号码登记了两次 / the same identity number is listed twice"
+
+
+def investigators(ctx: GuardContext) -> Iterable[str]:
+    """P3: the house visit by at least the policy's number of investigators, none of them related."""
+    needed = rules_of(ctx).investigators_min
+    names = ctx.data.get("investigators")
+    named = {n.strip() for n in names if isinstance(n, str) and n.strip()} if isinstance(names, list) else set()
+    if len(named) < needed:
+        yield (
+            f"入户调查须至少 {needed} 名调查人员签字，请列出全部调查人员 / "
+            f"the house visit needs at least {needed} investigators; list them all"
+        )
+    known: Mapping[str, str | None] = ctx.facts.get("investigator_hashes", {})
+    related = relative_hashes(ctx.case.data)
+    for name in sorted(named):
+        if known.get(name) and known[name] in related:
+            yield f"调查人员 {name} 与申请家庭有近亲属关系，须回避 / investigator {name} is related to the household"
+    if _iso_date(ctx.data.get("visit_date")) is None:
+        yield "请填写入户调查日期（YYYY-MM-DD）/ give the date of the house visit (YYYY-MM-DD)"
+    elif (visit := _iso_date(ctx.data.get("visit_date"))) and visit > local_date(ctx.now):
+        yield "入户调查日期不能晚于今天 / the house visit cannot be dated in the future"
+
+
+def appraisal_tally(ctx: GuardContext) -> Iterable[str]:
+    """民主评议, where one was held: the quorum was present and the vote passed by the policy's share."""
+    tally = ctx.data.get("appraisal")
+    if tally is None:
+        return
+    raw = [tally.get(k) for k in ("for", "against", "abstain")] if isinstance(tally, Mapping) else []
+    counts = [c for c in raw if isinstance(c, int) and not isinstance(c, bool) and c >= 0]
+    if len(counts) != 3:
+        yield "民主评议票数须为 for/against/abstain 三个非负整数 / appraisal needs for, against, abstain counts"
+        return
+    rule = rules_of(ctx).appraisal
+    cast = sum(counts)
+    if cast < rule.quorum:
+        yield f"民主评议到会 {cast} 人，不足法定 {rule.quorum} 人 / appraisal: {cast} votes, quorum is {rule.quorum}"
+    elif not rule.passes(counts[0], cast):
+        yield (
+            f"民主评议赞成 {counts[0]} 票（共 {cast} 票）未达通过比例 / "
+            f"appraisal: {counts[0]} of {cast} votes in favour is not enough to pass"
+        )
+
+
+def _single_person_eligible(data: Mapping[str, Any], rules: Rules) -> bool:
+    """E2 单人户: a severely disabled or seriously ill member of a household under 1.5x the standard."""
+    people = members(data)
+    if not people:
+        return False
+    per_head = Fraction(household_income(data), len(people))
+    needy = any(m.get("severe_disability") or m.get("serious_illness") for m in people)
+    return needy and per_head < rules.single_person_multiple * rules.dibao_standard_fen
+
+
+def income_eligible(ctx: GuardContext) -> Iterable[str]:
+    """E1: per-capita income below the standard (or the 单人户 rule of E2)."""
+    rules = rules_of(ctx)
+    people = members(ctx.case.data)
+    if not people:
+        return
+    per_head = Fraction(household_income(ctx.case.data), len(people))
+    if per_head < rules.dibao_standard_fen or _single_person_eligible(ctx.case.data, rules):
+        return
+    yield (
+        f"家庭月人均收入 {float(per_head) / 100:.2f} 元，不低于当地低保标准 {rules.dibao_standard_fen / 100:.2f} 元，"
+        "且不符合单人户条件 / per-capita monthly income is not below the local standard, and no member "
+        "qualifies for single-person cover"
+    )
+
+
+def assets_within_rule(ctx: GuardContext) -> Iterable[str]:
+    rules = rules_of(ctx)
+    size = max(1, len(members(ctx.case.data)))
+    assets = int(ctx.case.data.get("assets_fen", 0))
+    limit = rules.assets_limit_per_person_fen * size
+    if assets > limit:
+        yield (
+            f"家庭财产 {assets / 100:.2f} 元超过当地规定 {limit / 100:.2f} 元 / household assets exceed the local rule"
+        )
+
+
+def proposed_amount(ctx: GuardContext) -> Iterable[str]:
+    if not _positive_fen(ctx.data.get("proposed_monthly_fen")):
+        yield "请填写拟保障月金额（分，正整数）/ give proposed_monthly_fen (a positive whole number of fen)"
+
+
+def approval_terms(ctx: GuardContext) -> Iterable[str]:
+    """The decision: an amount, and a mode the household qualifies for (E1 whole household, E2 单人户)."""
+    rules = rules_of(ctx)
+    amount = ctx.data.get("monthly_amount_fen")
+    mode = ctx.data.get("mode", "household")
+    if mode not in ("household", "single_person"):
+        yield "保障方式须为 household 或 single_person / mode must be household or single_person"
+        return
+    if not isinstance(amount, int) or not _positive_fen(amount):
+        yield "请填写月保障金额（分，正整数）/ give monthly_amount_fen (a positive whole number of fen)"
+        return
+    people = members(ctx.case.data)
+    size = max(1, len(people))
+    per_head = Fraction(household_income(ctx.case.data), size)
+    if mode == "household":
+        if per_head >= rules.dibao_standard_fen:
+            yield (
+                "家庭月人均收入不低于当地低保标准，不能整户保障 / per-capita income is not below the standard; "
+                "the whole household cannot be covered"
+            )
+        elif amount > rules.dibao_standard_fen * size:
+            yield "月保障金额超过家庭人数乘以低保标准 / the amount exceeds the standard times the household size"
+    else:
+        if not _single_person_eligible(ctx.case.data, rules):
+            yield (
+                "单人户须有重残或重病成员，且家庭月人均收入低于标准的"
+                f"{float(rules.single_person_multiple):g}倍 / single-person cover needs a severely disabled or "
+                f"ill member and income under {float(rules.single_person_multiple):g}x the standard"
+            )
+        elif amount > rules.dibao_standard_fen:
+            yield "单人户月保障金额不能超过一人的低保标准 / single-person cover cannot exceed one person's standard"
+
+
+def county_visit_done(ctx: GuardContext) -> Iterable[str]:
+    """P13: a filed relative's case is visited by the county before it is decided."""
+    if ctx.case.data.get("filed_relative") and not ctx.case.data.get("county_visit"):
+        yield (
+            "本案申请人与工作人员有近亲属关系（已备案），须由县级入户核查后方可审批 / "
+            "a filed relative's case needs the county's house visit (record_county_visit) before approval"
+        )
+
+
+def county_visit_record(ctx: GuardContext) -> Iterable[str]:
+    if _iso_date(ctx.data.get("visit_date")) is None:
+        yield "请填写县级入户核查日期（YYYY-MM-DD）/ give the date of the county's visit (YYYY-MM-DD)"
+    if not _text(ctx.data, "findings"):
+        yield "请填写核查情况 / write what the visit found"
+
+
+def adjusted_amount(ctx: GuardContext) -> Iterable[str]:
+    if not _positive_fen(ctx.data.get("monthly_amount_fen")):
+        yield "请填写调整后的月保障金额（分，正整数）/ give the new monthly_amount_fen (positive, in fen)"
+    yield from written_reason(ctx)
+
+
+# --------------------------------------------------------------------------- emergency aid
+
+
+def emergency_grant(ctx: GuardContext) -> Iterable[str]:
+    """K5, K6, K7: within the township's ceiling, covered by the fund, once per cause per year."""
+    rules = rules_of(ctx)
+    amount = ctx.data.get("amount_fen")
+    county = ctx.role == Role.COUNTY_OFFICER
+    override = ctx.data.get("county_override") is True
+    if not _positive_fen(amount):
+        yield "请填写救助金额（分，正整数）/ give amount_fen (a positive whole number of fen)"
+        return
+    assert isinstance(amount, int)
+    if override and not county:
+        yield "只有县级可以批准同一事由年内再次救助 / only the county may override the once-a-year rule"
+    if not county and amount > rules.emergency_township_ceiling_fen:
+        yield (
+            f"金额超过乡镇审批限额 {rules.emergency_township_ceiling_fen / 100:.2f} 元，请报县级审批 / "
+            "the amount is over the township's limit; refer it to the county (refer_to_county)"
+        )
+    balance = int(ctx.facts.get("fund_balance", 0))
+    if amount > balance:
+        where = "县级" if county else "乡镇"
+        yield (
+            f"{where}临时救助备用金余额 {balance / 100:.2f} 元不足 / the reserve fund's balance is too low"
+            + ("" if county else "; deposit into it or refer the case to the county")
+        )
+    earlier = int(ctx.facts.get("grants_this_year", 0))
+    if earlier >= rules.grants_per_cause_per_year and not (county and override):
+        yield (
+            "该家庭本年度已因同一事由获得临时救助，再次救助须县级批准（county_override）/ "
+            "the household was already aided for this cause this year; only the county may grant again"
+        )

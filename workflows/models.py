@@ -1,0 +1,149 @@
+"""The aid domain's tables: identifiers by keyed hash, notices and objections, the reserve fund,
+emergency grants, payment lines, reference counters. Money is integer fen."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from engine.store import UTCDateTime
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _fen(nullable: bool = False) -> Any:
+    return Field(default=0, sa_column=Column(BigInteger, nullable=nullable))
+
+
+class CaseIdentifier(SQLModel, table=True):
+    """A keyed hash of an identity number or bank account on a case: matches are an index lookup."""
+
+    __tablename__ = "case_identifiers"
+    __table_args__ = (Index("ix_case_identifiers_hash", "lookup_hash", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    kind: str = Field(max_length=20)  # applicant | member | relative | bank_account
+    lookup_hash: str = Field(max_length=64)
+    county_code: str = Field(max_length=12)
+
+
+class Notice(SQLModel, table=True):
+    """One posting of a case on the notice board; a fresh notice after a dismissed objection is a new row."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_running", "ends", "starts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    stage: str = Field(max_length=20)
+    state: str = Field(max_length=40)
+    label: str = Field(max_length=100)
+    entered_version: int
+    starts: datetime = _ts()
+    ends: datetime = _ts()
+    region_code: str = Field(max_length=12)
+    township_code: str = Field(max_length=12)
+    reference: str = Field(max_length=40)
+    aid_type: str = Field(max_length=20)
+    masked_name: str = Field(max_length=100)
+    household_size: int
+    amount_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    posted: bool = True  # P17: 特困 minors are not posted on the public board
+
+
+class Objection(SQLModel, table=True):
+    """异议: anyone's, anonymous allowed; the contact is encrypted and shown to inspectors only."""
+
+    __tablename__ = "objections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_code: str = Field(max_length=40, unique=True)
+    notice_id: int = Field(foreign_key="notices.id", index=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    stage: str = Field(max_length=40)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    contact_enc: str | None = Field(default=None, sa_column=Column(String(600), nullable=True))
+    received_at: datetime = _ts()
+    outcome: str | None = Field(default=None, max_length=20)
+    finding: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = _ts(nullable=True)
+
+
+class Fund(SQLModel, table=True):
+    """A reserve fund account (临时救助备用金): a township's, or the county's for the grants it decides."""
+
+    __tablename__ = "funds"
+
+    account_code: str = Field(primary_key=True, max_length=12)
+    balance_fen: int = _fen()
+    updated_at: datetime = _ts()
+
+
+class FundEntry(SQLModel, table=True):
+    """One movement of a fund: a deposit, or a grant's debit. Never updated."""
+
+    __tablename__ = "fund_entries"
+    __table_args__ = (Index("ix_fund_entries_account", "account_code", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_code: str = Field(max_length=12)
+    kind: str = Field(max_length=10)  # deposit | debit
+    amount_fen: int = _fen()
+    balance_after_fen: int = _fen()
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    actor: str = Field(max_length=64)
+    at: datetime = _ts()
+
+
+class EmergencyGrant(SQLModel, table=True):
+    """A fast-channel grant, one row per household member: the once-per-cause-per-year rule (K7) is per person."""
+
+    __tablename__ = "emergency_grants"
+    __table_args__ = (Index("ix_emergency_grants_person", "person_hash", "cause", "year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    person_hash: str = Field(max_length=64)
+    cause: str = Field(max_length=40)
+    year: int
+    amount_fen: int = _fen()
+    account_code: str = Field(max_length=12)
+    county_override: bool = False
+    granted_by: str = Field(max_length=64)
+    granted_at: datetime = _ts()
+
+
+class PaymentLine(SQLModel, table=True):
+    """One month's payment to one case; a month is paid once (UNIQUE(case_id, month))."""
+
+    __tablename__ = "payment_lines"
+    __table_args__ = (
+        UniqueConstraint("case_id", "month", name="uq_payment_lines_case_month"),
+        Index("ix_payment_lines_county_month", "county_code", "month", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    month: str = Field(max_length=7)
+    amount_fen: int = _fen()
+    status: str = Field(default="pending", max_length=10)  # pending | exported | paid | failed
+    region_code: str = Field(max_length=12)
+    township_code: str = Field(max_length=12)
+    county_code: str = Field(max_length=12)
+    created_at: datetime = _ts()
+
+
+class ReferenceCounter(SQLModel, table=True):
+    """The last number given out per reference prefix and year (DB-2026 → 123)."""
+
+    __tablename__ = "reference_counters"
+
+    key: str = Field(primary_key=True, max_length=20)
+    last: int = 0

@@ -1,0 +1,269 @@
+"""The policy file: every number of the aid workflows, per region (code prefix) and effective date."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from engine.calendar import Delay, Unit, WorkCalendar
+from engine.errors import DefinitionInvalid
+
+DEFAULT_PATH = Path(__file__).with_name("policy_default.toml")
+NOTICE_SLOTS = ("village", "township", "final")
+_NOTICE_UNITS = (Unit.DAYS, Unit.WORKING_DAYS)
+
+
+@dataclass(frozen=True)
+class NoticeStage:
+    """One public notice: the slot it follows, its label, how long it runs."""
+
+    name: str
+    label: str
+    length: int
+    unit: Unit
+
+    @property
+    def state(self) -> str:
+        return f"notice_{self.name}"
+
+    @property
+    def delay(self) -> Delay:
+        return Delay(self.length, self.unit)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "length": self.length, "unit": str(self.unit)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any], *, name: str | None = None) -> NoticeStage:
+        unit = Unit(str(raw.get("unit", "days")))
+        length = raw["length"]
+        if unit not in _NOTICE_UNITS:
+            raise ValueError(f"notice unit must be days or working_days, not {unit}")
+        if not isinstance(length, int) or length < 1:
+            raise ValueError(f"notice length must be a positive whole number, not {length!r}")
+        return cls(name=name or str(raw["name"]), label=str(raw.get("label", "")), length=length, unit=unit)
+
+
+def _delay(raw: Mapping[str, Any]) -> Delay:
+    length = raw["length"]
+    if not isinstance(length, int):
+        raise ValueError(f"length must be a whole number, not {length!r}")
+    return Delay(length, Unit(str(raw.get("unit", "days"))))
+
+
+def _fen(raw: Any, name: str) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0:
+        raise ValueError(f"{name} must be a whole, non-negative number of fen, not {raw!r}")
+    return raw
+
+
+def _months(raw: Any, name: str) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
+        raise ValueError(f"{name} must be a positive whole number of months, not {raw!r}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Appraisal:
+    quorum: int
+    pass_share: Fraction
+    strictly_more: bool
+
+    def passes(self, votes_for: int, votes_cast: int) -> bool:
+        needed = self.pass_share * votes_cast
+        return votes_for > needed if self.strictly_more else votes_for >= needed
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The policy in force for one region on one day, parsed and checked."""
+
+    notice_stages: tuple[NoticeStage, ...]
+    township_opinion: Delay
+    decision_after_notice: Delay
+    approval_delegated: bool
+    investigators_min: int
+    dibao_standard_fen: int
+    single_person_multiple: Fraction
+    assets_months_per_person: int
+    appraisal: Appraisal
+    review_stable_months: int
+    review_unstable_months: int
+    grace_months: int
+    termination_notice_for: frozenset[str]
+    termination_notice: NoticeStage
+    emergency_township_limit_fen: int
+    emergency_cap_multiple: int
+    emergency_paperwork: Delay
+    emergency_post_notice: NoticeStage
+    grants_per_cause_per_year: int
+    payment_start_months: int
+
+    @property
+    def emergency_township_ceiling_fen(self) -> int:
+        """What a township may grant at once: its limit, and never more than the K6 cap."""
+        return min(self.emergency_township_limit_fen, self.emergency_cap_multiple * self.dibao_standard_fen)
+
+    @property
+    def assets_limit_per_person_fen(self) -> int:
+        return self.assets_months_per_person * self.dibao_standard_fen
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Rules:
+        std, review, emergency = raw["standard"], raw["review"], raw["emergency"]
+        stages = tuple(NoticeStage.from_json(s) for s in std["notice_stages"])
+        names = [s.name for s in stages]
+        if (
+            any(n not in NOTICE_SLOTS for n in names)
+            or names != sorted(names, key=NOTICE_SLOTS.index)
+            or len(set(names)) != len(names)
+        ):
+            raise ValueError(f"notice stages must be some of {NOTICE_SLOTS}, each once, in that order: {names}")
+        appraisal = std["appraisal"]
+        if appraisal["pass_denominator"] <= 0 or appraisal["quorum"] < 1:
+            raise ValueError("appraisal quorum and pass_denominator must be positive")
+        share = Fraction(appraisal["pass_numerator"], appraisal["pass_denominator"])
+        multiple = Fraction(str(std["single_person_income_multiple"]))
+        if multiple < 1:
+            raise ValueError("single_person_income_multiple must be at least 1")
+        investigators = std["investigators_min"]
+        if not isinstance(investigators, int) or investigators < 1:
+            raise ValueError("investigators_min must be a positive whole number")
+        return cls(
+            notice_stages=stages,
+            township_opinion=_delay(std["township_opinion"]),
+            decision_after_notice=_delay(std["decision_after_notice"]),
+            approval_delegated=bool(std["approval_delegated_to_township"]),
+            investigators_min=investigators,
+            dibao_standard_fen=_fen(std["dibao_standard_fen"], "dibao_standard_fen"),
+            single_person_multiple=multiple,
+            assets_months_per_person=_months(std["assets_months_per_person"], "assets_months_per_person"),
+            appraisal=Appraisal(appraisal["quorum"], share, bool(appraisal["strictly_more"])),
+            review_stable_months=_months(review["stable_months"], "stable_months"),
+            review_unstable_months=_months(review["unstable_months"], "unstable_months"),
+            grace_months=_months(review["grace_months"], "grace_months"),
+            termination_notice_for=frozenset(str(a) for a in review["termination_notice_for"]),
+            termination_notice=NoticeStage.from_json(review["termination_notice"], name="termination"),
+            emergency_township_limit_fen=_fen(emergency["township_limit_fen"], "township_limit_fen"),
+            emergency_cap_multiple=_months(emergency["cap_multiple_of_standard"], "cap_multiple_of_standard"),
+            emergency_paperwork=_delay(emergency["paperwork"]),
+            emergency_post_notice=NoticeStage.from_json(emergency["post_notice"], name="post"),
+            grants_per_cause_per_year=_months(emergency["grants_per_cause_per_year"], "grants_per_cause_per_year"),
+            payment_start_months=int(raw["payments"]["start_months_after_activation"]),
+        )
+
+
+@dataclass(frozen=True)
+class Override:
+    region: str
+    effective_from: date
+    values: Mapping[str, Any]
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; anything else (numbers, lists) replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _as_date(raw: Any) -> date:
+    if isinstance(raw, date):
+        return raw
+    return date.fromisoformat(str(raw))
+
+
+class Policy:
+    """The defaults, a deployment's file over them, and regional overrides by date."""
+
+    def __init__(self, base: Mapping[str, Any], overrides: tuple[Override, ...], source: str) -> None:
+        self.base = dict(base)
+        self.overrides = tuple(sorted(overrides, key=lambda o: (len(o.region), o.effective_from)))
+        self.source = source
+        self._cache: dict[tuple[tuple[int, ...], ...], Rules] = {}
+        self._validate()
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Policy:
+        """The defaults, with the file at `path` (if any) merged over them."""
+        raw = tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+        source = str(DEFAULT_PATH)
+        if path:
+            try:
+                extra = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise DefinitionInvalid(f"策略文件无法读取 / policy file {path} cannot be read: {exc}") from exc
+            overrides = [*raw.pop("override", []), *extra.pop("override", [])]
+            raw = _merge(raw, extra)
+            raw["override"] = overrides
+            source = f"{DEFAULT_PATH} + {path}"
+        return cls.from_mapping(raw, source=source)
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], *, source: str = "<mapping>") -> Policy:
+        body = {k: v for k, v in raw.items() if k != "override"}
+        overrides = []
+        for item in raw.get("override", []):
+            region = str(item.get("region", ""))
+            if region and not region.isdigit():
+                raise DefinitionInvalid(f"override region must be a code prefix, not {region!r}")
+            values = {k: v for k, v in item.items() if k not in ("region", "effective_from")}
+            overrides.append(Override(region, _as_date(item.get("effective_from", "1970-01-01")), values))
+        return cls(body, tuple(overrides), source)
+
+    def with_overrides(self, *extra: Override) -> Policy:
+        """This policy with more overrides (for tests and rehearsals)."""
+        return Policy(self.base, (*self.overrides, *extra), self.source)
+
+    def _validate(self) -> None:
+        try:
+            Rules.parse(self.base)
+            for override in self.overrides:
+                Rules.parse(self._merged(override.region.ljust(12, "0"), override.effective_from))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DefinitionInvalid(f"策略文件无效 / policy {self.source} is invalid: {exc!r}") from exc
+
+    def _applicable(self, region_code: str, on: date) -> tuple[Override, ...]:
+        return tuple(o for o in self.overrides if region_code.startswith(o.region) and o.effective_from <= on)
+
+    def _merged(self, region_code: str, on: date) -> dict[str, Any]:
+        merged = dict(self.base)
+        for override in self._applicable(region_code, on):
+            merged = _merge(merged, override.values)
+        return merged
+
+    def rules(self, region_code: str, on: date) -> Rules:
+        """The rules in force in `region_code` on the day `on`."""
+        applicable = self._applicable(region_code, on)
+        key = tuple((self.overrides.index(o),) for o in applicable)
+        found = self._cache.get(key)
+        if found is None:
+            merged = dict(self.base)
+            for override in applicable:
+                merged = _merge(merged, override.values)
+            found = Rules.parse(merged)
+            self._cache[key] = found
+        return found
+
+    def all_rules(self) -> list[Rules]:
+        """The rules of the base and of every override as it first applies (for the registry)."""
+        found = [Rules.parse(self.base)]
+        found.extend(self.rules(o.region.ljust(12, "0"), o.effective_from) for o in self.overrides)
+        return found
+
+    def calendar(self) -> WorkCalendar:
+        cal = self.base.get("calendar", {})
+        return WorkCalendar.with_overrides(
+            holidays=[_as_date(d) for d in cal.get("extra_holidays", [])],
+            workdays=[_as_date(d) for d in cal.get("extra_workdays", [])],
+        )

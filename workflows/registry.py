@@ -1,0 +1,84 @@
+"""Workflow definitions by (key, version): built from specs, validated, kept for as long as the process.
+
+A case stores the spec it started with (case.data["spec"]); `definition_for` rebuilds its definition from
+that, so a case keeps its version even when the policy file no longer yields it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from sqlmodel import Session
+
+from engine.calendar import WorkCalendar
+from engine.definition import WorkflowDefinition
+from engine.errors import DefinitionInvalid
+from engine.store import Case
+from workflows import emergency, standard
+from workflows.policy import Policy
+from workflows.spec import EmergencySpec, StandardSpec
+
+DEV_SECRET = "aidflow-development-secret-change-me"
+KEYS = (StandardSpec.key, EmergencySpec.key)
+
+_built: dict[tuple[str, int], WorkflowDefinition] = {}
+_lock = threading.Lock()
+
+
+def build(spec: StandardSpec | EmergencySpec) -> WorkflowDefinition:
+    """The definition of a spec (validated when first built, then shared)."""
+    key = (spec.key, spec.version)
+    found = _built.get(key)
+    if found is None:
+        definition = standard.build(spec) if isinstance(spec, StandardSpec) else emergency.build(spec)
+        with _lock:
+            found = _built.setdefault(key, definition)
+    return found
+
+
+def spec_from_json(key: str, raw: Mapping[str, Any]) -> StandardSpec | EmergencySpec:
+    if key == StandardSpec.key:
+        return StandardSpec.from_json(raw)
+    if key == EmergencySpec.key:
+        return EmergencySpec.from_json(raw)
+    raise DefinitionInvalid(f"unknown workflow {key!r}")
+
+
+def definition_for(case: Case) -> WorkflowDefinition:
+    """The definition a case runs on: the version it started with."""
+    found = _built.get((case.workflow, case.workflow_version))
+    if found is not None:
+        return found
+    raw = case.data.get("spec")
+    if not isinstance(raw, Mapping):
+        raise DefinitionInvalid(f"case {case.id} keeps no workflow spec")
+    spec = spec_from_json(case.workflow, raw)
+    if spec.version != case.workflow_version:
+        raise DefinitionInvalid(f"case {case.id}: its spec is version {spec.version}, not {case.workflow_version}")
+    return build(spec)
+
+
+def definitions_of(policy: Policy) -> dict[tuple[str, int], WorkflowDefinition]:
+    """Every definition the policy yields, for any region and date it names."""
+    found: dict[tuple[str, int], WorkflowDefinition] = {}
+    for rules in policy.all_rules():
+        for spec in (StandardSpec.from_rules(rules), EmergencySpec.from_rules(rules)):
+            definition = build(spec)
+            found[(definition.key, definition.version)] = definition
+    return found
+
+
+def known() -> dict[tuple[str, int], WorkflowDefinition]:
+    """Every definition built in this process so far."""
+    return dict(_built)
+
+
+def resolve(session: Session, case: Case) -> tuple[WorkflowDefinition, WorkCalendar, Mapping[str, Any]]:
+    """For `aidflow timers run`: the environment's policy and key, read when called."""
+    from workflows.services import Env
+
+    env = Env.load(os.environ.get("AIDFLOW_POLICY") or None, os.environ.get("AIDFLOW_SECRET_KEY") or DEV_SECRET)
+    return env.resolve(session, case)

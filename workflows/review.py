@@ -1,0 +1,200 @@
+"""动态管理: an active beneficiary's periodic review, amount changes, 渐退 (grace period) and exit.
+
+These states continue the standard application (the same case, the same audit trail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.access import Role
+from engine.calendar import Delay, Unit
+from engine.definition import CaseView, GuardContext, Timer, Transition, transition
+from workflows import guards as g
+from workflows.common import CLOSE_NOTICE, appended, notice_timer, official, stamp
+from workflows.policy import NoticeStage
+from workflows.spec import StandardSpec
+
+ACTIVE = "active"
+UNDER_REVIEW = "under_review"
+GRACE_PERIOD = "grace_period"
+EXITED = "exited"
+
+LABELS = {
+    ACTIVE: "保障中 / receiving support",
+    UNDER_REVIEW: "定期核查中 / under review",
+    GRACE_PERIOD: "渐退期 / grace period",
+    "notice_termination": "终止公示 / termination notice",
+    EXITED: "已退出 / exited",
+}
+
+# States in which a beneficiary is paid (an objection to a termination notice keeps payment going).
+PAID_STATES = frozenset({ACTIVE, UNDER_REVIEW, GRACE_PERIOD, "notice_termination"})
+
+
+def review_class(data: Mapping[str, Any]) -> str:
+    """D1: households with a member able to work are reviewed more often (their income moves)."""
+    return "unstable" if any(m.get("can_work") for m in g.members(data)) else "stable"
+
+
+def activated(ctx: GuardContext) -> dict[str, Any]:
+    return {"activated_at": ctx.now.isoformat()}
+
+
+def activated_effect(ctx: GuardContext) -> Mapping[str, Any]:
+    return activated(ctx)
+
+
+def _exit(how: str) -> Any:
+    def effect(ctx: GuardContext) -> Mapping[str, Any]:
+        reason = str(ctx.data.get("reason", "")).strip()
+        if not reason and how == "grace_period_ended":
+            reason = "渐退期满 / grace period ended"
+        if not reason and how == "terminated":
+            reason = str((ctx.case.data.get("termination") or {}).get("reason", ""))
+        return {"exited": stamp(ctx, how=how, reason=reason)}
+
+    return effect
+
+
+def _review_started(ctx: GuardContext) -> Mapping[str, Any]:
+    return {"review": stamp(ctx)}
+
+
+def _continued(ctx: GuardContext) -> Mapping[str, Any]:
+    return {
+        "review": None,
+        "reviews": appended(ctx, "reviews", stamp(ctx, outcome="continue", note=str(ctx.data.get("note", "")))),
+    }
+
+
+def _adjusted(ctx: GuardContext) -> Mapping[str, Any]:
+    before = ctx.case.data.get("monthly_amount_fen")
+    after = ctx.data.get("monthly_amount_fen")
+    change = stamp(ctx, before=before, after=after, reason=str(ctx.data.get("reason", "")).strip())
+    return {
+        "monthly_amount_fen": after,
+        "review": None,
+        "adjustments": appended(ctx, "adjustments", change),
+        "reviews": appended(ctx, "reviews", {**change, "outcome": "adjust"}),
+    }
+
+
+def _grace(ctx: GuardContext) -> Mapping[str, Any]:
+    return {"review": None, "grace": stamp(ctx, reason=str(ctx.data.get("reason", "")).strip())}
+
+
+def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Transition, ...]:
+    township = (Role.TOWNSHIP_OFFICER,)
+    posted = frozenset(spec.termination_notice_for)
+
+    def termination_dest(ctx: GuardContext) -> str:
+        if termination is not None and ctx.case.data.get("aid_type") in posted:
+            return termination.state
+        return EXITED
+
+    def terminated(ctx: GuardContext) -> Mapping[str, Any]:
+        patch: dict[str, Any] = {
+            "review": None,
+            "termination": stamp(ctx, reason=str(ctx.data.get("reason", "")).strip()),
+        }
+        if termination_dest(ctx) == EXITED:
+            patch.update(_exit("terminated")(ctx))
+        return patch
+
+    found = [
+        transition(
+            "start_review",
+            ACTIVE,
+            UNDER_REVIEW,
+            by=[Role.TOWNSHIP_OFFICER, Role.SYSTEM],
+            guards=[g.not_recused],
+            effect=_review_started,
+            label="开始定期核查 / review started",
+        ),
+        official(
+            "continue",
+            UNDER_REVIEW,
+            ACTIVE,
+            by=township,
+            effect=_continued,
+            label="核查无变化，继续保障 / no change: support continues",
+        ),
+        official(
+            "adjust",
+            UNDER_REVIEW,
+            ACTIVE,
+            by=township,
+            guards=(g.adjusted_amount,),
+            effect=_adjusted,
+            label="调整保障金额 / amount adjusted",
+        ),
+        official(
+            "begin_exit",
+            UNDER_REVIEW,
+            GRACE_PERIOD,
+            by=township,
+            guards=(g.written_reason,),
+            effect=_grace,
+            label="进入渐退期 / grace period begins",
+        ),
+        transition(
+            "end_grace",
+            GRACE_PERIOD,
+            EXITED,
+            by=[Role.SYSTEM],
+            effect=_exit("grace_period_ended"),
+            label="渐退期满退出 / grace period ended",
+        ),
+        official(
+            "terminate",
+            (ACTIVE, UNDER_REVIEW),
+            None,
+            by=township,
+            guards=(g.written_reason,),
+            choose_dest=termination_dest,
+            dests=(EXITED, *((termination.state,) if termination is not None else ())),
+            effect=terminated,
+            label="终止保障 / support terminated",
+        ),
+        transition(
+            "voluntary_exit",
+            (ACTIVE, UNDER_REVIEW, GRACE_PERIOD),
+            EXITED,
+            by=[Role.APPLICANT, Role.TOWNSHIP_OFFICER],
+            guards=[g.not_recused],
+            effect=_exit("voluntary"),
+            label="自愿退出 / voluntary exit",
+        ),
+    ]
+    if termination is not None:
+        found.append(
+            transition(
+                CLOSE_NOTICE,
+                termination.state,
+                EXITED,
+                by=[Role.SYSTEM],
+                effect=_exit("terminated"),
+                label="终止公示期满 / termination notice ended",
+            )
+        )
+    return tuple(found)
+
+
+def timers(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Timer, ...]:
+    def review_due(case: CaseView) -> Delay:
+        unstable = case.data.get("review_class") == "unstable"
+        return Delay(spec.review_unstable_months if unstable else spec.review_stable_months, Unit.MONTHS)
+
+    found = [
+        Timer(ACTIVE, "start_review", review_due),
+        Timer(GRACE_PERIOD, "end_grace", lambda _c: Delay(spec.grace_months, Unit.MONTHS)),
+    ]
+    if termination is not None:
+        found.append(notice_timer(termination))
+    return tuple(found)
+
+
+def states(termination: NoticeStage | None) -> tuple[str, ...]:
+    return (ACTIVE, UNDER_REVIEW, GRACE_PERIOD, *((termination.state,) if termination is not None else ()), EXITED)

@@ -1,0 +1,125 @@
+"""What of the policy shapes a workflow (its notice stages and clocks), frozen into each case.
+
+A case stores the spec it started with; its workflow version is the spec's content hash, so the same
+spec always means the same version, and a policy change never alters a running case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.access import Role
+from engine.calendar import Delay, Unit
+from workflows.policy import NoticeStage, Rules
+
+# Raised when the declarations in code change shape, so old and new cases do not share a version.
+STANDARD_CODE_REVISION = 1
+EMERGENCY_CODE_REVISION = 1
+
+
+def _delay_json(delay: Delay) -> dict[str, Any]:
+    return {"length": delay.amount, "unit": str(delay.unit)}
+
+
+def _delay(raw: Mapping[str, Any]) -> Delay:
+    return Delay(int(raw["length"]), Unit(str(raw["unit"])))
+
+
+def content_version(key: str, revision: int, body: Mapping[str, Any]) -> int:
+    """A stable positive version number for a spec (fits a 32-bit integer column)."""
+    canonical = json.dumps({"key": key, "revision": revision, "spec": body}, sort_keys=True, ensure_ascii=False)
+    return int(hashlib.sha256(canonical.encode()).hexdigest()[:7], 16) or 1
+
+
+@dataclass(frozen=True)
+class StandardSpec:
+    """低保/特困: the notice stages, the township's clocks, who decides, the review cycle."""
+
+    notices: tuple[NoticeStage, ...]
+    township_opinion: Delay
+    decision_after_notice: Delay
+    approval_role: str
+    review_stable_months: int
+    review_unstable_months: int
+    grace_months: int
+    termination_notice_for: tuple[str, ...]
+    termination_notice: NoticeStage
+
+    key = "standard"
+
+    @classmethod
+    def from_rules(cls, rules: Rules) -> StandardSpec:
+        return cls(
+            notices=rules.notice_stages,
+            township_opinion=rules.township_opinion,
+            decision_after_notice=rules.decision_after_notice,
+            approval_role=Role.TOWNSHIP_OFFICER if rules.approval_delegated else Role.COUNTY_OFFICER,
+            review_stable_months=rules.review_stable_months,
+            review_unstable_months=rules.review_unstable_months,
+            grace_months=rules.grace_months,
+            termination_notice_for=tuple(sorted(rules.termination_notice_for)),
+            termination_notice=rules.termination_notice,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "notices": [n.to_json() for n in self.notices],
+            "township_opinion": _delay_json(self.township_opinion),
+            "decision_after_notice": _delay_json(self.decision_after_notice),
+            "approval_role": self.approval_role,
+            "review_stable_months": self.review_stable_months,
+            "review_unstable_months": self.review_unstable_months,
+            "grace_months": self.grace_months,
+            "termination_notice_for": list(self.termination_notice_for),
+            "termination_notice": self.termination_notice.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> StandardSpec:
+        return cls(
+            notices=tuple(NoticeStage.from_json(n) for n in raw["notices"]),
+            township_opinion=_delay(raw["township_opinion"]),
+            decision_after_notice=_delay(raw["decision_after_notice"]),
+            approval_role=str(raw["approval_role"]),
+            review_stable_months=int(raw["review_stable_months"]),
+            review_unstable_months=int(raw["review_unstable_months"]),
+            grace_months=int(raw["grace_months"]),
+            termination_notice_for=tuple(raw["termination_notice_for"]),
+            termination_notice=NoticeStage.from_json(raw["termination_notice"]),
+        )
+
+    @property
+    def version(self) -> int:
+        return content_version(self.key, STANDARD_CODE_REVISION, self.to_json())
+
+    def notice(self, slot: str) -> NoticeStage | None:
+        return next((n for n in self.notices if n.name == slot), None)
+
+
+@dataclass(frozen=True)
+class EmergencySpec:
+    """急难型临时救助: the paperwork clock and the notice after the fact."""
+
+    paperwork: Delay
+    post_notice: NoticeStage
+
+    key = "emergency"
+
+    @classmethod
+    def from_rules(cls, rules: Rules) -> EmergencySpec:
+        return cls(paperwork=rules.emergency_paperwork, post_notice=rules.emergency_post_notice)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"paperwork": _delay_json(self.paperwork), "post_notice": self.post_notice.to_json()}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> EmergencySpec:
+        return cls(paperwork=_delay(raw["paperwork"]), post_notice=NoticeStage.from_json(raw["post_notice"]))
+
+    @property
+    def version(self) -> int:
+        return content_version(self.key, EMERGENCY_CODE_REVISION, self.to_json())
