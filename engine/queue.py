@@ -1,0 +1,123 @@
+"""Work queues: the cases an official can act on now, soonest deadline first, from indexes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlmodel import Session
+
+from engine.access import Actor, Role, region_level, region_prefix
+from engine.definition import WorkflowDefinition
+from engine.store import Case
+
+_c = Case.__table__.c  # type: ignore[attr-defined]
+
+
+def actionable_states(definitions: Iterable[WorkflowDefinition]) -> dict[str, frozenset[str]]:
+    """For each role: the states from which it can fire something (system-only acts excluded)."""
+    found: dict[str, set[str]] = {}
+    for definition in definitions:
+        for t in definition.transitions:
+            for role in t.roles:
+                if role in (Role.SYSTEM, Role.PUBLIC):
+                    continue
+                found.setdefault(role, set()).update(t.source)
+    return {role: frozenset(states) for role, states in found.items()}
+
+
+def scope_clause(region: str) -> ColumnElement[bool]:
+    """Cases at or below `region`, on the column an index leads with."""
+    level = region_level(region)
+    column = {"village": _c.region_code, "township": _c.township_code, "county": _c.county_code}.get(level)
+    clause = column == region if column is not None else _c.county_code.like(region_prefix(region) + "%")
+    return cast("ColumnElement[bool]", clause)
+
+
+def visible_clause(actor: Actor) -> ColumnElement[bool]:
+    """Every case the actor may see: their regions', and their own applications."""
+    parts: list[ColumnElement[bool]] = [
+        scope_clause(g.region_code) for g in actor.grants if g.role not in (Role.APPLICANT, Role.SYSTEM, Role.PUBLIC)
+    ]
+    if actor.user_id is not None:
+        parts.append(_c.applicant_user_id == actor.user_id)
+    return or_(*parts) if parts else false()
+
+
+@dataclass(frozen=True)
+class Cursor:
+    deadline: datetime | None
+    id: int
+
+    def encode(self) -> str:
+        raw = json.dumps([self.deadline.isoformat() if self.deadline else None, self.id])
+        return base64.urlsafe_b64encode(raw.encode()).decode()
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        raw = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return cls(datetime.fromisoformat(raw[0]) if raw[0] else None, int(raw[1]))
+
+
+def _queue_clause(actor: Actor, states_by_role: Mapping[str, frozenset[str]]) -> ColumnElement[bool]:
+    parts = []
+    for grant in actor.grants:
+        states = states_by_role.get(grant.role)
+        if states:
+            parts.append(and_(scope_clause(grant.region_code), _c.state.in_(sorted(states))))
+    return or_(*parts) if parts else false()
+
+
+def queue_page(
+    session: Session,
+    actor: Actor,
+    states_by_role: Mapping[str, frozenset[str]],
+    *,
+    limit: int = 50,
+    after: Cursor | None = None,
+) -> tuple[Sequence[Case], Cursor | None]:
+    """One page of the actor's queue: cases with a deadline first (soonest first), then the rest.
+
+    Keyset pagination on (deadline, id): each page is an index range, never an OFFSET scan.
+    """
+    where = _queue_clause(actor, states_by_role)
+    rows: list[Case] = []
+    if after is None or after.deadline is not None:
+        q = select(Case).where(where, _c.deadline.is_not(None))
+        if after is not None:
+            q = q.where(or_(_c.deadline > after.deadline, and_(_c.deadline == after.deadline, _c.id > after.id)))
+        rows.extend(session.scalars(q.order_by(_c.deadline, _c.id).limit(limit + 1)))
+    if len(rows) <= limit:
+        q = select(Case).where(where, _c.deadline.is_(None))
+        if after is not None and after.deadline is None:
+            q = q.where(_c.id > after.id)
+        rows.extend(session.scalars(q.order_by(_c.id).limit(limit + 1 - len(rows))))
+    page = rows[:limit]
+    more = len(rows) > limit
+    last = page[-1] if page else None
+    return page, (Cursor(last.deadline, last.id or 0) if more and last is not None else None)
+
+
+def state_counts(session: Session, actor: Actor) -> dict[str, int]:
+    """Cases per state in the actor's regions."""
+    q = select(_c.state, func.count()).where(visible_clause(actor)).group_by(_c.state)
+    return {state: int(n) for state, n in session.execute(q).all()}
+
+
+def visible_page(
+    session: Session, actor: Actor, *, limit: int = 50, after_id: int | None = None, state: str | None = None
+) -> tuple[Sequence[Case], int | None]:
+    """Every case the actor may see, newest id first (a list that never leaks another scope)."""
+    q = select(Case).where(visible_clause(actor))
+    if state:
+        q = q.where(_c.state == state)
+    if after_id is not None:
+        q = q.where(_c.id < after_id)
+    rows = list(session.scalars(q.order_by(_c.id.desc()).limit(limit + 1)))
+    page = rows[:limit]
+    return page, (page[-1].id if len(rows) > limit and page else None)
