@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ import typer
 
 from api.settings import Settings
 from engine.access import SYSTEM
+from engine.runtime import Resolver, SweepResult, run_due
 from engine.store import Database, utcnow
 
 app = typer.Typer(help="aidflow: 社会救助审核审批 / social-assistance approval engine", no_args_is_help=True)
@@ -19,11 +21,15 @@ regions_app = typer.Typer(help="行政区划 / regions", no_args_is_help=True)
 users_app = typer.Typer(help="工作人员账号 / officials' accounts", no_args_is_help=True)
 audit_app = typer.Typer(help="审计日志 / audit trail", no_args_is_help=True)
 timers_app = typer.Typer(help="定时器 / timers", no_args_is_help=True)
+payments_app = typer.Typer(help="发放 / payments", no_args_is_help=True)
+fund_app = typer.Typer(help="临时救助备用金 / emergency reserve fund", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(regions_app, name="regions")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(timers_app, name="timers")
+app.add_typer(payments_app, name="payments")
+app.add_typer(fund_app, name="fund")
 
 
 def _settings() -> Settings:
@@ -109,8 +115,15 @@ def users_add(
     try:
         with db.session() as session:
             add_user(
-                session, username=username, password_hash=hash_password(password), role=role,
-                region=region, actor=SYSTEM, now=utcnow(), display_name=name, email=email,
+                session,
+                username=username,
+                password_hash=hash_password(password),
+                role=role,
+                region=region,
+                actor=SYSTEM,
+                now=utcnow(),
+                display_name=name,
+                email=email,
                 id_number_enc=cipher.encrypt(id_number) if id_number else None,
                 id_number_hash=cipher.lookup_hash(id_number) if id_number else None,
             )
@@ -140,8 +153,10 @@ def audit_verify(
         extra = f", extends checkpoint at {kept.seq}" if kept else ""
         typer.echo(f"OK: {verdict.entries} entries, head {verdict.head}{extra}")
         return
-    _fail(f"BROKEN: first bad entry {verdict.first_bad}: {verdict.why} "
-          f"(审计链已被破坏，第一个不符的条目为 {verdict.first_bad})")
+    _fail(
+        f"BROKEN: first bad entry {verdict.first_bad}: {verdict.why} "
+        f"(审计链已被破坏，第一个不符的条目为 {verdict.first_bad})"
+    )
 
 
 @audit_app.command("keygen")
@@ -179,18 +194,104 @@ def timers_run(now: Annotated[str | None, typer.Option("--now", help="ISO-8601; 
     typer.echo(f"fired {result.fired}, void {result.void}, refused {result.refused} (due by {moment.isoformat()})")
 
 
-def run_timers(db: Database, moment: datetime, resolve):  # type: ignore[no-untyped-def]
-    """Sweep timers with the listener that the app uses (notifications, when installed)."""
-    from engine.runtime import run_due
+def run_timers(db: Database, moment: datetime, resolve: Resolver) -> SweepResult:
+    """Sweep the timers due by `moment`, as the in-process worker does."""
+    return run_due(db.session, now=moment, resolve=resolve)
 
-    listener = None
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """启动服务（含定时任务）/ serve the app with its timer worker in-process."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+
+
+@app.command("worker")
+def worker(
+    interval: Annotated[float, typer.Option("--interval", help="seconds between sweeps")] = 30.0,
+    once: Annotated[bool, typer.Option("--once")] = False,
+) -> None:
+    """只运行定时任务 / run the timer sweep alone (for deployments with separate workers)."""
+    import time
+
+    from workflows.services import Env
+
+    settings = _settings()
+    env = Env.load(settings.policy, settings.secret_key)
+    db = _database(settings)
+    while True:
+        result = run_timers(db, utcnow(), env.resolve)
+        typer.echo(f"{utcnow().isoformat()} fired {result.fired}, void {result.void}, refused {result.refused}")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@payments_app.command("run")
+def payments_run(month: Annotated[str, typer.Option("--month", help="YYYY-MM")]) -> None:
+    """生成当月发放明细 / create the month's payment lines (a repeated run adds none)."""
+    from engine.errors import WorkflowError
+    from workflows.services import Env, run_payments
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        _fail(f"月份格式应为 YYYY-MM / month must be YYYY-MM: {month!r}", 2)
+    settings = _settings()
+    env = Env.load(settings.policy, settings.secret_key)
+    db = _database(settings)
     try:
-        from api.hooks import on_transition
+        with db.session() as session:
+            result = run_payments(session, env=env, month=month, actor=SYSTEM, now=utcnow())
+    except WorkflowError as exc:
+        _fail(exc.detail)
+    typer.echo(f"{month}: created {result.created}, already present {result.already}, total {result.total_fen} fen")
 
-        listener = on_transition
-    except ModuleNotFoundError:
-        listener = None
-    return run_due(lambda: db.session(), now=moment, resolve=resolve, on_fired=listener)
+
+@fund_app.command("deposit")
+def fund_deposit(township: str, amount_fen: Annotated[int, typer.Option("--amount-fen", min=1)]) -> None:
+    """向乡镇临时救助备用金存入 / pay into a township's emergency reserve fund."""
+    from engine.errors import WorkflowError
+    from workflows.services import Env, deposit_fund
+
+    settings = _settings()
+    env = Env.load(settings.policy, settings.secret_key)
+    db = _database(settings)
+    try:
+        with db.session() as session:
+            balance = deposit_fund(
+                session, env=env, township_code=township, amount_fen=amount_fen, actor=SYSTEM, now=utcnow()
+            )
+    except WorkflowError as exc:
+        _fail(exc.detail)
+    typer.echo(f"备用金余额 / fund balance {township}: {balance} fen")
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="seed and print the logins only")] = False,
+) -> None:
+    """建立演示县并启动服务 / seed a demo county on the embedded database, print logins, serve."""
+    from api.demo import seed
+
+    settings = _settings()
+    db = _database(settings)
+    logins = seed(db, settings)
+    typer.echo("演示账号 / demo logins (password for all: " + logins.password + ")")
+    for username, role, region in logins.accounts:
+        typer.echo(f"  {username:<22} {role:<18} {region}")
+    if logins.tracking_codes:
+        typer.echo("查询码 / tracking codes: " + ", ".join(logins.tracking_codes[:3]))
+    if no_serve:
+        return
+    typer.echo(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    serve(host=host, port=port)
 
 
 def main() -> None:

@@ -1,0 +1,153 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors
+from api.auth import Tokens
+from api.deps import AppState
+from api.routes import applications, auth, oversight, public
+from api.settings import Settings
+from api.throttle import Throttles
+from engine.store import Database, utcnow
+from workflows.services import Env
+
+log = logging.getLogger("aidflow")
+MAX_BODY = 256 * 1024
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, before any handler reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(scope, receive, send, self.limit)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(scope, receive, send, self.limit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    response = errors.problem(
+        413, f"请求体超过 {limit // 1024} KiB / request body over {limit // 1024} KiB", code="too_large"
+    )
+    await response(scope, receive, send)
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow, migrate: bool = True
+) -> FastAPI:
+    """Build the app: settings are read here, never at import."""
+    settings = settings or Settings()
+    if migrate:
+        import migrations
+
+        migrations.upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    env = Env.load(settings.policy, settings.secret_key)
+    state = AppState(
+        settings=settings,
+        db=db,
+        env=env,
+        tokens=Tokens.from_secret(settings.secret_key, settings.token_minutes),
+        throttles=Throttles(),
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_timer_loop(state)) if settings.run_workers else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            db.dispose()
+
+    app = FastAPI(
+        title="aidflow 社会救助审核审批",
+        version="1.0",
+        description="低保、特困、临时救助的申请、审核、公示、审批与发放 / applications, review, public "
+        "notice, approval and payment of social assistance. Errors are application/problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.aidflow = state
+    errors.install(app)
+    for router in (auth.router, applications.router, public.router, oversight.router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"], summary="数据库可用 / the database answers")
+    def healthz() -> JSONResponse:
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return errors.problem(503, f"数据库无响应 / database unavailable: {type(exc).__name__}", code="unavailable")
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/", include_in_schema=False)
+    def home() -> HTMLResponse:
+        return HTMLResponse(_HOME)
+
+    app.add_middleware(BodyLimit)  # type: ignore[arg-type]
+    return app
+
+
+async def _timer_loop(state: AppState) -> None:
+    """The in-process timer sweep (the `aidflow worker` runs the same loop on its own)."""
+    from api.cli import run_timers
+
+    while True:
+        try:
+            result = await asyncio.to_thread(run_timers, state.db, state.clock(), state.env.resolve)
+            if result.fired or result.void:
+                log.info("timers: fired %d, void %d", result.fired, result.void)
+        except Exception:  # the sweep must outlive one bad timer; each failure is logged
+            log.exception("timer sweep failed")
+        await asyncio.sleep(state.settings.timer_interval_seconds)
+
+
+_HOME = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>aidflow 社会救助</title></head>
+<body style="font-family: 'Noto Sans CJK SC', sans-serif; max-width: 40em; margin: 2em auto">
+<h1>aidflow 社会救助审核审批</h1><p>Social-assistance approval engine</p>
+<ul><li><a href="/docs">接口文档 / API documentation</a></li>
+<li><a href="/api/v1/notices">公示 / public notices (JSON)</a></li>
+<li><a href="/healthz">运行状态 / health</a></li></ul></body></html>"""

@@ -1,0 +1,89 @@
+"""Bearer tokens and logins; every login and failed login is an audit entry."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from sqlmodel import Session, select
+
+from api.security import check_password
+from api.throttle import Throttles
+from engine import auditlog
+from engine.access import Actor
+from engine.accounts import actor_for
+from engine.errors import Unauthenticated
+from engine.store import Database, User
+
+_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    secret: bytes
+    minutes: int
+
+    @classmethod
+    def from_secret(cls, secret_key: str, minutes: int) -> Tokens:
+        return cls(hashlib.sha256(b"aidflow-token-v1\x00" + secret_key.encode()).digest(), minutes)
+
+    def issue(self, user: User, now: datetime) -> str:
+        claims = {
+            "sub": str(user.id),
+            "name": user.username,
+            "iat": int(now.timestamp()),
+            "exp": int((now + timedelta(minutes=self.minutes)).timestamp()),
+        }
+        return jwt.encode(claims, self.secret, algorithm=_ALGORITHM)
+
+    def user_id(self, token: str, now: datetime) -> int:
+        """The token's user, if its signature holds and it has not expired by `now` (the app's clock)."""
+        try:
+            claims = jwt.decode(
+                token, self.secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"], "verify_exp": False}
+            )
+            if int(claims["exp"]) <= now.timestamp():
+                raise jwt.ExpiredSignatureError("expired")
+            return int(claims["sub"])
+        except (jwt.PyJWTError, ValueError, KeyError) as exc:
+            raise Unauthenticated(
+                "登录凭据无效或已过期，请重新登录 / the token is invalid or expired; log in again"
+            ) from exc
+
+
+def actor_from_token(session: Session, tokens: Tokens, token: str | None, now: datetime) -> Actor:
+    if not token:
+        raise Unauthenticated("请先登录 / log in first")
+    user = session.get(User, tokens.user_id(token, now))
+    if user is None or not user.active:
+        raise Unauthenticated("账号不存在或已停用 / the account does not exist or is disabled")
+    return actor_for(session, user)
+
+
+def login(
+    db: Database, throttles: Throttles, tokens: Tokens, *, username: str, password: str, address: str, now: datetime
+) -> str:
+    """A token for good credentials; 401 otherwise, 429 when throttled. Audited either way."""
+    name = username.strip()[:64]
+    throttles.login_user.check(name.lower(), "该账号登录失败次数过多 / too many failed logins for this account")
+    throttles.login_address.check(address, "此地址登录失败次数过多 / too many failed logins from this address")
+    with db.session() as session:
+        user = session.exec(select(User).where(User.username == name)).first()
+        ok = check_password(user.password_hash if user else None, password) and user is not None and user.active
+        auditlog.append(
+            session,
+            at=now,
+            actor=name,
+            role="login",
+            action="login" if ok else "login_failed",
+            data={"address": address},
+        )
+        token = tokens.issue(user, now) if ok and user is not None else None
+    if token is None:
+        throttles.login_user.hit(name.lower())
+        throttles.login_address.hit(address)
+        raise Unauthenticated("用户名或密码错误 / wrong username or password")
+    throttles.login_user.reset(name.lower())
+    return token

@@ -1,0 +1,301 @@
+"""A demo county: regions, officials of every role, households and cases in every state."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from api.security import hash_password
+from api.settings import Settings
+from engine.access import SYSTEM, Actor
+from engine.accounts import actor_for, add_region, add_user
+from engine.secrets import id_check_char
+from engine.store import Case, Database, Region, User, utcnow
+from workflows.models import Notice
+from workflows.schemas import ApplicationIn
+from workflows.services import Env, deposit_fund, perform_action, raise_objection, submit_application
+
+PASSWORD = "demo-2026"
+COUNTY = ("341122000000", "来安县")
+TOWNSHIPS = [("341122100000", "新安镇"), ("341122101000", "水口镇")]
+VILLAGES = [
+    ("341122100201", "大庄村"),
+    ("341122100202", "龙山村"),
+    ("341122101201", "青山村"),
+    ("341122101202", "石桥村"),
+]
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = ["秀英", "桂兰", "建国", "志强", "玉梅", "海燕", "德福", "春生", "丽华", "国庆", "小红", "文军"]
+
+
+@dataclass
+class Logins:
+    password: str
+    accounts: list[tuple[str, str, str]] = field(default_factory=list)
+    tracking_codes: list[str] = field(default_factory=list)
+
+
+def _officials() -> list[tuple[str, str, str, str]]:
+    people = [
+        ("admin", "admin", COUNTY[0], "系统管理员"),
+        ("county_officer", "county_officer", COUNTY[0], "县民政局 孙科长"),
+        ("inspector", "inspector", COUNTY[0], "县纪委监委 周检查员"),
+    ]
+    for i, (code, name) in enumerate(TOWNSHIPS, start=1):
+        people.append((f"township{i}_a", "township_officer", code, f"{name}民政办 张干事"))
+        people.append((f"township{i}_b", "township_officer", code, f"{name}民政办 刘主任"))
+    for i, (code, name) in enumerate(VILLAGES, start=1):
+        people.append((f"village{i}_a", "village_officer", code, f"{name}村委会 赵委员"))
+        people.append((f"village{i}_b", "village_officer", code, f"{name}村委会 钱委员"))
+    people.append(("applicant1", "applicant", VILLAGES[0][0], "王秀英"))
+    return people
+
+
+def id_number(rng: random.Random, region: str, born: date) -> str:
+    first = region[:6] + born.strftime("%Y%m%d") + f"{rng.randrange(1000):03d}"
+    return first + id_check_char(first)
+
+
+def seed(db: Database, settings: Settings, *, now: datetime | None = None) -> Logins:
+    """Seed once; a database that already has the demo county is left as it is."""
+    now = now or utcnow()
+    logins = Logins(PASSWORD)
+    env = Env.load(settings.policy, settings.secret_key)
+    people = _officials()
+    logins.accounts = [(u, r, reg) for u, r, reg, _n in people]
+    with db.session() as session:
+        if session.get(Region, COUNTY[0]) is not None:
+            return logins
+        start = now - timedelta(days=60)
+        for code, name in [COUNTY, *TOWNSHIPS, *VILLAGES]:
+            add_region(session, code=code, name=name, actor=SYSTEM, now=start)
+        hashed = hash_password(PASSWORD)
+        for username, role, region, name in people:
+            add_user(
+                session,
+                username=username,
+                password_hash=hashed,
+                role=role,
+                region=region,
+                actor=SYSTEM,
+                now=start,
+                display_name=name,
+            )
+        for code, _name in TOWNSHIPS:
+            deposit_fund(session, env=env, township_code=code, amount_fen=2_000_000, actor=SYSTEM, now=start)
+    Scenario(db, env, now, logins).run()
+    return logins
+
+
+class Scenario:
+    """Cases walked to every state by replaying their steps in time order, timers included."""
+
+    def __init__(self, db: Database, env: Env, now: datetime, logins: Logins) -> None:
+        self.db, self.env, self.now, self.logins = db, env, now, logins
+        self.rng = random.Random(20261001)
+        self.events: list[tuple[datetime, int, Callable[[Session, datetime], None]]] = []
+        self.case_ids: dict[str, int] = {}
+        self.counter = 0
+
+    def actor(self, session: Session, username: str) -> Actor:
+        user = session.exec(select(User).where(User.username == username)).one()
+        return actor_for(session, user)
+
+    def household(self, village: str, *, aid_type: str, size: int, income: int) -> ApplicationIn:
+        rng = self.rng
+        surname = rng.choice(SURNAMES)
+        members: list[dict[str, Any]] = []
+        for i in range(size):
+            born = date(1950 + rng.randrange(60), rng.randrange(1, 13), rng.randrange(1, 28))
+            members.append(
+                {
+                    "name": surname + rng.choice(GIVEN),
+                    "id_number": id_number(rng, village, born),
+                    "relation": "本人" if i == 0 else rng.choice(["配偶", "子女", "父母"]),
+                    "monthly_income_fen": income if i == 0 else 0,
+                }
+            )
+        head = members[0]
+        payload: dict[str, Any] = {
+            "aid_type": aid_type,
+            "village": village,
+            "applicant": {"name": head["name"], "id_number": head["id_number"], "phone": "13800000000"},
+            "members": members,
+            "assets_fen": rng.randrange(0, 2_000_000),
+            "reason": "家庭收入低于当地低保标准，生活困难",
+            "relatives_in_office": [],
+        }
+        if aid_type == "emergency":
+            payload.update(reason="房屋失火，急需救助", cause="fire", amount_requested_fen=200_000)
+        return ApplicationIn.model_validate(payload)
+
+    def plan(
+        self,
+        label: str,
+        village_index: int,
+        steps: list[tuple[int, str, str, dict[str, Any]]],
+        *,
+        aid_type: str = "dibao",
+        draft: bool = False,
+    ) -> None:
+        """Steps: (days before now, username, action, data); the first one submits."""
+        village = VILLAGES[village_index][0]
+        township = 1 if village_index < 2 else 2
+        v_a, v_b = f"village{village_index + 1}_a", f"village{village_index + 1}_b"
+        names = {
+            "V": v_a,
+            "V2": v_b,
+            "T": f"township{township}_a",
+            "T2": f"township{township}_b",
+            "C": "county_officer",
+        }
+        self.counter += 1
+        order = self.counter
+        first_day = steps[0][0] if steps else 45
+        payload = self.household(
+            village, aid_type=aid_type, size=self.rng.randrange(1, 5), income=self.rng.randrange(0, 40_000)
+        )
+        if draft:
+            payload = payload.model_copy(update={"draft": True})
+
+        def submit(session: Session, at: datetime) -> None:
+            result = submit_application(session, env=self.env, actor=self.actor(session, v_a), payload=payload, now=at)
+            assert result.case.id is not None
+            self.case_ids[label] = result.case.id
+            self.logins.tracking_codes.append(result.tracking_code)
+
+        self.events.append((self.now - timedelta(days=first_day), order, submit))
+        for offset, (days, who, action, data) in enumerate(steps[1:], start=1):
+            filled = {k: (v_a if v == "$V" else v_b if v == "$V2" else v) for k, v in data.items()}
+            if "investigators" in filled:
+                filled["investigators"] = [v_a, v_b]
+
+            def step(
+                session: Session, at: datetime, who: str = who, action: str = action, data: dict[str, Any] = filled
+            ) -> None:
+                case = session.get(Case, self.case_ids[label])
+                assert case is not None
+                assert case.id is not None
+                if action == "object":
+                    notice = session.exec(
+                        select(Notice).where(Notice.case_id == case.id).order_by(col(Notice.id).desc())
+                    ).first()
+                    assert notice is not None
+                    assert notice.id is not None
+                    raise_objection(
+                        session, env=self.env, notice_id=notice.id, reason=data["reason"], contact=None, now=at
+                    )
+                    return
+                perform_action(
+                    session,
+                    env=self.env,
+                    actor=self.actor(session, names[who]),
+                    case_id=case.id,
+                    action=action,
+                    version=case.version,
+                    data=data,
+                    comment=None,
+                    now=at,
+                )
+
+            self.events.append((self.now - timedelta(days=days, minutes=-offset), order, step))
+
+    def run(self) -> None:
+        from api.cli import run_timers
+
+        vp = {"investigators": [], "visit_date": "2026-09-01", "proposed_monthly_fen": 60_000}
+        tp = {"opinion": "经核查，家庭收入与财产符合条件 / verified: income and assets qualify"}
+        ap = {"monthly_amount_fen": 60_000, "mode": "household"}
+        info = {
+            "missing": ["户口簿复印件 / household register copy", "收入证明 / proof of income"],
+            "due": "2026-12-31",
+        }
+        refused = {"reason": "家庭人均收入高于当地低保标准 / income above the local standard"}
+        objection = {"reason": "该户家中有轿车一辆，未申报 / the household owns an undeclared car"}
+        paid = [
+            (50, "V", "submit", {}),
+            (45, "V", "village_pass", vp),
+            (35, "T", "township_pass", tp),
+            (25, "T2", "approve", ap),
+        ]
+        # label, village index, steps (days ago, who, action, data); notices run 7 days by default policy
+        plans: list[tuple[str, int, list[tuple[int, str, str, dict[str, Any]]]]] = [
+            ("village_review", 0, [(2, "V", "submit", {})]),
+            ("village_review_2", 2, [(1, "V", "submit", {})]),
+            ("awaiting_info", 1, [(6, "V", "submit", {}), (5, "V", "request_info", info)]),
+            ("notice_village", 1, [(6, "V", "submit", {}), (3, "V", "village_pass", vp)]),
+            (
+                "objection_review",
+                3,
+                [(6, "V", "submit", {}), (4, "V", "village_pass", vp), (2, "-", "object", objection)],
+            ),
+            ("township_review", 2, [(20, "V", "submit", {}), (15, "V", "village_pass", vp)]),
+            (
+                "notice_township",
+                3,
+                [(25, "V", "submit", {}), (20, "V", "village_pass", vp), (4, "T", "township_pass", tp)],
+            ),
+            (
+                "township_approval",
+                0,
+                [(35, "V", "submit", {}), (30, "V", "village_pass", vp), (20, "T", "township_pass", tp)],
+            ),
+            (
+                "notice_final",
+                1,
+                [
+                    (40, "V", "submit", {}),
+                    (35, "V", "village_pass", vp),
+                    (25, "T", "township_pass", tp),
+                    (3, "T2", "approve", ap),
+                ],
+            ),
+            ("active_0", 0, paid),
+            ("active_1", 2, paid),
+            ("active_2", 3, paid),
+            ("under_review", 1, [*paid, (1, "T", "start_review", {})]),
+            ("rejected", 2, [(12, "V", "submit", {}), (10, "V", "village_reject", refused)]),
+            (
+                "withdrawn",
+                3,
+                [(9, "V", "submit", {}), (8, "V", "withdraw", {"reason": "家庭情况好转 / circumstances improved"})],
+            ),
+        ]
+        self.plan("draft", 0, [(3, "V", "submit", {})], draft=True)
+        for label, village, steps in plans:
+            self.plan(label, village, steps)
+        self.plan("tekun", 3, [(5, "V", "submit", {})], aid_type="tekun")
+        emergencies: list[tuple[str, int, list[tuple[int, str, str, dict[str, Any]]]]] = [
+            ("emergency_reported", 0, [(1, "T", "submit", {})]),
+            ("emergency_paid", 2, [(2, "T", "submit", {}), (2, "T", "grant_emergency", {"amount_fen": 200_000})]),
+            (
+                "county_emergency_approval",
+                3,
+                [
+                    (1, "T", "submit", {}),
+                    (1, "T", "refer_to_county", {"reason": "超出乡镇审批额度 / over the township's limit"}),
+                ],
+            ),
+            (
+                "notice_post",
+                1,
+                [
+                    (4, "T", "submit", {}),
+                    (4, "T", "grant_emergency", {"amount_fen": 150_000}),
+                    (2, "T", "complete_paperwork", {"note": "补齐签字盖章 / signatures added"}),
+                ],
+            ),
+        ]
+        for label, village, steps in emergencies:
+            self.plan(label, village, steps, aid_type="emergency")
+        self.events.sort(key=lambda e: (e[0], e[1]))
+        for at, _order, action in self.events:
+            run_timers(self.db, at, self.env.resolve)
+            with self.db.session() as session:
+                action(session, at)
+        run_timers(self.db, self.now, self.env.resolve)

@@ -1,0 +1,120 @@
+"""Applications: create, read, act, audit trail, and the officials' queue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from api import services
+from api.deps import CurrentActor, CurrentReader, Now, Official, ReadSessionDep, SessionDep, StateDep
+from api.schemas import ACTION_EXAMPLES, ActionIn, ApplicationOut, AuditOut, Page, QueueOut
+from engine.runtime import load_case
+from workflows.schemas import ApplicationIn
+from workflows.services import perform_action, submit_application
+
+router = APIRouter(prefix="/api/v1", tags=["applications 申请"])
+
+CaseId = Annotated[int, Path(ge=1, le=2**62, description="the case's id")]
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+@router.post(
+    "/applications", status_code=201, response_model=ApplicationOut, summary="提交申请 / submit an application"
+)
+def create_application(
+    payload: ApplicationIn, state: StateDep, session: SessionDep, actor: CurrentActor, now: Now
+) -> ApplicationOut:
+    submitted = submit_application(session, env=state.env, actor=actor, payload=payload, now=now)
+    return services.application_view(
+        session, state.env, actor, submitted.case, now, tracking_code=submitted.tracking_code, record_view=False
+    )
+
+
+@router.get("/applications", response_model=Page, summary="我可见的申请 / applications in my scope")
+def list_applications(
+    state: StateDep,
+    session: ReadSessionDep,
+    actor: CurrentReader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[int | None, Query(ge=1)] = None,
+    state_name: Annotated[str | None, Query(alias="state", max_length=40)] = None,
+) -> Page:
+    items, nxt = services.list_cases(session, state.env, actor, limit=limit, after=after, state=state_name)
+    return Page(items=items, next_cursor=str(nxt) if nxt else None)
+
+
+@router.get("/applications/{case_id}", response_model=ApplicationOut, summary="查看申请 / read an application")
+def get_application(
+    case_id: CaseId, state: StateDep, session: SessionDep, actor: CurrentActor, now: Now
+) -> ApplicationOut:
+    case = load_case(session, case_id, actor)
+    return services.application_view(session, state.env, actor, case, now)
+
+
+@router.post(
+    "/applications/{case_id}/actions/{action}",
+    response_model=ApplicationOut,
+    summary="办理 / act on an application",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": ActionIn.model_json_schema(ref_template="#/components/schemas/{model}"),
+                    "examples": {name: {"value": value} for name, value in ACTION_EXAMPLES.items()},
+                }
+            },
+        }
+    },
+    responses={
+        403: {"description": "role may never fire it"},
+        404: {"description": "outside your scope"},
+        409: {"description": "not available in this state, or version stale"},
+        422: {"description": "invalid body, or a guard refused (reasons in detail)"},
+    },
+)
+def act(
+    case_id: CaseId,
+    action: Annotated[str, Path(max_length=64, pattern=r"^[a-z_]+$")],
+    state: StateDep,
+    session: SessionDep,
+    actor: CurrentActor,
+    now: Now,
+    body: Annotated[bytes, Depends(_raw_body)],
+) -> ApplicationOut:
+    parsed = services.parse_action(session, state.env, actor, case_id, action, body)
+    perform_action(
+        session,
+        env=state.env,
+        actor=actor,
+        case_id=case_id,
+        action=action,
+        version=parsed.version,
+        data=parsed.data,
+        comment=parsed.comment,
+        now=now,
+    )
+    case = load_case(session, case_id, actor)
+    return services.application_view(session, state.env, actor, case, now, record_view=False)
+
+
+@router.get(
+    "/applications/{case_id}/audit", response_model=list[AuditOut], summary="案件审计记录 / the case's audit trail"
+)
+def application_audit(case_id: CaseId, session: ReadSessionDep, actor: CurrentReader) -> list[AuditOut]:
+    return services.case_audit(session, actor, case_id)
+
+
+@router.get("/queue", response_model=QueueOut, summary="待办 / my work queue, soonest deadline first")
+def my_queue(
+    state: StateDep,
+    session: ReadSessionDep,
+    actor: Official,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> QueueOut:
+    return services.queue(session, state.env, actor, limit=limit, cursor=cursor)

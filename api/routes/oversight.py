@@ -1,0 +1,46 @@
+"""Audit verification and payments."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from api import services
+from api.deps import CurrentActor, Now, Official, ReadSessionDep, SessionDep, StateDep
+from api.schemas import VerifyOut
+from workflows.services import objection_contact, payment_lines
+
+router = APIRouter(prefix="/api/v1", tags=["oversight 监督"])
+
+
+@router.get("/audit/verify", response_model=VerifyOut, summary="校验审计链 / verify the audit chain")
+def verify(session: ReadSessionDep, _actor: Official) -> VerifyOut:
+    return services.verify(session)
+
+
+@router.get("/payments", summary="发放明细 / payment lines in my scope")
+def payments(
+    session: ReadSessionDep,
+    actor: Official,
+    month: Annotated[str, Query(pattern=re.compile(r"^\d{4}-(0[1-9]|1[0-2])$").pattern)],
+) -> list[Any]:
+    return list(payment_lines(session, actor=actor, month=month))
+
+
+@router.get(
+    "/objections/{objection_id}/contact",
+    summary="异议人联系方式（仅纪检监察）/ an objector's contact (inspectors only; the read is audited)",
+)
+def objection_contact_for_inspector(
+    objection_id: Annotated[int, Path(ge=1, le=2**62)],
+    state: StateDep,
+    session: SessionDep,
+    actor: CurrentActor,
+    now: Now,
+) -> dict[str, Any]:
+    return {
+        "objection_id": objection_id,
+        "contact": objection_contact(session, env=state.env, actor=actor, objection_id=objection_id, now=now),
+    }

@@ -1,0 +1,56 @@
+"""No login: case tracking by code, the notice board, objections."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from api.deps import Now, ReadSessionDep, SessionDep, StateDep, client_address
+from api.schemas import ObjectionIn
+from engine.errors import NotFound
+from workflows.services import find_by_tracking_code, plain_status, raise_objection, running_notices
+
+router = APIRouter(prefix="/api/v1", tags=["public 公开"])
+
+
+@router.get("/track/{code}", summary="查询办理进度 / track an application by the code on its receipt")
+def track(
+    code: Annotated[str, Path(min_length=8, max_length=64)],
+    state: StateDep,
+    session: ReadSessionDep,
+    now: Now,
+    address: Annotated[str, Depends(client_address)],
+    lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+) -> dict[str, Any]:
+    state.throttles.track_address.check(address, "查询过于频繁 / too many look-ups")
+    state.throttles.track_misses.check(address, "查询码错误次数过多 / too many unknown codes")
+    state.throttles.track_address.hit(address)
+    case = find_by_tracking_code(session, env=state.env, code=code)
+    if case is None:
+        state.throttles.track_misses.hit(address)
+        raise NotFound("查询码无效 / no application has this tracking code")
+    return plain_status(session, env=state.env, case=case, lang=lang, now=now)
+
+
+@router.get("/notices", summary="公示栏 / notices running now")
+def notices(state: StateDep, session: ReadSessionDep, now: Now) -> list[Any]:
+    return list(running_notices(session, env=state.env, now=now))
+
+
+@router.post(
+    "/notices/{notice_id}/objections", status_code=201, summary="提出异议 / object to a listed case (anonymous allowed)"
+)
+def object_to_notice(
+    notice_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: ObjectionIn,
+    state: StateDep,
+    session: SessionDep,
+    now: Now,
+    address: Annotated[str, Depends(client_address)],
+) -> Any:
+    state.throttles.objections.check(address, "提交过于频繁 / too many objections from this address")
+    state.throttles.objections.hit(address)
+    return raise_objection(
+        session, env=state.env, notice_id=notice_id, reason=body.reason, contact=body.contact, now=now
+    )

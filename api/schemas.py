@@ -1,0 +1,116 @@
+"""Request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="seconds")
+
+
+ACTION_EXAMPLES: dict[str, dict[str, Any]] = {
+    "village_pass": {
+        "version": 2,
+        "comment": "入户调查完成 / home visit done",
+        "data": {
+            "investigators": ["li_village", "zhao_village"],
+            "visit_date": "2026-10-12",
+            "appraisal": {"for": 11, "against": 2, "abstain": 0},
+            "proposed_monthly_fen": 70000,
+        },
+    },
+    "approve": {"version": 5, "data": {"monthly_amount_fen": 70000, "mode": "household"}},
+    "village_reject": {"version": 3, "data": {"reason": "家庭人均收入高于当地低保标准 / income above the standard"}},
+    "grant_emergency": {"version": 2, "data": {"amount_fen": 200000}},
+}
+
+
+class ActionIn(Strict):
+    """An act on a case: the version the caller saw, an optional comment, the act's data."""
+
+    version: int = Field(ge=1, description="the case's version as the caller last read it")
+    comment: str | None = Field(default=None, max_length=2000)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": list(ACTION_EXAMPLES.values())})
+
+
+class AuditOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    data: dict[str, Any]
+    due_at: datetime | None = None
+    hash: str
+
+
+class ApplicationOut(BaseModel):
+    id: int
+    reference: str
+    workflow: str
+    workflow_version: int
+    state: str
+    state_label: str
+    version: int
+    village: str
+    deadline: datetime | None
+    actions: list[str] = Field(description="actions the caller may fire now")
+    created_at: datetime
+    updated_at: datetime
+    details: dict[str, Any]
+    history: list[AuditOut]
+    tracking_code: str | None = Field(default=None, description="shown once, on the receipt of a new application")
+
+
+class ApplicationSummary(BaseModel):
+    id: int
+    reference: str
+    workflow: str
+    state: str
+    state_label: str
+    version: int
+    village: str
+    deadline: datetime | None
+    updated_at: datetime
+
+
+class Page(BaseModel):
+    items: list[ApplicationSummary]
+    next_cursor: str | None
+
+
+class QueueOut(Page):
+    counts: dict[str, int] = Field(description="cases per state in the caller's regions")
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    entries: int
+    head: str
+    first_bad: int | None
+    why: str | None = None
+
+
+class ObjectionIn(Strict):
+    reason: str = Field(min_length=2, max_length=2000, description="异议或举报内容 / what is wrong")
+    contact: str | None = Field(default=None, max_length=200, description="optional; anonymous is allowed")
+
+
+class MeOut(BaseModel):
+    username: str
+    display_name: str
+    grants: list[dict[str, str]]

@@ -1,0 +1,195 @@
+"""Use cases behind the routes: each takes the unit of work's session and does one thing."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlmodel import Session
+
+from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, QueueOut, VerifyOut
+from engine import auditlog
+from engine.access import Actor, Role
+from engine.auditlog import verify_log
+from engine.errors import InvalidInput, RoleNotPermitted
+from engine.queue import Cursor, actionable_states, queue_page, state_counts, visible_page
+from engine.runtime import acting_role, available_actions, load_case, roles_on_case
+from engine.store import AuditEntry, Case, Region
+from workflows.services import Env
+
+# Roles that see identity numbers and bank accounts unmasked: those who verify and decide,
+# and those who inspect. Each such view is itself an audit entry.
+REVEAL_ROLES = frozenset({Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER, Role.INSPECTOR})
+_audit = AuditEntry.__table__.c  # type: ignore[attr-defined]
+
+
+def _village_name(session: Session, code: str) -> str:
+    region = session.get(Region, code)
+    return f"{region.name} ({code})" if region else code
+
+
+def audit_rows(session: Session, case_id: int) -> list[AuditOut]:
+    rows = session.execute(
+        select(AuditEntry.__table__)
+        .where(_audit.case_id == case_id)  # type: ignore[attr-defined]
+        .order_by(_audit.seq)
+    ).all()
+    return [
+        AuditOut(
+            seq=r.seq,
+            at=r.at,
+            actor=r.actor,
+            role=r.role,
+            action=r.action,
+            from_state=r.from_state,
+            to_state=r.to_state,
+            data=json.loads(r.data),
+            due_at=r.due_at,
+            hash=r.hash,
+        )
+        for r in rows
+    ]
+
+
+def application_view(
+    session: Session,
+    env: Env,
+    actor: Actor,
+    case: Case,
+    now: datetime,
+    *,
+    tracking_code: str | None = None,
+    record_view: bool = True,
+) -> ApplicationOut:
+    """The case as the caller may see it.
+
+    A read of stored personal data is an audit entry; the answer to the caller's own act (create,
+    action) is not a separate read, since the act's entry already names them.
+    """
+    assert case.id is not None
+    roles = roles_on_case(actor, case)
+    reveal = bool(roles & REVEAL_ROLES)
+    definition = env.definition_for(case)
+    details = env_case_details(session, env, case, reveal)
+    if record_view:
+        auditlog.append(
+            session,
+            at=now,
+            actor=actor.username,
+            role=_primary(roles),
+            action="view_case",
+            region_code=case.region_code,
+            case_id=case.id,
+            from_state=case.state,
+            to_state=case.state,
+            data={"personal_data": "unmasked" if reveal else "masked"},
+        )
+    return ApplicationOut(
+        id=case.id,
+        reference=case.reference,
+        workflow=case.workflow,
+        workflow_version=case.workflow_version,
+        state=case.state,
+        state_label=definition.label(case.state),
+        version=case.version,
+        village=case.region_code,
+        deadline=case.deadline,
+        actions=available_actions(definition, case, actor),
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+        details=details,
+        history=audit_rows(session, case.id),
+        tracking_code=tracking_code,
+    )
+
+
+def env_case_details(session: Session, env: Env, case: Case, reveal: bool) -> dict[str, Any]:
+    from workflows.services import case_details
+
+    return case_details(session, env=env, case=case, reveal=reveal)
+
+
+def _primary(roles: frozenset[str]) -> str:
+    for role in (
+        Role.INSPECTOR,
+        Role.COUNTY_OFFICER,
+        Role.TOWNSHIP_OFFICER,
+        Role.VILLAGE_OFFICER,
+        Role.ADMIN,
+        Role.APPLICANT,
+    ):
+        if role in roles:
+            return role
+    return "unknown"
+
+
+def parse_action(session: Session, env: Env, actor: Actor, case_id: int, action: str, body: bytes) -> ActionIn:
+    """Check scope (404), role (403) and state (409) before the body is read, as the contract orders."""
+    case = load_case(session, case_id, actor)
+    acting_role(env.definition_for(case), case, actor, action)
+    if len(body) == 0:
+        raise InvalidInput("请求体为空，需提供 version / empty body: 'version' is required")
+    try:
+        return ActionIn.model_validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(f"请求内容无效 / invalid request: {problems}") from exc
+
+
+def case_audit(session: Session, actor: Actor, case_id: int) -> list[AuditOut]:
+    case = load_case(session, case_id, actor)
+    if roles_on_case(actor, case) <= {Role.APPLICANT}:
+        raise RoleNotPermitted("审计记录仅供工作人员和纪检监察查阅 / the audit trail is for officials and inspectors")
+    assert case.id is not None
+    return audit_rows(session, case.id)
+
+
+def summary(session: Session, env: Env, case: Case) -> ApplicationSummary:
+    assert case.id is not None
+    return ApplicationSummary(
+        id=case.id,
+        reference=case.reference,
+        workflow=case.workflow,
+        state=case.state,
+        state_label=env.definition_for(case).label(case.state),
+        version=case.version,
+        village=case.region_code,
+        deadline=case.deadline,
+        updated_at=case.updated_at,
+    )
+
+
+def queue(session: Session, env: Env, actor: Actor, *, limit: int, cursor: str | None) -> QueueOut:
+    after = _cursor(cursor)
+    cases, nxt = queue_page(session, actor, actionable_states(env.definitions()), limit=limit, after=after)
+    return QueueOut(
+        items=[summary(session, env, c) for c in cases],
+        next_cursor=nxt.encode() if nxt else None,
+        counts=state_counts(session, actor),
+    )
+
+
+def list_cases(
+    session: Session, env: Env, actor: Actor, *, limit: int, after: int | None, state: str | None
+) -> tuple[list[ApplicationSummary], int | None]:
+    cases, nxt = visible_page(session, actor, limit=limit, after_id=after, state=state)
+    return [summary(session, env, c) for c in cases], nxt
+
+
+def _cursor(token: str | None) -> Cursor | None:
+    if not token:
+        return None
+    try:
+        return Cursor.decode(token)
+    except (ValueError, TypeError, IndexError, json.JSONDecodeError) as exc:
+        raise InvalidInput("分页游标无效 / invalid cursor") from exc
+
+
+def verify(session: Session) -> VerifyOut:
+    verdict = verify_log(session)
+    return VerifyOut(
+        ok=verdict.ok, entries=verdict.entries, head=verdict.head, first_bad=verdict.first_bad, why=verdict.why
+    )

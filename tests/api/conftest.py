@@ -1,0 +1,167 @@
+"""An app on the test database, a client, and logged-in officials of every role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.security import hash_password
+from api.settings import Settings
+from engine.access import SYSTEM
+from engine.accounts import add_region, add_user
+from engine.store import Database
+from tests.factories import COUNTY, OTHER_TOWNSHIP, OTHER_VILLAGE, TOWNSHIP, VILLAGE
+
+SECRET = "test-secret-key-0123456789abcdef"
+PASSWORD = "correct horse battery"
+OTHER_COUNTY = "341123000000"
+OTHER_COUNTY_TOWNSHIP = "341123100000"
+OTHER_COUNTY_VILLAGE = "341123100201"
+
+# username -> (role, region); every test app has these accounts.
+ACCOUNTS: dict[str, tuple[str, str]] = {
+    "applicant1": ("applicant", VILLAGE),
+    "applicant2": ("applicant", VILLAGE),
+    "village1": ("village_officer", VILLAGE),
+    "village1b": ("village_officer", VILLAGE),
+    "village2": ("village_officer", OTHER_VILLAGE),
+    "township1": ("township_officer", TOWNSHIP),
+    "township1b": ("township_officer", TOWNSHIP),
+    "township2": ("township_officer", OTHER_TOWNSHIP),
+    "county": ("county_officer", COUNTY),
+    "county2": ("county_officer", OTHER_COUNTY),
+    "inspector": ("inspector", COUNTY),
+    "inspector2": ("inspector", OTHER_COUNTY),
+    "admin": ("admin", COUNTY),
+}
+
+_HASH = hash_password(PASSWORD)
+
+
+@dataclass
+class Clock:
+    moment: datetime
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+@pytest.fixture
+def clock(now: datetime) -> Clock:
+    return Clock(now)
+
+
+@pytest.fixture
+def app(db_url: str, clock: Clock, now: datetime) -> FastAPI:
+    db = Database(db_url)
+    with db.session() as session:
+        for code, name in [
+            (COUNTY, "来安县"),
+            (TOWNSHIP, "新安镇"),
+            (VILLAGE, "大庄村"),
+            (OTHER_TOWNSHIP, "水口镇"),
+            (OTHER_VILLAGE, "青山村"),
+            (OTHER_COUNTY, "全椒县"),
+            (OTHER_COUNTY_TOWNSHIP, "襄河镇"),
+            (OTHER_COUNTY_VILLAGE, "城东村"),
+        ]:
+            add_region(session, code=code, name=name, actor=SYSTEM, now=now)
+        for username, (role, region) in ACCOUNTS.items():
+            add_user(
+                session,
+                username=username,
+                password_hash=_HASH,
+                role=role,
+                region=region,
+                actor=SYSTEM,
+                now=now,
+                display_name=username,
+            )
+    db.dispose()
+    settings = Settings(database_url=db_url, secret_key=SECRET, run_workers=False)
+    return create_app(settings, clock=clock, migrate=False)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def token_for(client: TestClient) -> Callable[[str], dict[str, str]]:
+    cache: dict[str, dict[str, str]] = {}
+
+    def headers(username: str) -> dict[str, str]:
+        if username not in cache:
+            r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            cache[username] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return cache[username]
+
+    return headers
+
+
+def id_number(region: str, born: str, serial: int) -> str:
+    from engine.secrets import id_check_char
+
+    first = f"{region[:6]}{born}{serial:03d}"
+    return first + id_check_char(first)
+
+
+def application_body(
+    *, village: str = VILLAGE, aid_type: str = "dibao", income: int = 20_000, serial: int = 1, **extra: Any
+) -> dict[str, Any]:
+    head = id_number(village, "19700101", serial)
+    body: dict[str, Any] = {
+        "aid_type": aid_type,
+        "village": village,
+        "applicant": {"name": "王小英", "id_number": head, "phone": "13800000000"},
+        "members": [
+            {"name": "王小英", "id_number": head, "relation": "本人", "monthly_income_fen": income},
+            {
+                "name": "李大壮",
+                "id_number": id_number(village, "19720202", serial + 1),
+                "relation": "配偶",
+                "monthly_income_fen": 0,
+            },
+        ],
+        "assets_fen": 500_000,
+        "reason": "家庭收入低，生活困难",
+        "relatives_in_office": [],
+    }
+    if aid_type == "emergency":
+        body.update(amount_requested_fen=100_000, cause="fire", reason="房屋失火")
+    body.update(extra)
+    return body
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, for real concurrent HTTP."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,155 @@
+"""Every role × a case in its scope or out of it × every endpoint: allowed, 403 or 404 as it should be."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import ACCOUNTS, application_body
+
+# Who reaches a case in VILLAGE (township TOWNSHIP, county COUNTY), submitted by applicant1.
+IN_SCOPE = {"applicant1", "village1", "village1b", "township1", "township1b", "county", "inspector", "admin"}
+APPLICANTS = {"applicant1", "applicant2"}
+# Who may ever fire village_pass (the committee, and the township acting for it).
+MAY_PASS = {"village1", "village1b", "township1", "township1b"}
+# Who may submit on a household's behalf in VILLAGE.
+MAY_SUBMIT = {"applicant1", "applicant2", "village1", "village1b", "township1", "township1b"}
+FILING_ROLES = {"village_officer", "township_officer"}
+# Who can act on a case in village_review (so finds it in their queue).
+QUEUE_HAS_IT = {"village1", "village1b", "township1", "township1b"}
+
+
+def expected(user: str, endpoint: str) -> int:
+    in_scope = user in IN_SCOPE
+    official = user not in APPLICANTS
+    table: dict[str, Callable[[], int]] = {
+        "GET /api/v1/applications/{case_id}": lambda: 200 if in_scope else 404,
+        "GET /api/v1/applications/{case_id}/audit": lambda: 404 if not in_scope else 403 if not official else 200,
+        "POST /api/v1/applications/{case_id}/actions/{action}": lambda: (
+            404 if not in_scope else 422 if user in MAY_PASS else 403
+        ),
+        # An officer who files elsewhere is told the village is not found; a role that never files, 403.
+        "POST /api/v1/applications": lambda: (
+            201 if user in MAY_SUBMIT else 404 if ACCOUNTS[user][0] in FILING_ROLES else 403
+        ),
+        "GET /api/v1/applications": lambda: 200,
+        "GET /api/v1/queue": lambda: 200 if official else 403,
+        "GET /api/v1/audit/verify": lambda: 200 if official else 403,
+        "GET /api/v1/payments": lambda: 200 if official else 403,
+        "GET /api/v1/me": lambda: 200,
+        # only an inspector whose region reaches the case; to anyone else the objection does not exist
+        "GET /api/v1/objections/{objection_id}/contact": lambda: 200 if user == "inspector" else 404,
+    }
+    return table[endpoint]()
+
+
+PUBLIC = {
+    "POST /api/v1/auth/token",
+    "GET /api/v1/track/{code}",
+    "GET /api/v1/notices",
+    "POST /api/v1/notices/{notice_id}/objections",
+    "GET /healthz",
+}
+
+
+def _routes(app: FastAPI) -> set[str]:
+    """Every operation the app publishes (its OpenAPI document lists them all)."""
+    return {f"{method.upper()} {path}" for path, ops in app.openapi()["paths"].items() for method in ops}
+
+
+def test_every_route_has_a_policy_entry(app: FastAPI) -> None:
+    policed = set(_ENDPOINTS) | PUBLIC
+    assert _routes(app) == policed, "a new route needs an entry in the access matrix"
+
+
+_ENDPOINTS = [
+    "GET /api/v1/applications/{case_id}",
+    "GET /api/v1/applications/{case_id}/audit",
+    "POST /api/v1/applications/{case_id}/actions/{action}",
+    "POST /api/v1/applications",
+    "GET /api/v1/applications",
+    "GET /api/v1/queue",
+    "GET /api/v1/audit/verify",
+    "GET /api/v1/payments",
+    "GET /api/v1/me",
+    "GET /api/v1/objections/{objection_id}/contact",
+]
+
+
+def _objection_on_another_case(client: TestClient, token_for: Callable[[str], dict[str, str]]) -> int:
+    """A second case in VILLAGE, listed on the notice board, with an objection carrying a contact."""
+    case = client.post("/api/v1/applications", json=application_body(serial=50), headers=token_for("village1")).json()
+    listed = client.post(
+        f"/api/v1/applications/{case['id']}/actions/village_pass",
+        headers=token_for("village1"),
+        json={
+            "version": case["version"],
+            "data": {
+                "investigators": ["village1", "village1b"],
+                "visit_date": "2026-09-27",
+                "proposed_monthly_fen": 50_000,
+            },
+        },
+    ).json()
+    notice = next(n for n in client.get("/api/v1/notices").json() if n["reference"] == listed["reference"])
+    receipt = client.post(
+        f"/api/v1/notices/{notice['id']}/objections", json={"reason": "不实 / untrue", "contact": "13900001111"}
+    )
+    assert receipt.status_code == 201
+    details = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("inspector")).json()["details"]
+    return int(details["objections"][0]["id"])
+
+
+@pytest.mark.parametrize("user", sorted(ACCOUNTS))
+def test_access_matrix(user: str, client: TestClient, token_for: Callable[[str], dict[str, str]]) -> None:
+    created = client.post("/api/v1/applications", json=application_body(serial=1), headers=token_for("applicant1"))
+    assert created.status_code == 201, created.text
+    case_id, version = created.json()["id"], created.json()["version"]
+    objection_id = _objection_on_another_case(client, token_for)
+    headers = token_for(user)
+    calls: dict[str, Callable[[], Any]] = {
+        "GET /api/v1/applications/{case_id}": lambda: client.get(f"/api/v1/applications/{case_id}", headers=headers),
+        "GET /api/v1/applications/{case_id}/audit": lambda: client.get(
+            f"/api/v1/applications/{case_id}/audit", headers=headers
+        ),
+        "POST /api/v1/applications/{case_id}/actions/{action}": lambda: client.post(
+            f"/api/v1/applications/{case_id}/actions/village_pass",
+            json={"version": version, "data": {}},
+            headers=headers,
+        ),
+        "POST /api/v1/applications": lambda: client.post(
+            "/api/v1/applications", json=application_body(serial=100), headers=headers
+        ),
+        "GET /api/v1/applications": lambda: client.get("/api/v1/applications", headers=headers),
+        "GET /api/v1/queue": lambda: client.get("/api/v1/queue", headers=headers),
+        "GET /api/v1/audit/verify": lambda: client.get("/api/v1/audit/verify", headers=headers),
+        "GET /api/v1/payments": lambda: client.get("/api/v1/payments?month=2026-10", headers=headers),
+        "GET /api/v1/me": lambda: client.get("/api/v1/me", headers=headers),
+        "GET /api/v1/objections/{objection_id}/contact": lambda: client.get(
+            f"/api/v1/objections/{objection_id}/contact", headers=headers
+        ),
+    }
+    mismatches = []
+    for endpoint in _ENDPOINTS:
+        response = calls[endpoint]()
+        want = expected(user, endpoint)
+        if response.status_code != want:
+            mismatches.append(f"{endpoint}: got {response.status_code}, want {want}: {response.text[:200]}")
+            continue
+        if endpoint == "GET /api/v1/applications":
+            ids = {item["id"] for item in response.json()["items"]}
+            assert (case_id in ids) == (user in IN_SCOPE), f"list leaks or hides the case for {user}"
+        if endpoint == "GET /api/v1/queue" and want == 200:
+            ids = {item["id"] for item in response.json()["items"]}
+            assert (case_id in ids) == (user in QUEUE_HAS_IT), f"queue wrong for {user}: {ids}"
+        if want == 404:
+            assert "王小英" not in response.text, "a 404 must not show the household's data"
+    assert not mismatches, "\n".join(mismatches)
+    # nothing in the matrix changed the case
+    owner = client.get(f"/api/v1/applications/{case_id}", headers=token_for("applicant1")).json()
+    assert owner["version"] == version
+    assert owner["state"] == "village_review"
