@@ -1,0 +1,98 @@
+"""Who hears of a transition, and what they read (Chinese first, English second)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import select
+from sqlmodel import Session
+
+from engine.access import Role, county_of, covers, township_of
+from engine.calendar import SHANGHAI
+from engine.definition import WorkflowDefinition
+from engine.runtime import TransitionRecord
+from engine.store import Case, RoleGrant, User
+from notifications.outbox import enqueue
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+)
+_AID_ZH = {"standard": "低保/特困", "emergency": "临时救助"}
+
+
+def _local(moment: datetime | None) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _officials_who_act(session: Session, case: Case, definition: WorkflowDefinition) -> list[User]:
+    """Officials with an e-mail whose role can act on the case in its new state."""
+    roles = {r for t in definition.available_from(case.state) for r in t.roles} - {
+        Role.SYSTEM,
+        Role.PUBLIC,
+        Role.APPLICANT,
+    }
+    if not roles:
+        return []
+    ancestors = {case.region_code, township_of(case.region_code), county_of(case.region_code)}
+    rows = session.execute(
+        select(User, RoleGrant.region_code)
+        .join(RoleGrant, RoleGrant.user_id == User.id)  # type: ignore[arg-type]
+        .where(RoleGrant.role.in_(sorted(roles)), RoleGrant.region_code.in_(sorted(ancestors)))  # type: ignore[attr-defined]
+    ).all()
+    seen: dict[int, User] = {}
+    for user, region in rows:
+        if user.email and user.active and covers(region, case.region_code) and user.id is not None:
+            seen[user.id] = user
+    return list(seen.values())
+
+
+def on_transition(
+    session: Session, record: TransitionRecord, definition: WorkflowDefinition, applicant_email: str | None = None
+) -> int:
+    """Queue the messages a transition calls for, in the caller's transaction; returns how many."""
+    if not record.moved:
+        return 0
+    case = session.get(Case, record.case_id)
+    assert case is not None
+    recipients: list[tuple[str, bool, str]] = [
+        (u.email or "", True, u.display_name or u.username) for u in _officials_who_act(session, case, definition)
+    ]
+    if case.applicant_user_id is not None:
+        owner = session.get(User, case.applicant_user_id)
+        if owner is not None and owner.email:
+            recipients.append((owner.email, False, owner.display_name))
+    if applicant_email and all(r[0] != applicant_email for r in recipients):
+        recipients.append((applicant_email, False, ""))
+    template = _templates.get_template("state_changed.txt")
+    queued = 0
+    for address, for_official, name in recipients:
+        body = template.render(
+            greeting_zh=f"{name}，您好：" if name else "您好：",
+            reference=record.reference,
+            aid_label_zh=_AID_ZH.get(record.workflow, record.workflow),
+            at_local=_local(record.at),
+            from_label=definition.label(record.from_state),
+            to_label=definition.label(record.to_state),
+            from_state=record.from_state,
+            to_state=record.to_state,
+            for_official=for_official,
+            deadline_local=_local(case.deadline),
+        )
+        subject = f"【社会救助】{record.reference} {definition.label(record.to_state)} / case {record.to_state}"
+        if enqueue(
+            session,
+            dedupe_key=f"t{record.audit_seq}:{address}",
+            kind="state_changed",
+            recipient=address,
+            subject=subject,
+            body=body,
+            now=record.at,
+            case_id=record.case_id,
+        ):
+            queued += 1
+    return queued
