@@ -1075,22 +1075,26 @@ def run_payments(session: Session, *, env: Env, month: str, actor: Actor, now: d
         amount = payable_amount(env, case, month)
         if amount is None or (case.state == OBJECTION_REVIEW and not case.data.get("activated_at")):
             continue
-        inserted = conn.execute(
-            _insert(conn, _lines)
-            .values(
-                case_id=case.id,
-                month=month,
-                amount_fen=amount,
-                status="pending",
-                region_code=case.region_code,
-                township_code=case.township_code,
-                county_code=case.county_code,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["case_id", "month"])
-        ).rowcount
-        created += inserted
-        already += 1 - inserted
+        inserted = (
+            conn.execute(
+                _insert(conn, _lines)
+                .values(
+                    case_id=case.id,
+                    month=month,
+                    amount_fen=amount,
+                    status="pending",
+                    region_code=case.region_code,
+                    township_code=case.township_code,
+                    county_code=case.county_code,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["case_id", "month"])
+                .returning(_lines.c.id)
+            ).first()
+            is not None
+        )
+        created += int(inserted)
+        already += int(not inserted)
     total_q = core_select(func.coalesce(func.sum(_lines.c.amount_fen), 0)).where(_lines.c.month == month)
     total = int(conn.execute(total_q).scalar_one())
     auditlog.append(

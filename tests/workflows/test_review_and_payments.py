@@ -1,0 +1,147 @@
+"""Active beneficiaries: reviews, amount changes, 渐退 and exit; monthly payment runs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from engine.access import SYSTEM
+from engine.errors import GuardRejected, InvalidInput
+from engine.store import AuditEntry
+from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household, local
+from workflows.services import payment_lines, run_payments
+
+DAY = timedelta(days=1)
+
+
+def active(flow: Flow, now: datetime, **kw: object) -> int:
+    """A case that became active on 2026-10-21 (the final notice's end)."""
+    w = flow.world
+    case_id = flow.submit(household(**kw), now)  # type: ignore[arg-type]
+    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
+    flow.sweep(now + 7 * DAY)
+    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
+    flow.sweep(now + 15 * DAY)
+    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
+    flow.sweep(now + 23 * DAY)
+    assert flow.state(case_id) == "active"
+    return case_id
+
+
+def pay(flow: Flow, month: str, now: datetime) -> tuple[int, int, int]:
+    with flow.session() as s:
+        result = run_payments(s, env=flow.env, month=month, actor=SYSTEM, now=now)
+        return result.created, result.already, result.total_fen
+
+
+def test_a_stable_household_is_reviewed_after_twelve_months_by_a_timer(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now)
+    activated = now + 23 * DAY
+    assert flow.case(case_id).data["review_class"] == "stable"
+    flow.sweep(activated + 364 * DAY)
+    assert flow.state(case_id) == "active"
+    flow.sweep(activated + 366 * DAY)
+    assert flow.state(case_id) == "under_review"
+    flow.act(case_id, "continue", flow.world.boss, activated + 370 * DAY, {"note": "无变化 / no change"})
+    case = flow.case(case_id)
+    assert case.state == "active"
+    assert case.data["reviews"][0]["outcome"] == "continue"
+
+
+def test_D1_capable_workers_are_reviewed_every_six_months(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now, can_work=True)
+    activated = now + 23 * DAY
+    assert flow.case(case_id).data["review_class"] == "unstable"
+    flow.sweep(activated + 180 * DAY)
+    assert flow.state(case_id) == "active"
+    flow.sweep(activated + 183 * DAY)
+    assert flow.state(case_id) == "under_review"
+
+
+def test_adjust_records_the_amount_before_and_after(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now)
+    later = now + 60 * DAY
+    flow.act(case_id, "start_review", flow.world.boss, later)
+    with pytest.raises(GuardRejected):
+        flow.act(case_id, "adjust", flow.world.boss, later, {"monthly_amount_fen": 30_000})
+    flow.act(case_id, "adjust", flow.world.boss, later, {"monthly_amount_fen": 30_000, "reason": "收入增加"})
+    case = flow.case(case_id)
+    assert case.state == "active"
+    assert case.data["monthly_amount_fen"] == 30_000
+    change = case.data["adjustments"][0]
+    assert (change["before"], change["after"], change["by"]) == (50_000, 30_000, "boss")
+
+
+def test_the_grace_period_pays_on_then_ends_in_exit(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now)
+    start = local("2027-01-10")
+    flow.act(case_id, "start_review", flow.world.boss, start)
+    flow.act(
+        case_id, "begin_exit", flow.world.boss, start, {"reason": "务工收入超过标准 / earnings above the standard"}
+    )
+    assert flow.state(case_id) == "grace_period"
+    assert pay(flow, "2027-06", start)[0] == 1, "paid during the grace period"
+    flow.sweep(local("2028-01-09"))
+    assert flow.state(case_id) == "grace_period"
+    flow.sweep(local("2028-01-11"))
+    case = flow.case(case_id)
+    assert case.state == "exited"
+    assert case.data["exited"]["how"] == "grace_period_ended"
+    assert pay(flow, "2028-01", local("2028-01-20"))[0] == 1, "paid for the month it ended in"
+    assert pay(flow, "2028-02", local("2028-02-20"))[0] == 0
+
+
+def test_terminating_a_dibao_case_exits_at_once(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now)
+    with pytest.raises(GuardRejected):
+        flow.act(case_id, "terminate", flow.world.boss, now + 40 * DAY, {})
+    flow.act(case_id, "terminate", flow.world.boss, now + 40 * DAY, {"reason": "死亡 / deceased"})
+    case = flow.case(case_id)
+    assert case.state == "exited"
+    assert case.data["exited"]["reason"] == "死亡 / deceased"
+
+
+def test_T7_terminating_tekun_support_is_posted_for_seven_days_first(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now, aid_type="tekun", incomes=(0,))
+    at = now + 40 * DAY
+    flow.act(case_id, "terminate", flow.world.boss, at, {"reason": "恢复劳动能力 / able to work again"})
+    assert flow.state(case_id) == "notice_termination"
+    flow.sweep(at + 7 * DAY - timedelta(seconds=1))
+    assert flow.state(case_id) == "notice_termination"
+    flow.sweep(at + 7 * DAY)
+    case = flow.case(case_id)
+    assert case.state == "exited"
+    assert case.data["exited"]["reason"] == "恢复劳动能力 / able to work again"
+
+
+def test_a_beneficiary_may_leave_voluntarily(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now)
+    flow.act(case_id, "voluntary_exit", flow.world.boss, now + 50 * DAY, {"reason": "自愿退出"})
+    assert flow.case(case_id).data["exited"]["how"] == "voluntary"
+
+
+def test_P10_payments_start_the_month_after_activation_and_a_month_is_paid_once(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now)  # active on 2026-10-21
+    assert pay(flow, "2026-10", now + 30 * DAY) == (0, 0, 0)
+    assert pay(flow, "2026-11", now + 40 * DAY) == (1, 0, 50_000)
+    assert pay(flow, "2026-11", now + 41 * DAY) == (0, 1, 50_000), "a repeated run adds none"
+    with flow.session(write=False) as s:
+        lines = payment_lines(s, actor=flow.world.boss, month="2026-11")
+        assert [(p.application_id, p.amount_fen, p.status) for p in lines] == [(case_id, 50_000, "pending")]
+        assert payment_lines(s, actor=flow.world.far_boss, month="2026-11") == []
+        runs = s.exec(select(AuditEntry).where(AuditEntry.action == "payment_run")).all()
+        assert len(runs) == 3
+
+
+def test_emergency_grants_are_not_payment_lines_and_bad_months_are_refused(flow: Flow, now: datetime) -> None:
+    from workflows.services import deposit_fund
+
+    with flow.session() as s:
+        deposit_fund(s, env=flow.env, township_code="341122100000", amount_fen=500_000, actor=SYSTEM, now=now)
+    case_id = flow.submit(household(aid_type="emergency"), now, actor=flow.world.boss)
+    flow.act(case_id, "grant_emergency", flow.world.boss, now, {"amount_fen": 100_000})
+    assert pay(flow, "2026-10", now) == (0, 0, 0)
+    with pytest.raises(InvalidInput):
+        pay(flow, "2026-13", now)
