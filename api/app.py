@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import errors, services
 from api.auth import Tokens
 from api.deps import AppState
 from api.routes import applications, auth, oversight, public
@@ -92,11 +92,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_timer_loop(state)) if settings.run_workers else None
+        tasks = (
+            [asyncio.create_task(_timer_loop(state)), asyncio.create_task(_outbox_loop(state))]
+            if settings.run_workers
+            else []
+        )
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -133,16 +137,30 @@ def create_app(
 
 async def _timer_loop(state: AppState) -> None:
     """The in-process timer sweep (the `aidflow worker` runs the same loop on its own)."""
-    from api.cli import run_timers
-
     while True:
         try:
-            result = await asyncio.to_thread(run_timers, state.db, state.clock(), state.env.resolve)
+            result = await asyncio.to_thread(services.run_timers, state.db, state.clock(), state.env)
             if result.fired or result.void:
                 log.info("timers: fired %d, void %d", result.fired, result.void)
         except Exception:  # the sweep must outlive one bad timer; each failure is logged
             log.exception("timer sweep failed")
         await asyncio.sleep(state.settings.timer_interval_seconds)
+
+
+async def _outbox_loop(state: AppState) -> None:
+    """Deliver queued notifications (SMTP); failures are retried with back-off by the outbox itself."""
+    from notifications.sender import SmtpSender
+    from notifications.worker import drain
+
+    sender = SmtpSender(state.settings.smtp_host, state.settings.smtp_port)
+    while True:
+        try:
+            result = await drain(state.db, sender, now=state.clock(), sender_address=state.settings.smtp_sender)
+            if result.sent or result.dead:
+                log.info("outbox: sent %d, dead %d", result.sent, result.dead)
+        except Exception:  # delivery must outlive one bad pass; each failure is logged
+            log.exception("outbox pass failed")
+        await asyncio.sleep(state.settings.outbox_interval_seconds)
 
 
 _HOME = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>aidflow 社会救助</title></head>

@@ -12,7 +12,6 @@ import typer
 
 from api.settings import Settings
 from engine.access import SYSTEM
-from engine.runtime import Resolver, SweepResult, run_due
 from engine.store import Database, utcnow
 
 app = typer.Typer(help="aidflow: 社会救助审核审批 / social-assistance approval engine", no_args_is_help=True)
@@ -186,17 +185,14 @@ def audit_checkpoint(key: Annotated[Path, typer.Option("--key", help="Ed25519 pr
 @timers_app.command("run")
 def timers_run(now: Annotated[str | None, typer.Option("--now", help="ISO-8601; default: the present")] = None) -> None:
     """触发到期的定时器 / fire every timer due by then, in due order."""
-    from workflows.registry import resolve
+    from api.services import run_timers
+    from workflows.services import Env
 
+    settings = _settings()
     moment = _parse_moment(now) if now else utcnow()
-    db = _database(_settings())
-    result = run_timers(db, moment, resolve)
+    db = _database(settings)
+    result = run_timers(db, moment, Env.load(settings.policy, settings.secret_key))
     typer.echo(f"fired {result.fired}, void {result.void}, refused {result.refused} (due by {moment.isoformat()})")
-
-
-def run_timers(db: Database, moment: datetime, resolve: Resolver) -> SweepResult:
-    """Sweep the timers due by `moment`, as the in-process worker does."""
-    return run_due(db.session, now=moment, resolve=resolve)
 
 
 @app.command("serve")
@@ -217,17 +213,32 @@ def worker(
     interval: Annotated[float, typer.Option("--interval", help="seconds between sweeps")] = 30.0,
     once: Annotated[bool, typer.Option("--once")] = False,
 ) -> None:
-    """只运行定时任务 / run the timer sweep alone (for deployments with separate workers)."""
+    """只运行定时任务和邮件发送 / run the timer sweep and mail delivery alone (separate worker processes)."""
+    import asyncio
     import time
 
+    from api.services import run_timers
+    from notifications.sender import SmtpSender
+    from notifications.worker import drain
     from workflows.services import Env
 
     settings = _settings()
     env = Env.load(settings.policy, settings.secret_key)
     db = _database(settings)
     while True:
-        result = run_timers(db, utcnow(), env.resolve)
-        typer.echo(f"{utcnow().isoformat()} fired {result.fired}, void {result.void}, refused {result.refused}")
+        result = run_timers(db, utcnow(), env)
+        sent = asyncio.run(
+            drain(
+                db,
+                SmtpSender(settings.smtp_host, settings.smtp_port),
+                now=utcnow(),
+                sender_address=settings.smtp_sender,
+            )
+        )
+        typer.echo(
+            f"{utcnow().isoformat()} timers: fired {result.fired}, void {result.void}, refused "
+            f"{result.refused}; mail: sent {sent.sent}, retrying {sent.retried}, dead {sent.dead}"
+        )
         if once:
             return
         time.sleep(interval)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from api.security import hash_password
+from api.services import run_timers
 from api.settings import Settings
 from engine.access import SYSTEM, Actor
 from engine.accounts import actor_for, add_region, add_user
@@ -206,8 +207,6 @@ class Scenario:
             self.events.append((self.now - timedelta(days=days, minutes=-offset), order, step))
 
     def run(self) -> None:
-        from api.cli import run_timers
-
         vp = {"investigators": [], "visit_date": "2026-09-01", "proposed_monthly_fen": 60_000}
         tp = {"opinion": "经核查，家庭收入与财产符合条件 / verified: income and assets qualify"}
         ap = {"monthly_amount_fen": 60_000, "mode": "household"}
@@ -295,7 +294,7 @@ class Scenario:
             self.plan(label, village, steps, aid_type="emergency")
         self.events.sort(key=lambda e: (e[0], e[1]))
         for at, _order, action in self.events:
-            run_timers(self.db, at, self.env.resolve)
+            run_timers(self.db, at, self.env)
             with self.db.session() as session:
                 action(session, at)
-        run_timers(self.db, self.now, self.env.resolve)
+        run_timers(self.db, self.now, self.env)

@@ -16,9 +16,18 @@ from engine.access import Actor, Role
 from engine.auditlog import verify_log
 from engine.errors import InvalidInput, RoleNotPermitted
 from engine.queue import Cursor, actionable_states, queue_page, state_counts, visible_page
-from engine.runtime import acting_role, available_actions, load_case, roles_on_case
-from engine.store import AuditEntry, Case, Region
-from workflows.services import Env
+from engine.runtime import (
+    SweepResult,
+    TransitionRecord,
+    acting_role,
+    available_actions,
+    load_case,
+    roles_on_case,
+    run_due,
+)
+from engine.store import AuditEntry, Case, Database, Region
+from notifications.messages import on_transition
+from workflows.services import Env, perform_action
 
 # Roles that see identity numbers and bank accounts unmasked: those who verify and decide,
 # and those who inspect. Each such view is itself an audit entry.
@@ -139,6 +148,34 @@ def parse_action(session: Session, env: Env, actor: Actor, case_id: int, action:
         raise InvalidInput(f"请求内容无效 / invalid request: {problems}") from exc
 
 
+def act(
+    session: Session, env: Env, actor: Actor, *, case_id: int, action: str, body: bytes, now: datetime
+) -> ApplicationOut:
+    """Check, parse, fire, queue the notifications, answer with the case as it now stands."""
+    parsed = parse_action(session, env, actor, case_id, action, body)
+    record = perform_action(
+        session,
+        env=env,
+        actor=actor,
+        case_id=case_id,
+        action=action,
+        version=parsed.version,
+        data=parsed.data,
+        comment=parsed.comment,
+        now=now,
+    )
+    notify(session, env, record)
+    return application_view(session, env, actor, load_case(session, case_id, actor), now, record_view=False)
+
+
+def notify(session: Session, env: Env, record: TransitionRecord) -> None:
+    """Hand a transition to notifications, which decides who hears of it (in the same transaction)."""
+    case = session.get(Case, record.case_id)
+    assert case is not None
+    applicant = case.data.get("applicant") or {}
+    on_transition(session, record, env.definition_for(case), applicant_email=applicant.get("email"))
+
+
 def case_audit(session: Session, actor: Actor, case_id: int) -> list[AuditOut]:
     case = load_case(session, case_id, actor)
     if roles_on_case(actor, case) <= {Role.APPLICANT}:
@@ -193,3 +230,9 @@ def verify(session: Session) -> VerifyOut:
     return VerifyOut(
         ok=verdict.ok, entries=verdict.entries, head=verdict.head, first_bad=verdict.first_bad, why=verdict.why
     )
+
+
+def run_timers(db: Database, moment: datetime, env: Env) -> SweepResult:
+    """Sweep the timers due by `moment` (one transaction per timer); each fired transition is
+    handed to notifications in that same transaction."""
+    return run_due(db.session, now=moment, resolve=env.resolve, on_fired=lambda s, record: notify(s, env, record))

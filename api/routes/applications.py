@@ -11,7 +11,7 @@ from api.deps import CurrentActor, CurrentReader, Now, Official, ReadSessionDep,
 from api.schemas import ACTION_EXAMPLES, ActionIn, ApplicationOut, AuditOut, Page, QueueOut
 from engine.runtime import load_case
 from workflows.schemas import ApplicationIn
-from workflows.services import perform_action, submit_application
+from workflows.services import submit_application
 
 router = APIRouter(prefix="/api/v1", tags=["applications 申请"])
 
@@ -86,20 +86,7 @@ def act(
     now: Now,
     body: Annotated[bytes, Depends(_raw_body)],
 ) -> ApplicationOut:
-    parsed = services.parse_action(session, state.env, actor, case_id, action, body)
-    perform_action(
-        session,
-        env=state.env,
-        actor=actor,
-        case_id=case_id,
-        action=action,
-        version=parsed.version,
-        data=parsed.data,
-        comment=parsed.comment,
-        now=now,
-    )
-    case = load_case(session, case_id, actor)
-    return services.application_view(session, state.env, actor, case, now, record_view=False)
+    return services.act(session, state.env, actor, case_id=case_id, action=action, body=body, now=now)
 
 
 @router.get(

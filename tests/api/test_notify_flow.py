@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from api.services import run_timers
+from engine.store import User
+from notifications.outbox import OutboxMessage
+from tests.api.conftest import Clock, application_body
+
+H = Callable[[str], dict[str, str]]
+
+
+def _outbox(app: FastAPI) -> list[OutboxMessage]:
+    with app.state.aidflow.db.session(write=False) as s:
+        rows = list(s.exec(select(OutboxMessage)))
+        s.expunge_all()
+        return rows
+
+
+def test_a_transition_queues_mail_for_the_household_and_the_officials_who_act_next(
+    app: FastAPI, client: TestClient, token_for: H, clock: Clock
+) -> None:
+    with app.state.aidflow.db.session() as s:
+        officer = s.exec(select(User).where(User.username == "township1")).one()
+        officer.email = "township1@xinan.invalid"
+    body = application_body()
+    body["applicant"]["email"] = "wang@family.invalid"
+    case = client.post("/api/v1/applications", json=body, headers=token_for("village1")).json()
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/village_pass",
+        headers=token_for("village1"),
+        json={
+            "version": case["version"],
+            "data": {
+                "investigators": ["village1", "village1b"],
+                "visit_date": "2026-09-27",
+                "proposed_monthly_fen": 50_000,
+            },
+        },
+    )
+    assert r.status_code == 200
+    to_household = [m for m in _outbox(app) if m.recipient == "wang@family.invalid"]
+    assert len(to_household) == 1
+    assert case["reference"] in to_household[0].body
+    assert "English" in to_household[0].body
+    # the notice runs out; the township now has the case and hears of it
+    state = app.state.aidflow
+    result = run_timers(state.db, clock.moment + timedelta(days=8), state.env)
+    assert result.fired >= 1
+    to_township = [
+        m for m in _outbox(app) if m.recipient == "township1@xinan.invalid" and "township_review" in m.subject
+    ]
+    assert len(to_township) == 1
+    assert "待您办理" in to_township[0].body
+    # a second sweep fires nothing and queues nothing more
+    before = len(_outbox(app))
+    run_timers(state.db, clock.moment + timedelta(days=8), state.env)
+    assert len(_outbox(app)) == before
+
+
+def test_a_refused_act_queues_nothing(app: FastAPI, client: TestClient, token_for: H) -> None:
+    body = application_body()
+    body["applicant"]["email"] = "wang@family.invalid"
+    case = client.post("/api/v1/applications", json=body, headers=token_for("village1")).json()
+    before = len(_outbox(app))
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/village_pass",
+        headers=token_for("village1"),
+        json={"version": case["version"], "data": {}},
+    )
+    assert r.status_code == 422
+    assert len(_outbox(app)) == before
