@@ -131,7 +131,7 @@ def create_app(
     def home() -> HTMLResponse:
         return HTMLResponse(_HOME)
 
-    app.add_middleware(BodyLimit)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit)
     return app
 
 

@@ -216,7 +216,7 @@ class Scenario:
         }
         refused = {"reason": "家庭人均收入高于当地低保标准 / income above the local standard"}
         objection = {"reason": "该户家中有轿车一辆，未申报 / the household owns an undeclared car"}
-        paid = [
+        paid: list[tuple[int, str, str, dict[str, Any]]] = [
             (50, "V", "submit", {}),
             (45, "V", "village_pass", vp),
             (35, "T", "township_pass", tp),

@@ -66,7 +66,7 @@ def problem(
 def status_of(exc: WorkflowError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 

@@ -32,7 +32,8 @@ from workflows.services import Env, perform_action
 # Roles that see identity numbers and bank accounts unmasked: those who verify and decide,
 # and those who inspect. Each such view is itself an audit entry.
 REVEAL_ROLES = frozenset({Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER, Role.INSPECTOR})
-_audit = AuditEntry.__table__.c  # type: ignore[attr-defined]
+_audit_table = AuditEntry.__table__  # type: ignore[attr-defined]
+_audit = _audit_table.c
 
 
 def _village_name(session: Session, code: str) -> str:
@@ -41,11 +42,7 @@ def _village_name(session: Session, code: str) -> str:
 
 
 def audit_rows(session: Session, case_id: int) -> list[AuditOut]:
-    rows = session.execute(
-        select(AuditEntry.__table__)
-        .where(_audit.case_id == case_id)  # type: ignore[attr-defined]
-        .order_by(_audit.seq)
-    ).all()
+    rows = session.execute(select(_audit_table).where(_audit.case_id == case_id).order_by(_audit.seq)).all()
     return [
         AuditOut(
             seq=r.seq,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.access import Role, county_of, covers, township_of
 from engine.calendar import SHANGHAI
@@ -40,9 +40,9 @@ def _officials_who_act(session: Session, case: Case, definition: WorkflowDefinit
         return []
     ancestors = {case.region_code, township_of(case.region_code), county_of(case.region_code)}
     rows = session.execute(
-        select(User, RoleGrant.region_code)
-        .join(RoleGrant, RoleGrant.user_id == User.id)  # type: ignore[arg-type]
-        .where(RoleGrant.role.in_(sorted(roles)), RoleGrant.region_code.in_(sorted(ancestors)))  # type: ignore[attr-defined]
+        select(User, col(RoleGrant.region_code))
+        .join(RoleGrant, col(RoleGrant.user_id) == col(User.id))
+        .where(col(RoleGrant.role).in_(sorted(roles)), col(RoleGrant.region_code).in_(sorted(ancestors)))
     ).all()
     seen: dict[int, User] = {}
     for user, region in rows:

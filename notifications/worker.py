@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from sqlalchemy import and_, or_, select
+from sqlmodel import col
 
 from engine.store import Database
 from notifications.outbox import DEAD, PENDING, SENDING, SENT, OutboxMessage
@@ -51,11 +52,11 @@ def _claim(db: Database, now: datetime, limit: int) -> list[Claimed]:
             select(OutboxMessage)
             .where(
                 or_(
-                    and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),  # type: ignore[arg-type]
-                    and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < now),
+                    and_(col(OutboxMessage.status) == PENDING, col(OutboxMessage.next_attempt_at) <= now),
+                    and_(col(OutboxMessage.status) == SENDING, col(OutboxMessage.claimed_until) < now),
                 )
-            )  # type: ignore[arg-type,operator]
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)  # type: ignore[arg-type]
+            )
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
