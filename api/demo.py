@@ -15,6 +15,7 @@ from api.services import run_timers
 from api.settings import Settings
 from engine.access import SYSTEM, Actor
 from engine.accounts import actor_for, add_region, add_user
+from engine.calendar import local_date
 from engine.secrets import id_check_char
 from engine.store import Case, Database, Region, User, utcnow
 from workflows.models import Notice
@@ -207,12 +208,16 @@ class Scenario:
             self.events.append((self.now - timedelta(days=days, minutes=-offset), order, step))
 
     def run(self) -> None:
-        vp = {"investigators": [], "visit_date": "2026-09-01", "proposed_monthly_fen": 60_000}
+        vp = {
+            "investigators": [],
+            "visit_date": local_date(self.now - timedelta(days=55)).isoformat(),
+            "proposed_monthly_fen": 60_000,
+        }
         tp = {"opinion": "经核查，家庭收入与财产符合条件 / verified: income and assets qualify"}
         ap = {"monthly_amount_fen": 60_000, "mode": "household"}
         info = {
             "missing": ["户口簿复印件 / household register copy", "收入证明 / proof of income"],
-            "due": "2026-12-31",
+            "due": local_date(self.now + timedelta(days=25)).isoformat(),
         }
         refused = {"reason": "家庭人均收入高于当地低保标准 / income above the local standard"}
         objection = {"reason": "该户家中有轿车一辆，未申报 / the household owns an undeclared car"}

@@ -27,7 +27,8 @@ from engine.runtime import (
 )
 from engine.store import AuditEntry, Case, Database, Region
 from notifications.messages import on_transition
-from workflows.services import Env, perform_action
+from workflows.schemas import ApplicationIn
+from workflows.services import Env, perform_action, submit_application
 
 # Roles that see identity numbers and bank accounts unmasked: those who verify and decide,
 # and those who inspect. Each such view is itself an audit entry.
@@ -143,6 +144,16 @@ def parse_action(session: Session, env: Env, actor: Actor, case_id: int, action:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise InvalidInput(f"请求内容无效 / invalid request: {problems}") from exc
+
+
+def create(session: Session, env: Env, actor: Actor, payload: ApplicationIn, now: datetime) -> ApplicationOut:
+    """File an application (submitted at once unless a draft); the receipt carries the tracking code."""
+    submitted = submit_application(session, env=env, actor=actor, payload=payload, now=now)
+    if submitted.record is not None:
+        notify(session, env, submitted.record)
+    return application_view(
+        session, env, actor, submitted.case, now, tracking_code=submitted.tracking_code, record_view=False
+    )
 
 
 def act(

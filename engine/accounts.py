@@ -21,15 +21,25 @@ def add_region(session: Session, *, code: str, name: str, actor: Actor, now: dat
     if session.get(Region, code) is not None:
         raise Conflict(f"区划 {code} 已存在 / region {code} already exists")
     parent = parent_code(code)
-    if parent is not None and region_level(code) not in ("province", "city", "county") \
-            and session.get(Region, parent) is None:
+    if (
+        parent is not None
+        and region_level(code) not in ("province", "city", "county")
+        and session.get(Region, parent) is None
+    ):
         raise InvalidInput(f"上级区划 {parent} 不存在，请先添加 / add the parent region {parent} first")
     known_parent = parent if parent is not None and session.get(Region, parent) is not None else None
     region = Region(code=code, name=name, level=region_level(code), parent_code=known_parent)
     session.add(region)
     session.flush()
-    auditlog.append(session, at=now, actor=actor.username, role=_role_of(actor), action="region_add",
-                    region_code=code, data={"name": name, "level": region.level})
+    auditlog.append(
+        session,
+        at=now,
+        actor=actor.username,
+        role=_role_of(actor),
+        action="region_add",
+        region_code=code,
+        data={"name": name, "level": region.level},
+    )
     return region
 
 
@@ -54,8 +64,15 @@ def add_user(
         raise NotFound(f"区划 {region} 不存在 / region {region} not found")
     if session.exec(select(User).where(User.username == username)).first() is not None:
         raise Conflict(f"用户名 {username} 已被使用 / username {username} is taken")
-    user = User(username=username, password_hash=password_hash, display_name=display_name or username,
-                email=email, id_number_enc=id_number_enc, id_number_hash=id_number_hash, created_at=now)
+    user = User(
+        username=username,
+        password_hash=password_hash,
+        display_name=display_name or username,
+        email=email,
+        id_number_enc=id_number_enc,
+        id_number_hash=id_number_hash,
+        created_at=now,
+    )
     session.add(user)
     session.flush()
     grant_role(session, user=user, role=role, region=region, actor=actor, now=now)
@@ -66,8 +83,15 @@ def grant_role(session: Session, *, user: User, role: str, region: str, actor: A
     assert user.id is not None
     session.add(RoleGrant(user_id=user.id, role=role, region_code=region, granted_at=now))
     session.flush()
-    auditlog.append(session, at=now, actor=actor.username, role=_role_of(actor), action="role_grant",
-                    region_code=region, data={"user": user.username, "role": role})
+    auditlog.append(
+        session,
+        at=now,
+        actor=actor.username,
+        role=_role_of(actor),
+        action="role_grant",
+        region_code=region,
+        data={"user": user.username, "role": role},
+    )
 
 
 def actor_for(session: Session, user: User) -> Actor:

@@ -40,8 +40,7 @@ class TransitionNotAllowed(WorkflowError):
 
     def __init__(self, action: str, state: str) -> None:
         super().__init__(
-            f"操作「{action}」在当前状态「{state}」下不可执行 / "
-            f"action '{action}' is not available in state '{state}'"
+            f"操作「{action}」在当前状态「{state}」下不可执行 / action '{action}' is not available in state '{state}'"
         )
         self.action = action
         self.state = state

@@ -39,12 +39,22 @@ def make_user(
     id_number_hash: str | None = None,
     display_name: str = "",
 ) -> Actor:
-    user = User(username=username, password_hash="!", display_name=display_name or username,
-                id_number_hash=id_number_hash, created_at=datetime.now(UTC))
+    user = User(
+        username=username,
+        password_hash="!",
+        display_name=display_name or username,
+        id_number_hash=id_number_hash,
+        created_at=datetime.now(UTC),
+    )
     session.add(user)
     session.flush()
     assert user.id is not None
     session.add(RoleGrant(user_id=user.id, role=role, region_code=region, granted_at=datetime.now(UTC)))
     session.flush()
-    return Actor(username=username, grants=(Grant(role, region),), user_id=user.id,
-                 id_number_hash=id_number_hash, display_name=user.display_name)
+    return Actor(
+        username=username,
+        grants=(Grant(role, region),),
+        user_id=user.id,
+        id_number_hash=id_number_hash,
+        display_name=user.display_name,
+    )

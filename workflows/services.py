@@ -105,6 +105,7 @@ def _load(policy_path: str | None, secret_key: str, _mtime: int) -> Env:
 class Submitted:
     case: Case
     tracking_code: str
+    record: TransitionRecord | None = None  # the submit transition; None for a draft
 
 
 class ObjectionReceipt(BaseModel):
@@ -451,9 +452,12 @@ def submit_application(session: Session, *, env: Env, actor: Actor, payload: App
         now=now,
         applicant_user_id=actor.user_id if role == Role.APPLICANT else None,
     )
+    record = None
     if not payload.draft:
-        _fire(session, env=env, case=case, actor=actor, action="submit", data={}, version=case.version, now=now)
-    return Submitted(case=case, tracking_code=code)
+        record = _fire(
+            session, env=env, case=case, actor=actor, action="submit", data={}, version=case.version, now=now
+        )
+    return Submitted(case=case, tracking_code=code, record=record)
 
 
 # --------------------------------------------------------------------------- acting

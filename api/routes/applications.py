@@ -11,7 +11,6 @@ from api.deps import CurrentActor, CurrentReader, Now, Official, ReadSessionDep,
 from api.schemas import ACTION_EXAMPLES, ActionIn, ApplicationOut, AuditOut, Page, QueueOut
 from engine.runtime import load_case
 from workflows.schemas import ApplicationIn
-from workflows.services import submit_application
 
 router = APIRouter(prefix="/api/v1", tags=["applications 申请"])
 
@@ -28,10 +27,7 @@ async def _raw_body(request: Request) -> bytes:
 def create_application(
     payload: ApplicationIn, state: StateDep, session: SessionDep, actor: CurrentActor, now: Now
 ) -> ApplicationOut:
-    submitted = submit_application(session, env=state.env, actor=actor, payload=payload, now=now)
-    return services.application_view(
-        session, state.env, actor, submitted.case, now, tracking_code=submitted.tracking_code, record_view=False
-    )
+    return services.create(session, state.env, actor, payload, now)
 
 
 @router.get("/applications", response_model=Page, summary="我可见的申请 / applications in my scope")

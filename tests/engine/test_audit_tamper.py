@@ -229,14 +229,23 @@ def test_a_rewrite_after_the_checkpoint_is_not_something_the_checkpoint_can_vouc
     assert _verdict(db, chain.checkpoint).ok  # only a later checkpoint could; this is why they are taken daily
 
 
-@pytest.mark.skipif("sys.modules['tests.conftest'].BACKEND != 'sqlite'", reason="SQLite keeps times as text")
-def test_a_time_re_encoded_to_the_same_moment_is_found_on_sqlite(db: Database, chain: Chain) -> None:
+def test_a_time_rewritten_in_place_is_found(db: Database, chain: Chain) -> None:
+    """SQLite keeps times as text: the same moment spelled differently must not pass. PostgreSQL keeps
+    them as timestamptz: a shift of one microsecond must not pass."""
     with attacker(db) as conn:
-        conn.execute(text("UPDATE audit_entries SET at = replace(at, ' ', 'T') WHERE seq = :k"), {"k": chain.target})
+        if db.is_sqlite:
+            conn.execute(
+                text("UPDATE audit_entries SET at = replace(at, ' ', 'T') WHERE seq = :k"), {"k": chain.target}
+            )
+        else:
+            conn.execute(
+                text("UPDATE audit_entries SET at = at + interval '1 microsecond' WHERE seq = :k"), {"k": chain.target}
+            )
     verdict = _verdict(db)
     assert (verdict.ok, verdict.first_bad) == (False, chain.target)
     assert verdict.why is not None
-    assert "cannot be read as written" in verdict.why
+    expected = "cannot be read as written" if db.is_sqlite else "does not match its hash"
+    assert expected in verdict.why
 
 
 # --------------------------------------------------------------------------- any single character
