@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlmodel import Session
 
 from engine.access import Actor, Role, region_level, region_prefix
@@ -73,6 +73,27 @@ def _queue_clause(actor: Actor, states_by_role: Mapping[str, frozenset[str]]) ->
     return or_(*parts) if parts else false()
 
 
+def queue_query(
+    actor: Actor,
+    states_by_role: Mapping[str, frozenset[str]],
+    *,
+    limit: int,
+    after: Cursor | None = None,
+    undated: bool = False,
+) -> Select[Case]:
+    """One phase of the queue: cases with a deadline by (deadline, id), or those without by id."""
+    where = _queue_clause(actor, states_by_role)
+    if undated:
+        q = select(Case).where(where, _c.deadline.is_(None))
+        if after is not None and after.deadline is None:
+            q = q.where(_c.id > after.id)
+        return q.order_by(_c.id).limit(limit)
+    q = select(Case).where(where, _c.deadline.is_not(None))
+    if after is not None:
+        q = q.where(or_(_c.deadline > after.deadline, and_(_c.deadline == after.deadline, _c.id > after.id)))
+    return q.order_by(_c.deadline, _c.id).limit(limit)
+
+
 def queue_page(
     session: Session,
     actor: Actor,
@@ -85,18 +106,12 @@ def queue_page(
 
     Keyset pagination on (deadline, id): each page is an index range, never an OFFSET scan.
     """
-    where = _queue_clause(actor, states_by_role)
     rows: list[Case] = []
     if after is None or after.deadline is not None:
-        q = select(Case).where(where, _c.deadline.is_not(None))
-        if after is not None:
-            q = q.where(or_(_c.deadline > after.deadline, and_(_c.deadline == after.deadline, _c.id > after.id)))
-        rows.extend(session.scalars(q.order_by(_c.deadline, _c.id).limit(limit + 1)))
+        rows.extend(session.scalars(queue_query(actor, states_by_role, limit=limit + 1, after=after)))
     if len(rows) <= limit:
-        q = select(Case).where(where, _c.deadline.is_(None))
-        if after is not None and after.deadline is None:
-            q = q.where(_c.id > after.id)
-        rows.extend(session.scalars(q.order_by(_c.id).limit(limit + 1 - len(rows))))
+        rest = queue_query(actor, states_by_role, limit=limit + 1 - len(rows), after=after, undated=True)
+        rows.extend(session.scalars(rest))
     page = rows[:limit]
     more = len(rows) > limit
     last = page[-1] if page else None
