@@ -165,3 +165,20 @@ def live_server(app: FastAPI) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+VILLAGE_PASS = {"investigators": ["village1", "village1b"], "visit_date": "2026-09-27", "proposed_monthly_fen": 50_000}
+
+
+def pass_village(
+    client: TestClient, token_for: Callable[[str], dict[str, str]], case: dict[str, Any]
+) -> dict[str, Any]:
+    """The village committee forwards the case: it goes on the first notice."""
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/village_pass",
+        headers=token_for("village1"),
+        json={"version": case["version"], "comment": "入户调查完成", "data": VILLAGE_PASS},
+    )
+    assert r.status_code == 200, r.text
+    listed: dict[str, Any] = r.json()
+    return listed

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import ACCOUNTS, application_body
+from tests.api.conftest import ACCOUNTS, application_body, pass_village
 
 # Who reaches a case in VILLAGE (township TOWNSHIP, county COUNTY), submitted by applicant1.
 IN_SCOPE = {"applicant1", "village1", "village1b", "township1", "township1b", "county", "inspector", "admin"}
@@ -83,18 +83,7 @@ _ENDPOINTS = [
 def _objection_on_another_case(client: TestClient, token_for: Callable[[str], dict[str, str]]) -> int:
     """A second case in VILLAGE, listed on the notice board, with an objection carrying a contact."""
     case = client.post("/api/v1/applications", json=application_body(serial=50), headers=token_for("village1")).json()
-    listed = client.post(
-        f"/api/v1/applications/{case['id']}/actions/village_pass",
-        headers=token_for("village1"),
-        json={
-            "version": case["version"],
-            "data": {
-                "investigators": ["village1", "village1b"],
-                "visit_date": "2026-09-27",
-                "proposed_monthly_fen": 50_000,
-            },
-        },
-    ).json()
+    listed = pass_village(client, token_for, case)
     notice = next(n for n in client.get("/api/v1/notices").json() if n["reference"] == listed["reference"])
     receipt = client.post(
         f"/api/v1/notices/{notice['id']}/objections", json={"reason": "不实 / untrue", "contact": "13900001111"}

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Clock, application_body
+from tests.api.conftest import Clock, application_body, pass_village
 
 H = Callable[[str], dict[str, str]]
 
@@ -16,24 +16,6 @@ H = Callable[[str], dict[str, str]]
 def _create(client: TestClient, token_for: H, user: str = "village1", **kw: object) -> dict:  # type: ignore[type-arg]
     r = client.post("/api/v1/applications", json=application_body(**kw), headers=token_for(user))
     assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
-def _pass_village(client: TestClient, token_for: H, case: dict) -> dict:  # type: ignore[type-arg]
-    r = client.post(
-        f"/api/v1/applications/{case['id']}/actions/village_pass",
-        headers=token_for("village1"),
-        json={
-            "version": case["version"],
-            "comment": "入户调查完成",
-            "data": {
-                "investigators": ["village1", "village1b"],
-                "visit_date": "2026-09-27",
-                "proposed_monthly_fen": 50_000,
-            },
-        },
-    )
-    assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
 
 
@@ -73,14 +55,14 @@ def test_a_draft_is_not_submitted_until_asked(client: TestClient, token_for: H) 
 
 
 def test_village_pass_moves_the_case_to_the_first_notice_with_a_deadline(client: TestClient, token_for: H) -> None:
-    case = _pass_village(client, token_for, _create(client, token_for))
+    case = pass_village(client, token_for, _create(client, token_for))
     assert case["state"] == "notice_village"
     assert case["version"] >= 3
 
 
 def test_a_stale_version_is_409_and_changes_nothing(client: TestClient, token_for: H) -> None:
     case = _create(client, token_for)
-    _pass_village(client, token_for, case)
+    pass_village(client, token_for, case)
     r = client.post(
         f"/api/v1/applications/{case['id']}/actions/village_reject",
         headers=token_for("village1b"),

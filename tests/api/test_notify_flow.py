@@ -10,7 +10,7 @@ from sqlmodel import select
 from api.services import run_timers
 from engine.store import User
 from notifications.outbox import OutboxMessage
-from tests.api.conftest import Clock, application_body
+from tests.api.conftest import Clock, application_body, pass_village
 
 H = Callable[[str], dict[str, str]]
 
@@ -31,19 +31,7 @@ def test_a_transition_queues_mail_for_the_household_and_the_officials_who_act_ne
     body = application_body()
     body["applicant"]["email"] = "wang@family.invalid"
     case = client.post("/api/v1/applications", json=body, headers=token_for("village1")).json()
-    r = client.post(
-        f"/api/v1/applications/{case['id']}/actions/village_pass",
-        headers=token_for("village1"),
-        json={
-            "version": case["version"],
-            "data": {
-                "investigators": ["village1", "village1b"],
-                "visit_date": "2026-09-27",
-                "proposed_monthly_fen": 50_000,
-            },
-        },
-    )
-    assert r.status_code == 200
+    pass_village(client, token_for, case)
     to_household = [m for m in _outbox(app) if m.recipient == "wang@family.invalid"]
     assert sorted(m.subject.rsplit(" ", 1)[-1] for m in to_household) == ["notice_village", "village_review"]
     assert all(case["reference"] in m.body and "English" in m.body for m in to_household)

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import application_body
+from tests.api.conftest import application_body, pass_village
 
 H = Callable[[str], dict[str, str]]
 
@@ -12,20 +12,8 @@ H = Callable[[str], dict[str, str]]
 def _listed_case(client: TestClient, token_for: H) -> dict:  # type: ignore[type-arg]
     r = client.post("/api/v1/applications", json=application_body(), headers=token_for("village1"))
     case = r.json()
-    r = client.post(
-        f"/api/v1/applications/{case['id']}/actions/village_pass",
-        headers=token_for("village1"),
-        json={
-            "version": case["version"],
-            "data": {
-                "investigators": ["village1", "village1b"],
-                "visit_date": "2026-09-27",
-                "proposed_monthly_fen": 50_000,
-            },
-        },
-    )
-    assert r.status_code == 200, r.text
-    return {**r.json(), "tracking_code": case["tracking_code"]}
+    listed = pass_village(client, token_for, case)
+    return {**listed, "tracking_code": case["tracking_code"]}
 
 
 def test_the_notice_board_shows_a_masked_name_and_never_an_identity_number(client: TestClient, token_for: H) -> None:
