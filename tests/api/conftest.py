@@ -96,15 +96,17 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def token_for(client: TestClient) -> Callable[[str], dict[str, str]]:
-    cache: dict[str, dict[str, str]] = {}
+def token_for(client: TestClient, clock: Clock) -> Callable[[str], dict[str, str]]:
+    """Log in (once per user and clock reading: tokens expire as the test's clock moves on)."""
+    cache: dict[tuple[str, datetime], dict[str, str]] = {}
 
     def headers(username: str) -> dict[str, str]:
-        if username not in cache:
+        key = (username, clock.moment)
+        if key not in cache:
             r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
             assert r.status_code == 200, r.text
-            cache[username] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        return cache[username]
+            cache[key] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return cache[key]
 
     return headers
 

@@ -1,0 +1,93 @@
+"""One application over HTTP from submission to its first payment, timers included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.services import run_timers
+from engine.access import SYSTEM
+from tests.api.conftest import Clock, application_body, pass_village
+from workflows.services import run_payments
+
+H = Callable[[str], dict[str, str]]
+
+
+def _act(client: TestClient, token_for: H, user: str, case: dict, action: str, data: dict) -> dict:  # type: ignore[type-arg]
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/{action}",
+        headers=token_for(user),
+        json={"version": case["version"], "data": data},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _sweep(app: FastAPI, clock: Clock, days: int) -> None:
+    clock.moment += timedelta(days=days)
+    state = app.state.aidflow
+    assert run_timers(state.db, clock.moment, state.env).fired >= 1
+
+
+def test_from_submission_through_three_notices_to_a_payment_line(
+    app: FastAPI, client: TestClient, token_for: H, clock: Clock
+) -> None:
+    created = client.post("/api/v1/applications", json=application_body(), headers=token_for("village1")).json()
+    case = pass_village(client, token_for, created)
+    assert case["state"] == "notice_village"
+
+    _sweep(app, clock, 8)
+    case = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1")).json()
+    assert case["state"] == "township_review"
+    assert case["deadline"] is not None, "the township's opinion is due within 10 working days"
+    assert "township_pass" in case["actions"]
+    case = _act(client, token_for, "township1", case, "township_pass", {"opinion": "核查属实 / verified"})
+    assert case["state"] == "notice_township"
+
+    _sweep(app, clock, 8)
+    case = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1b")).json()
+    assert case["state"] == "township_approval"
+    # the official who gave the opinion may not decide
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/approve",
+        headers=token_for("township1"),
+        json={"version": case["version"], "data": {"monthly_amount_fen": 50_000, "mode": "household"}},
+    )
+    assert r.status_code == 422
+    case = _act(client, token_for, "township1b", case, "approve", {"monthly_amount_fen": 50_000, "mode": "household"})
+    assert case["state"] == "notice_final"
+
+    _sweep(app, clock, 8)
+    tracked = client.get(f"/api/v1/track/{created['tracking_code']}").json()
+    assert tracked["state"] == "active"
+
+    state = app.state.aidflow
+    with state.db.session() as s:
+        result = run_payments(s, env=state.env, month="2026-11", actor=SYSTEM, now=clock.moment)
+    assert result.created == 1
+    with state.db.session() as s:
+        again = run_payments(s, env=state.env, month="2026-11", actor=SYSTEM, now=clock.moment)
+    assert again.created == 0
+    lines = client.get("/api/v1/payments?month=2026-11", headers=token_for("township1")).json()
+    assert lines == [{"application_id": case["id"], "month": "2026-11", "amount_fen": 50_000, "status": "pending"}]
+    assert client.get("/api/v1/payments?month=2026-11", headers=token_for("township2")).json() == []
+    assert client.get("/api/v1/payments?month=2026-13", headers=token_for("township1")).status_code == 422
+
+    trail = client.get(f"/api/v1/applications/{case['id']}/audit", headers=token_for("inspector")).json()
+    moves = [(e["action"], e["actor"]) for e in trail if e["from_state"] != e["to_state"]]
+    assert moves == [
+        ("create", "village1"),
+        ("submit", "village1"),
+        ("village_pass", "village1"),
+        ("close_notice", "system"),
+        ("township_pass", "township1"),
+        ("close_notice", "system"),
+        ("approve", "township1b"),
+        ("close_notice", "system"),
+    ]
+    timer_entries = [e for e in trail if e["actor"] == "system"]
+    assert all(e["due_at"] is not None for e in timer_entries)
+    assert client.get("/api/v1/audit/verify", headers=token_for("inspector")).json()["ok"] is True
