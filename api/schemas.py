@@ -105,7 +105,45 @@ class VerifyOut(BaseModel):
     why: str | None = None
 
 
+class Problem(BaseModel):
+    """An error answer (application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    error: str = Field(description="the error's kind, e.g. guard_rejected, stale_version, not_found")
+    detail: str = Field(description="what went wrong and what to do, Chinese first, then English")
+    reasons: list[str] | None = Field(default=None, description="every reason a guard refused")
+    current_version: int | None = Field(default=None, description="the case's version, on a stale write")
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text}
+    for status, text in {
+        401: "未登录或凭据无效 / not authenticated",
+        403: "角色无权执行 / the caller's role may not do this",
+        404: "不存在或不在辖区内 / not found, or outside the caller's scope",
+        409: "当前状态不可执行或版本已过期 / not available in this state, or the version is stale",
+        422: "请求无效或不符合条件 / invalid request, or a guard refused (reasons given)",
+        429: "请求过于频繁 / throttled; see Retry-After",
+    }.items()
+}
+
+
 class ObjectionIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "reason": "该户家中有轿车一辆，未申报 / the household owns an undeclared car",
+                    "contact": "13900001111",
+                },
+                {"reason": "收入不实 / income is understated"},
+            ]
+        },
+    )
+
     reason: str = Field(min_length=2, max_length=2000, description="异议或举报内容 / what is wrong")
     contact: str | None = Field(default=None, max_length=200, description="optional; anonymous is allowed")
 

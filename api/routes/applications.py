@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api import services
 from api.deps import CurrentActor, CurrentReader, Now, Official, ReadSessionDep, SessionDep, StateDep
-from api.schemas import ACTION_EXAMPLES, ActionIn, ApplicationOut, AuditOut, Page, QueueOut
+from api.schemas import ACTION_EXAMPLES, PROBLEMS, ActionIn, ApplicationOut, AuditOut, Page, QueueOut
 from engine.runtime import load_case
 from workflows.schemas import ApplicationIn
 
-router = APIRouter(prefix="/api/v1", tags=["applications 申请"])
+router = APIRouter(prefix="/api/v1", tags=["applications 申请"], responses=PROBLEMS)
 
 CaseId = Annotated[int, Path(ge=1, le=2**62, description="the case's id")]
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Form
 
 from api.auth import login
 from api.deps import CurrentReader, Now, StateDep, client_address
-from api.schemas import MeOut, TokenOut
+from api.schemas import PROBLEMS, MeOut, TokenOut
 
-router = APIRouter(prefix="/api/v1", tags=["auth 登录"])
+router = APIRouter(prefix="/api/v1", tags=["auth 登录"], responses=PROBLEMS)
 
 
 @router.post(

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, Query
 
 from api import services
 from api.deps import CurrentActor, Now, Official, ReadSessionDep, SessionDep, StateDep
-from api.schemas import VerifyOut
+from api.schemas import PROBLEMS, VerifyOut
 from workflows.services import objection_contact, payment_lines
 
-router = APIRouter(prefix="/api/v1", tags=["oversight 监督"])
+router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLEMS)
 
 
 @router.get("/audit/verify", response_model=VerifyOut, summary="校验审计链 / verify the audit chain")

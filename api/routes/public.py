@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import Now, ReadSessionDep, SessionDep, StateDep, client_address
-from api.schemas import ObjectionIn
+from api.schemas import PROBLEMS, ObjectionIn
 from engine.errors import NotFound
 from workflows.services import find_by_tracking_code, plain_status, raise_objection, running_notices
 
-router = APIRouter(prefix="/api/v1", tags=["public 公开"])
+router = APIRouter(prefix="/api/v1", tags=["public 公开"], responses=PROBLEMS)
 
 
 @router.get("/track/{code}", summary="查询办理进度 / track an application by the code on its receipt")
