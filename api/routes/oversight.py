@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from api import services
 from api.deps import CurrentActor, Now, Official, ReadSessionDep, SessionDep, StateDep
 from api.schemas import PROBLEMS, VerifyOut
-from workflows.services import objection_contact, payment_lines
+from workflows.services import PaymentLineOut, objection_contact, payment_lines
 
 router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLEMS)
 
@@ -20,13 +19,13 @@ def verify(session: ReadSessionDep, _actor: Official) -> VerifyOut:
     return services.verify(session)
 
 
-@router.get("/payments", summary="发放明细 / payment lines in my scope")
+@router.get("/payments", response_model=list[PaymentLineOut], summary="发放明细 / payment lines in my scope")
 def payments(
     session: ReadSessionDep,
     actor: Official,
-    month: Annotated[str, Query(pattern=re.compile(r"^\d{4}-(0[1-9]|1[0-2])$").pattern)],
-) -> list[Any]:
-    return list(payment_lines(session, actor=actor, month=month))
+    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+) -> list[PaymentLineOut]:
+    return payment_lines(session, actor=actor, month=month)
 
 
 @router.get(

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Path, Query
 from api.deps import Now, ReadSessionDep, SessionDep, StateDep, client_address
 from api.schemas import PROBLEMS, ObjectionIn
 from engine.errors import NotFound
-from workflows.services import find_by_tracking_code, plain_status, raise_objection, running_notices
+from workflows.services import (
+    NoticeOut,
+    ObjectionReceipt,
+    find_by_tracking_code,
+    plain_status,
+    raise_objection,
+    running_notices,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["public 公开"], responses=PROBLEMS)
 
@@ -33,13 +40,16 @@ def track(
     return plain_status(session, env=state.env, case=case, lang=lang, now=now)
 
 
-@router.get("/notices", summary="公示栏 / notices running now")
-def notices(state: StateDep, session: ReadSessionDep, now: Now) -> list[Any]:
+@router.get("/notices", response_model=list[NoticeOut], summary="公示栏 / notices running now")
+def notices(state: StateDep, session: ReadSessionDep, now: Now) -> list[NoticeOut]:
     return list(running_notices(session, env=state.env, now=now))
 
 
 @router.post(
-    "/notices/{notice_id}/objections", status_code=201, summary="提出异议 / object to a listed case (anonymous allowed)"
+    "/notices/{notice_id}/objections",
+    status_code=201,
+    response_model=ObjectionReceipt,
+    summary="提出异议 / object to a listed case (anonymous allowed)",
 )
 def object_to_notice(
     notice_id: Annotated[int, Path(ge=1, le=2**62)],
@@ -48,7 +58,7 @@ def object_to_notice(
     session: SessionDep,
     now: Now,
     address: Annotated[str, Depends(client_address)],
-) -> Any:
+) -> ObjectionReceipt:
     state.throttles.objections.check(address, "提交过于频繁 / too many objections from this address")
     state.throttles.objections.hit(address)
     return raise_objection(
