@@ -8,66 +8,24 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, services
 from api.auth import Tokens
 from api.deps import AppState
+from api.middleware import InputGuard
 from api.routes import applications, auth, oversight, public
 from api.settings import Settings
 from api.throttle import Throttles
 from engine.store import Database, utcnow
+from workflows.schemas import ApplicationIn
 from workflows.services import Env
 
 log = logging.getLogger("aidflow")
-MAX_BODY = 256 * 1024
-
-
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, before any handler reads them."""
-
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _too_large(scope, receive, send, self.limit)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await _too_large(scope, receive, send, self.limit)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    response = errors.problem(
-        413, f"请求体超过 {limit // 1024} KiB / request body over {limit // 1024} KiB", code="too_large"
-    )
-    await response(scope, receive, send)
 
 
 def create_app(
@@ -131,8 +89,25 @@ def create_app(
     def home() -> HTMLResponse:
         return HTMLResponse(_HOME)
 
-    app.add_middleware(BodyLimit)
+    app.add_middleware(InputGuard)
+    _document_raw_bodies(app)
     return app
+
+
+def _document_raw_bodies(app: FastAPI) -> None:
+    """Bodies read after the scope check (not as FastAPI parameters) still get their schemas in /docs."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "ApplicationIn" not in components:
+            described = ApplicationIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(described.pop("$defs", {}))
+            components["ApplicationIn"] = described
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _timer_loop(state: AppState) -> None:

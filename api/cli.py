@@ -43,6 +43,19 @@ def _database(settings: Settings, *, migrate: bool = True) -> Database:
     return Database(settings.database_url)
 
 
+MIN_PASSWORD = 10
+
+
+def _safe_url(url: str) -> str:
+    """The database URL with any password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL: show nothing of it
+        return "(database URL)"
+
+
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(message, err=True)
     raise typer.Exit(code)
@@ -68,7 +81,7 @@ def db_upgrade() -> None:
     import migrations
 
     migrations.upgrade(settings.database_url)
-    typer.echo(f"数据库已是最新 / database is up to date: {settings.database_url}")
+    typer.echo(f"数据库已是最新 / database is up to date: {_safe_url(settings.database_url)}")
 
 
 @regions_app.command("add")
@@ -110,6 +123,8 @@ def users_add(
     cipher = FieldCipher(settings.secret_key)
     generated = password is None
     password = password or secrets.token_urlsafe(12)
+    if len(password) < MIN_PASSWORD:
+        _fail(f"密码至少 {MIN_PASSWORD} 位 / the password needs at least {MIN_PASSWORD} characters", 2)
     db = _database(settings)
     try:
         with db.session() as session:
@@ -133,9 +148,38 @@ def users_add(
         typer.echo(f"初始密码 / initial password: {password}")
 
 
+@users_app.command("grant")
+def users_grant(
+    username: str,
+    role: Annotated[str, typer.Option("--role")],
+    region: Annotated[str, typer.Option("--region")],
+) -> None:
+    """给已有账号再授一个角色 / grant an existing account another role on a region."""
+    from sqlmodel import select
+
+    from engine.accounts import grant_role
+    from engine.errors import WorkflowError
+    from engine.store import User
+
+    db = _database(_settings())
+    try:
+        with db.session() as session:
+            user = session.exec(select(User).where(User.username == username)).first()
+            if user is None:
+                _fail(f"用户 {username} 不存在 / no user {username}")
+                return
+            grant_role(session, user=user, role=role, region=region, actor=SYSTEM, now=utcnow())
+    except WorkflowError as exc:
+        _fail(exc.detail)
+    typer.echo(f"已授权 / granted {role} @ {region} to {username}")
+
+
 @audit_app.command("verify")
 def audit_verify(
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="a signed checkpoint (JSON)")] = None,
+    public_key: Annotated[
+        str | None, typer.Option("--public-key", help="the signer's public key (base64, as keygen printed it)")
+    ] = None,
 ) -> None:
     """重算哈希链 / recompute the hash chain; exits 1 naming the first bad entry."""
     from engine.auditlog import Checkpoint, verify_log
@@ -143,9 +187,21 @@ def audit_verify(
     db = _database(_settings(), migrate=False)
     kept = None
     if checkpoint is not None:
-        kept = Checkpoint.from_json(checkpoint.read_text())
+        try:
+            kept = Checkpoint.from_json(checkpoint.read_text())
+        except (OSError, ValueError, KeyError) as exc:
+            _fail(f"检查点文件无法读取 / cannot read the checkpoint {checkpoint}: {exc}", 2)
+            raise
+        if public_key is not None and kept.public_key != public_key.strip():
+            _fail("检查点不是由指定密钥签名的 / the checkpoint was not signed by the given public key")
         if not kept.signature_valid():
             _fail("检查点签名无效 / the checkpoint's signature does not verify")
+        if public_key is None:
+            typer.echo(
+                f"note: signature checked against the key inside the checkpoint ({kept.public_key}); "
+                "pass --public-key to pin the inspectors' key",
+                err=True,
+            )
     with db.session(write=False) as session:
         verdict = verify_log(session, kept)
     if verdict.ok:
@@ -161,22 +217,22 @@ def audit_verify(
 @audit_app.command("keygen")
 def audit_keygen(path: Path) -> None:
     """生成检查点签名密钥 / create an Ed25519 key for signing checkpoints."""
-    from engine.auditlog import generate_key
+    from engine.auditlog import generate_key, load_key, public_key_b64
 
     if path.exists():
-        _fail(f"{path} exists; refusing to overwrite a key")
+        _fail(f"{path} 已存在，不覆盖 / {path} exists; refusing to overwrite a key")
     generate_key(path)
-    typer.echo(f"key written to {path}")
+    typer.echo(f"私钥已写入 / private key written to {path} (keep it off the database server)")
+    typer.echo(f"公钥（交纪检监察保存）/ public key for the inspectors: {public_key_b64(load_key(path))}")
 
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM)")]) -> None:
     """打印签名的链头检查点 / print a signed checkpoint of the chain head (JSON)."""
-    from engine.auditlog import generate_key, load_key, make_checkpoint
+    from engine.auditlog import load_key, make_checkpoint
 
     if not key.exists():
-        generate_key(key)
-        typer.echo(f"(new signing key written to {key})", err=True)
+        _fail(f"密钥文件不存在 / no key file {key}; create one with `aidflow audit keygen {key}`", 2)
     db = _database(_settings(), migrate=False)
     with db.session(write=False) as session:
         typer.echo(make_checkpoint(session, load_key(key), utcnow()).to_json())
@@ -250,7 +306,7 @@ def payments_run(month: Annotated[str, typer.Option("--month", help="YYYY-MM")])
     from engine.errors import WorkflowError
     from workflows.services import Env, run_payments
 
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+    if not re.fullmatch(r"[1-9]\d{3}-(0[1-9]|1[0-2])", month):
         _fail(f"月份格式应为 YYYY-MM / month must be YYYY-MM: {month!r}", 2)
     settings = _settings()
     env = Env.load(settings.policy, settings.secret_key)
@@ -264,7 +320,7 @@ def payments_run(month: Annotated[str, typer.Option("--month", help="YYYY-MM")])
 
 
 @fund_app.command("deposit")
-def fund_deposit(township: str, amount_fen: Annotated[int, typer.Option("--amount-fen", min=1)]) -> None:
+def fund_deposit(township: str, amount_fen: Annotated[int, typer.Option("--amount-fen", min=1, max=10**12)]) -> None:
     """向乡镇临时救助备用金存入 / pay into a township's emergency reserve fund."""
     from engine.errors import WorkflowError
     from workflows.services import Env, deposit_fund

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,6 +24,8 @@ from engine.errors import (
     WorkflowError,
 )
 
+log = logging.getLogger("aidflow")
+
 STATUS: dict[type[WorkflowError], int] = {
     Unauthenticated: 401,
     NotFound: 404,
@@ -37,6 +40,7 @@ STATUS: dict[type[WorkflowError], int] = {
 }
 
 TITLES = {
+    400: "请求无效 / bad request",
     401: "未登录或凭据无效 / not authenticated",
     403: "无权执行 / forbidden",
     404: "未找到 / not found",
@@ -100,7 +104,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, exc.detail, code=code, headers=getattr(exc, "headers", None))
+        detail = exc.detail
+        if exc.status_code == 400:
+            detail = f"请求体无法解析 / the request body could not be parsed: {exc.detail}"
+        elif exc.status_code == 404:
+            detail = "没有这个地址 / no such path"
+        elif exc.status_code == 405:
+            detail = "此地址不接受该方法 / method not allowed here"
+        return problem(exc.status_code, detail, code=code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return problem(
+            500, "服务器内部错误，已记录；请稍后重试 / internal error, logged; try again later", code="internal_error"
+        )
 
 
 def _plain(error: Any) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -30,9 +30,14 @@ from notifications.messages import on_transition
 from workflows.schemas import ApplicationIn
 from workflows.services import Env, perform_action, submit_application
 
+M = TypeVar("M", bound=BaseModel)
+
 # Roles that see identity numbers and bank accounts unmasked: those who verify and decide,
 # and those who inspect. Each such view is itself an audit entry.
 REVEAL_ROLES = frozenset({Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER, Role.INSPECTOR})
+# Entries that record someone reading the case, not a step of it: kept out of the case's `history`
+# (an inspection must not tip off the household or the officials inspected), shown on /audit.
+READS = frozenset({"view_case", "view_objection_contact"})
 _audit_table = AuditEntry.__table__  # type: ignore[attr-defined]
 _audit = _audit_table.c
 
@@ -108,7 +113,7 @@ def application_view(
         created_at=case.created_at,
         updated_at=case.updated_at,
         details=details,
-        history=audit_rows(session, case.id),
+        history=[e for e in audit_rows(session, case.id) if e.action not in READS],
         tracking_code=tracking_code,
     )
 
@@ -139,15 +144,28 @@ def parse_action(session: Session, env: Env, actor: Actor, case_id: int, action:
     acting_role(env.definition_for(case), case, actor, action)
     if len(body) == 0:
         raise InvalidInput("请求体为空，需提供 version / empty body: 'version' is required")
+    return _parsed(ActionIn, body)
+
+
+def _parsed(model: type[M], body: bytes) -> M:
     try:
-        return ActionIn.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise InvalidInput(f"请求内容无效 / invalid request: {problems}") from exc
 
 
-def create(session: Session, env: Env, actor: Actor, payload: ApplicationIn, now: datetime) -> ApplicationOut:
-    """File an application (submitted at once unless a draft); the receipt carries the tracking code."""
+FILING_ROLES = frozenset({Role.APPLICANT, Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER})
+
+
+def create(session: Session, env: Env, actor: Actor, body: bytes, now: datetime) -> ApplicationOut:
+    """File an application (submitted at once unless a draft); the receipt carries the tracking code.
+
+    A role that never files is refused (403) before the body is read; a body that does not parse is
+    422; a village outside the officer's scope is 404."""
+    if not any(actor.has_role(role) for role in FILING_ROLES):
+        raise RoleNotPermitted("您的角色不能提交申请 / your role may not submit applications")
+    payload = _parsed(ApplicationIn, body)
     submitted = submit_application(session, env=env, actor=actor, payload=payload, now=now)
     if submitted.record is not None:
         notify(session, env, submitted.record)

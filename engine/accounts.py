@@ -80,7 +80,17 @@ def add_user(
 
 
 def grant_role(session: Session, *, user: User, role: str, region: str, actor: Actor, now: datetime) -> None:
+    """Grant `role` on `region` (and so on everything below it) to `user`."""
     assert user.id is not None
+    if role not in ASSIGNABLE_ROLES:
+        raise InvalidInput(f"未知角色 / unknown role {role!r}; one of {sorted(ASSIGNABLE_ROLES)}")
+    if session.get(Region, region) is None:
+        raise NotFound(f"区划 {region} 不存在 / region {region} not found")
+    existing = select(RoleGrant).where(
+        RoleGrant.user_id == user.id, RoleGrant.role == role, RoleGrant.region_code == region
+    )
+    if session.exec(existing).first() is not None:
+        raise Conflict(f"{user.username} 已有此授权 / {user.username} already holds {role} on {region}")
     session.add(RoleGrant(user_id=user.id, role=role, region_code=region, granted_at=now))
     session.flush()
     auditlog.append(

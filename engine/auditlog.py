@@ -272,6 +272,11 @@ def load_key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
+def public_key_b64(key: Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
 def make_checkpoint(session: Session | Connection, key: Ed25519PrivateKey, now: datetime) -> Checkpoint:
     """Sign the present head: keep the result outside the system."""
     head = session.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one()

@@ -47,6 +47,18 @@ class GuardContext:
 Guard = Callable[[GuardContext], Iterable[str]]
 """A guard returns the reasons it refuses (nothing when it allows)."""
 
+
+def actor_guard(guard: Guard) -> Guard:
+    """Mark a guard that judges only who acts (recusal, separation of duties), not the act's data:
+    the engine also runs it when listing the actions a caller may fire."""
+    guard.about_actor = True  # type: ignore[attr-defined]
+    return guard
+
+
+def judges_actor(guard: Guard) -> bool:
+    return bool(getattr(guard, "about_actor", False))
+
+
 Effect = Callable[[GuardContext], Mapping[str, Any]]
 """An effect returns the keys to merge into the case's data when the transition is applied."""
 

@@ -56,7 +56,7 @@ def mask_account(value: str) -> str:
 def mask_name(name: str) -> str:
     """王*英 for 王小英, 王* for 王英: the public notice shows no more."""
     if len(name) <= 1:
-        return name
+        return "*" * len(name)
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]

@@ -22,12 +22,29 @@ async def _raw_body(request: Request) -> bytes:
 
 
 @router.post(
-    "/applications", status_code=201, response_model=ApplicationOut, summary="提交申请 / submit an application"
+    "/applications",
+    status_code=201,
+    response_model=ApplicationOut,
+    summary="提交申请 / submit an application",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/ApplicationIn"},
+                    "examples": {
+                        f"example_{i}": {"value": v}
+                        for i, v in enumerate(ApplicationIn.model_config["json_schema_extra"]["examples"])  # type: ignore[index,arg-type]
+                    },
+                }
+            },
+        }
+    },
 )
 def create_application(
-    payload: ApplicationIn, state: StateDep, session: SessionDep, actor: CurrentActor, now: Now
+    body: Annotated[bytes, Depends(_raw_body)], state: StateDep, session: SessionDep, actor: CurrentActor, now: Now
 ) -> ApplicationOut:
-    return services.create(session, state.env, actor, payload, now)
+    return services.create(session, state.env, actor, body, now)
 
 
 @router.get("/applications", response_model=Page, summary="我可见的申请 / applications in my scope")

@@ -23,7 +23,7 @@ def verify(session: ReadSessionDep, _actor: Official) -> VerifyOut:
 def payments(
     session: ReadSessionDep,
     actor: Official,
-    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+    month: Annotated[str, Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
 ) -> list[PaymentLineOut]:
     return payment_lines(session, actor=actor, month=month)
 

@@ -117,12 +117,21 @@ def test_audit_verify_against_a_kept_checkpoint_catches_a_rewrite_the_chain_alon
 ) -> None:
     key, kept = tmp_path / "inspector.pem", tmp_path / "checkpoint.json"
     code, output = _cli(db_url, "checkpoint", "--key", str(key))
+    assert code == 2, "no key, no checkpoint: a mistyped key path must not mint a new key"
+    code, output = _cli(db_url, "keygen", str(key))
+    assert code == 0, output
+    public = output.rsplit(":", 1)[1].strip()
+    code, output = _cli(db_url, "checkpoint", "--key", str(key))
     assert code == 0, output
     kept.write_text(output[output.index("{") :])
     assert Checkpoint.from_json(kept.read_text()).seq == chain.n
-    code, output = _cli(db_url, "verify", "--checkpoint", str(kept))
-    assert code == 0
+    code, output = _cli(db_url, "verify", "--checkpoint", str(kept), "--public-key", public)
+    assert code == 0, output
     assert f"extends checkpoint at {chain.n}" in output
+    stranger = _cli(db_url, "keygen", str(tmp_path / "someone-else.pem"))[1].rsplit(":", 1)[1].strip()
+    code, output = _cli(db_url, "verify", "--checkpoint", str(kept), "--public-key", stranger)
+    assert code == 1
+    assert "not signed by the given public key" in output
     with attacker(db) as conn:  # the last entry rewritten, its hash and the head recomputed
         last = conn.execute(_audit.select().where(_audit.c.seq == chain.n)).one()._mapping
         link = Link(**{**{name: last[name] for name in Link.__dataclass_fields__}, "actor": "nobody"})

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import application_body
+
+H = Callable[[str], dict[str, str]]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("post", "/api/v1/notices/1/objections", {"json": {"reason": "ab\u0000cd"}}),
+        ("post", "/api/v1/auth/token", {"data": {"username": "a\u0000b", "password": "x"}}),
+        ("get", "/api/v1/track/abc%00defghij", {}),
+        ("get", "/api/v1/notices?x=%00", {}),
+    ],
+)
+def test_a_nul_character_anywhere_is_422_not_a_server_error(
+    client: TestClient,
+    method: str,
+    path: str,
+    kwargs: dict,  # type: ignore[type-arg]
+) -> None:
+    r = getattr(client, method)(path, **kwargs)
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "NUL" in r.json()["detail"]
+
+
+def test_an_application_with_a_nul_in_a_name_is_refused_and_nothing_is_stored(client: TestClient, token_for: H) -> None:
+    body = application_body()
+    body["applicant"]["name"] = "王\u0000英"
+    r = client.post("/api/v1/applications", json=body, headers=token_for("village1"))
+    assert r.status_code == 422
+    assert client.get("/api/v1/applications", headers=token_for("township1")).json()["items"] == []
+
+
+def test_filing_checks_the_caller_before_the_body(client: TestClient, token_for: H) -> None:
+    broken = {"content": b"{broken", "headers": {"content-type": "application/json"}}
+    assert client.post("/api/v1/applications", **broken).status_code == 401  # type: ignore[arg-type]
+    r = client.post(
+        "/api/v1/applications",
+        content=b"{broken",
+        headers={**token_for("inspector"), "content-type": "application/json"},
+    )
+    assert r.status_code == 403
+    r = client.post(
+        "/api/v1/applications",
+        content=b"{broken",
+        headers={**token_for("village1"), "content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert "JSON" in r.json()["detail"]
+
+
+def test_an_inspectors_reads_are_on_the_audit_trail_but_not_in_the_households_history(
+    client: TestClient, token_for: H
+) -> None:
+    case = client.post("/api/v1/applications", json=application_body(), headers=token_for("applicant1")).json()
+    client.get(f"/api/v1/applications/{case['id']}", headers=token_for("inspector"))
+    seen_by_household = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("applicant1")).json()
+    assert all(e["action"] != "view_case" for e in seen_by_household["history"])
+    trail = client.get(f"/api/v1/applications/{case['id']}/audit", headers=token_for("inspector")).json()
+    assert any(e["action"] == "view_case" and e["actor"] == "inspector" for e in trail)
+
+
+def test_an_impossible_month_is_422(client: TestClient, token_for: H) -> None:
+    for month in ("0000-01", "2026-00", "2026-13", "26-01"):
+        assert client.get(f"/api/v1/payments?month={month}", headers=token_for("county")).status_code == 422
+
+
+def test_unknown_paths_answer_in_both_languages(client: TestClient) -> None:
+    r = client.get("/api/v1/nothing-here")
+    assert r.status_code == 404
+    assert r.json()["detail"] == "没有这个地址 / no such path"
