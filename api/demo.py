@@ -155,6 +155,7 @@ class Scenario:
             "T": f"township{township}_a",
             "T2": f"township{township}_b",
             "C": "county_officer",
+            "A": "applicant1",
         }
         self.counter += 1
         order = self.counter
@@ -166,7 +167,10 @@ class Scenario:
             payload = payload.model_copy(update={"draft": True})
 
         def submit(session: Session, at: datetime) -> None:
-            result = submit_application(session, env=self.env, actor=self.actor(session, v_a), payload=payload, now=at)
+            filer = names[steps[0][1]] if steps else v_a
+            result = submit_application(
+                session, env=self.env, actor=self.actor(session, filer), payload=payload, now=at
+            )
             assert result.case.id is not None
             self.case_ids[label] = result.case.id
             self.logins.tracking_codes.append(result.tracking_code)
@@ -193,6 +197,8 @@ class Scenario:
                         session, env=self.env, notice_id=notice.id, reason=data["reason"], contact=None, now=at
                     )
                     return
+                if action == "village_pass":  # the house visit took place that day
+                    data = {**data, "visit_date": local_date(at).isoformat()}
                 perform_action(
                     session,
                     env=self.env,
@@ -210,7 +216,6 @@ class Scenario:
     def run(self) -> None:
         vp = {
             "investigators": [],
-            "visit_date": local_date(self.now - timedelta(days=55)).isoformat(),
             "proposed_monthly_fen": 60_000,
         }
         tp = {"opinion": "经核查，家庭收入与财产符合条件 / verified: income and assets qualify"}
@@ -230,6 +235,7 @@ class Scenario:
         # label, village index, steps (days ago, who, action, data); notices run 7 days by default policy
         plans: list[tuple[str, int, list[tuple[int, str, str, dict[str, Any]]]]] = [
             ("village_review", 0, [(2, "V", "submit", {})]),
+            ("own_application", 0, [(4, "A", "submit", {})]),  # applicant1 filed it and can follow it
             ("village_review_2", 2, [(1, "V", "submit", {})]),
             ("awaiting_info", 1, [(6, "V", "submit", {}), (5, "V", "request_info", info)]),
             ("notice_village", 1, [(6, "V", "submit", {}), (3, "V", "village_pass", vp)]),
@@ -298,8 +304,9 @@ class Scenario:
         for label, village, steps in emergencies:
             self.plan(label, village, steps, aid_type="emergency")
         self.events.sort(key=lambda e: (e[0], e[1]))
+        # The history is replayed in time order; the sweep's entries are stamped with the replayed time.
         for at, _order, action in self.events:
-            run_timers(self.db, at, self.env)
+            run_timers(self.db, at, self.env, clock=lambda at=at: at)  # type: ignore[misc]
             with self.db.session() as session:
                 action(session, at)
-        run_timers(self.db, self.now, self.env)
+        run_timers(self.db, self.now, self.env, clock=lambda: self.now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from engine.runtime import (
     roles_on_case,
     run_due,
 )
-from engine.store import AuditEntry, Case, Database, Region
+from engine.store import AuditEntry, Case, Database, Region, utcnow
 from notifications.messages import on_transition
 from workflows.schemas import ApplicationIn
 from workflows.services import Env, perform_action, submit_application
@@ -258,7 +259,9 @@ def verify(session: Session) -> VerifyOut:
     )
 
 
-def run_timers(db: Database, moment: datetime, env: Env) -> SweepResult:
+def run_timers(db: Database, moment: datetime, env: Env, *, clock: Callable[[], datetime] = utcnow) -> SweepResult:
     """Sweep the timers due by `moment` (one transaction per timer); each fired transition is
-    handed to notifications in that same transaction."""
-    return run_due(db.session, now=moment, resolve=env.resolve, on_fired=lambda s, record: notify(s, env, record))
+    handed to notifications in that same transaction. `clock` stamps the audit entries."""
+    return run_due(
+        db.session, now=moment, resolve=env.resolve, on_fired=lambda s, record: notify(s, env, record), clock=clock
+    )

@@ -38,7 +38,9 @@ def _officials_who_act(session: Session, case: Case, definition: WorkflowDefinit
     }
     if not roles:
         return []
-    ancestors = {case.region_code, township_of(case.region_code), county_of(case.region_code)}
+    code = case.region_code
+    # the village and every region above it: township, county, city, province
+    ancestors = {code, township_of(code), county_of(code), code[:4] + "0" * 8, code[:2] + "0" * 10}
     rows = session.execute(
         select(User, col(RoleGrant.region_code))
         .join(RoleGrant, col(RoleGrant.user_id) == col(User.id))

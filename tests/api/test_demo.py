@@ -50,3 +50,6 @@ def test_the_demo_county_has_officials_of_every_role_and_cases_in_many_states(db
         assert queue["items"]
         verify = client.get("/api/v1/audit/verify", headers=headers).json()
         assert verify["ok"] is True
+        r = client.post("/api/v1/auth/token", data={"username": "applicant1", "password": PASSWORD})
+        own = client.get("/api/v1/applications", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+        assert len(own.json()["items"]) == 1, "the demo applicant follows a case of their own"
