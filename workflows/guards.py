@@ -172,13 +172,23 @@ def investigators(ctx: GuardContext) -> Iterable[str]:
             f"the house visit needs at least {needed} investigators; list them all"
         )
     known: Mapping[str, str | None] = ctx.facts.get("investigator_hashes", {})
+    unknown = sorted(n for n in named if n not in known)
+    if unknown:
+        listed = "、".join(unknown)
+        yield (
+            f"调查人员 {listed} 不是本村在职的工作人员 / investigators {', '.join(unknown)} are not active "
+            "officials whose role reaches this village"
+        )
     related = relative_hashes(ctx.case.data)
+    recused = set(ctx.case.data.get("recused") or [])
     for name in sorted(named):
-        if known.get(name) and known[name] in related:
+        hashed = known.get(name)
+        if (hashed and hashed in related) or name in recused:
             yield f"调查人员 {name} 与申请家庭有近亲属关系，须回避 / investigator {name} is related to the household"
-    if _iso_date(ctx.data.get("visit_date")) is None:
+    visit = _iso_date(ctx.data.get("visit_date"))
+    if visit is None:
         yield "请填写入户调查日期（YYYY-MM-DD）/ give the date of the house visit (YYYY-MM-DD)"
-    elif (visit := _iso_date(ctx.data.get("visit_date"))) and visit > local_date(ctx.now):
+    elif visit > local_date(ctx.now):
         yield "入户调查日期不能晚于今天 / the house visit cannot be dated in the future"
 
 
@@ -240,9 +250,31 @@ def assets_within_rule(ctx: GuardContext) -> Iterable[str]:
         )
 
 
+def monthly_cap_fen(data: Mapping[str, Any], rules: Rules, mode: str = "household") -> int:
+    """The most a case may be paid a month: the standard times the household's size, or one standard
+    for single-person cover (单人户)."""
+    if mode == "single_person":
+        return rules.dibao_standard_fen
+    return rules.dibao_standard_fen * max(1, len(members(data)))
+
+
+def _over_cap(amount: int, cap: int, what: str) -> str:
+    return (
+        f"{what} {amount / 100:.2f} 元超过上限 {cap / 100:.2f} 元（低保标准×家庭人数，单人户为一人标准）/ "
+        f"the amount exceeds the cap of {cap} fen (the standard times the household size; one standard "
+        "for single-person cover)"
+    )
+
+
 def proposed_amount(ctx: GuardContext) -> Iterable[str]:
-    if not _positive_fen(ctx.data.get("proposed_monthly_fen")):
+    amount = ctx.data.get("proposed_monthly_fen")
+    if not _positive_fen(amount):
         yield "请填写拟保障月金额（分，正整数）/ give proposed_monthly_fen (a positive whole number of fen)"
+        return
+    assert isinstance(amount, int)
+    cap = monthly_cap_fen(ctx.case.data, rules_of(ctx))
+    if amount > cap:
+        yield _over_cap(amount, cap, "拟保障月金额")
 
 
 def approval_terms(ctx: GuardContext) -> Iterable[str]:
@@ -295,8 +327,16 @@ def county_visit_record(ctx: GuardContext) -> Iterable[str]:
 
 
 def adjusted_amount(ctx: GuardContext) -> Iterable[str]:
-    if not _positive_fen(ctx.data.get("monthly_amount_fen")):
+    """调整: a new amount within the same cap as the decision (the mode the case was approved in)."""
+    amount = ctx.data.get("monthly_amount_fen")
+    if not _positive_fen(amount):
         yield "请填写调整后的月保障金额（分，正整数）/ give the new monthly_amount_fen (positive, in fen)"
+    else:
+        assert isinstance(amount, int)
+        mode = str(ctx.case.data.get("mode") or "household")
+        cap = monthly_cap_fen(ctx.case.data, rules_of(ctx), mode)
+        if amount > cap:
+            yield _over_cap(amount, cap, "调整后的月保障金额")
     yield from written_reason(ctx)
 
 

@@ -20,7 +20,9 @@ def _id_number(value: str) -> str:
 
 IdNumber = Annotated[str, Field(min_length=18, max_length=18), AfterValidator(_id_number)]
 Name = Annotated[str, Field(min_length=1, max_length=50)]
-Fen = Annotated[int, Field(ge=0, le=10**12)]
+# Money in whole fen: a JSON integer only (never "100" or true), and below a sane bound.
+FEN_LIMIT = 10**12
+Fen = Annotated[int, Field(strict=True, ge=0, lt=FEN_LIMIT)]
 
 
 class Applicant(BaseModel):
@@ -123,6 +125,11 @@ class ApplicationIn(BaseModel):
         if self.aid_type == "emergency" and not self.cause:
             raise ValueError(
                 "急难救助须写明事由（cause）/ emergency aid needs its cause (e.g. fire, accident, illness)"
+            )
+        if self.aid_type == "emergency" and not self.amount_requested_fen:
+            raise ValueError(
+                "急难救助须填写申请金额（amount_requested_fen，分，正整数）/ "
+                "emergency aid needs amount_requested_fen (a positive whole number of fen)"
             )
         ids = [m.id_number for m in self.members]
         if len(set(ids)) != len(ids):

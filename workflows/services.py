@@ -27,7 +27,7 @@ from engine.errors import InvalidInput, NotFound, RoleNotPermitted
 from engine.queue import visible_clause
 from engine.runtime import TransitionRecord, acting_role, create_case, fire, load_case
 from engine.secrets import FieldCipher, mask_account, mask_id_number, mask_name, valid_id_number
-from engine.store import AuditEntry, Case, Region, User
+from engine.store import AuditEntry, Case, Region, RoleGrant, User
 from workflows import emergency, registry, review, standard
 from workflows.common import OBJECT, OBJECTION_REVIEW
 from workflows.guards import household_income, members
@@ -42,7 +42,7 @@ from workflows.models import (
     ReferenceCounter,
 )
 from workflows.policy import NoticeStage, Policy, Rules
-from workflows.schemas import ApplicationIn
+from workflows.schemas import FEN_LIMIT, ApplicationIn
 from workflows.spec import EmergencySpec, StandardSpec
 from workflows.texts import plain
 
@@ -255,6 +255,36 @@ def _move_fund(
 # --------------------------------------------------------------------------- facts
 
 
+_MAX_INVESTIGATORS = 20
+_INVESTIGATOR_ROLES = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER)
+
+
+def _investigators(session: Session, case: Case, names: Sequence[str]) -> dict[str, str | None]:
+    """Of `names`, the active officials whose grant reaches the case's village, with their identity hash;
+    a name missing here is no one who may sign the house visit."""
+    if not names:
+        return {}
+    rows = session.exec(
+        select(User.username, User.id_number_hash, RoleGrant.region_code)
+        .join(RoleGrant, col(RoleGrant.user_id) == col(User.id))
+        .where(
+            col(User.username).in_(list(names)),
+            col(User.active).is_(True),
+            col(RoleGrant.role).in_([str(r) for r in _INVESTIGATOR_ROLES]),
+        )
+    ).all()
+    return {str(name): hashed for name, hashed, region in rows if covers(str(region), case.region_code)}
+
+
+def _submitted_on(case: Case) -> date:
+    """The local day the application was submitted (its creation, for a case submitted before this was kept)."""
+    stamped = (case.data.get("submitted") or {}).get("at")
+    at = datetime.fromisoformat(stamped) if isinstance(stamped, str) else case.created_at
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return local_date(at)
+
+
 def _facts(
     session: Session, env: Env, case: Case, action: str, data: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
@@ -267,9 +297,10 @@ def _facts(
             if not m.get("id_enc") or not valid_id_number(env.cipher.decrypt(str(m["id_enc"])))
         ]
     if action == "village_pass" and isinstance(data.get("investigators"), list):
-        names = [n for n in data["investigators"] if isinstance(n, str)][:20]
-        rows = session.exec(select(User.username, User.id_number_hash).where(col(User.username).in_(names)))
-        facts["investigator_hashes"] = {str(name): hashed for name, hashed in rows.all()}
+        names = sorted({n.strip() for n in data["investigators"] if isinstance(n, str) and n.strip()})
+        facts["investigator_hashes"] = _investigators(session, case, names[:_MAX_INVESTIGATORS])
+    if action == "village_pass":
+        facts["submitted_on"] = _submitted_on(case)
     if action == "grant_emergency":
         facts["fund_balance"] = _lock_fund(session.connection(), _fund_account(case), now)
         year = local_date(now).year
@@ -496,6 +527,34 @@ def _fire(
     return record
 
 
+def _bad_fen(data: Any, path: str = "") -> list[str]:
+    """Every `*_fen` value in an act's data that is not a whole number of fen in [0, FEN_LIMIT)."""
+    found: list[str] = []
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if str(key).endswith("_fen") and value is not None:
+                whole = isinstance(value, int) and not isinstance(value, bool)
+                if not whole or not 0 <= value < FEN_LIMIT:
+                    found.append(where)
+                    continue
+            found.extend(_bad_fen(value, where))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            found.extend(_bad_fen(item, f"{path}[{i}]"))
+    return found
+
+
+def _check_fen(data: Mapping[str, Any]) -> None:
+    bad = _bad_fen(data)
+    if bad:
+        names = ", ".join(bad)
+        raise InvalidInput(
+            f"金额须为分为单位的非负整数且小于 {FEN_LIMIT}：{names} / "
+            f"amounts must be whole, non-negative numbers of fen below {FEN_LIMIT}: {names}"
+        )
+
+
 def perform_action(
     session: Session,
     *,
@@ -510,6 +569,7 @@ def perform_action(
 ) -> TransitionRecord:
     """An official's or applicant's act on a case: checked by the engine, then its domain records."""
     case = load_case(session, case_id, actor)
+    _check_fen(data)
     if action in (OBJECT, "object"):
         raise InvalidInput("异议请在公示栏提出 / objections are raised on the notice board, not as an action")
     if action == "convert_to_standard":
@@ -999,8 +1059,11 @@ def deposit_fund(
     session: Session, *, env: Env, township_code: str, amount_fen: int, actor: Actor, now: datetime
 ) -> int:
     """Pay into a reserve fund (a township's, or a county's for the grants it decides); the new balance."""
-    if not isinstance(amount_fen, int) or amount_fen <= 0:
-        raise InvalidInput("存入金额须为正整数（分）/ amount_fen must be a positive whole number of fen")
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or not 0 < amount_fen < FEN_LIMIT:
+        raise InvalidInput(
+            f"存入金额须为小于 {FEN_LIMIT} 的正整数（分）/ amount_fen must be a positive whole number of fen "
+            f"below {FEN_LIMIT}"
+        )
     region = session.get(Region, township_code)
     if region is None or region.level not in ("township", "county"):
         raise NotFound(f"乡镇 {township_code} 不存在 / township {township_code} not found")

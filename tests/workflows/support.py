@@ -123,7 +123,7 @@ def household(
     return ApplicationIn.model_validate(body)
 
 
-VILLAGE_PASS = {"investigators": ["clerk", "clerk2"], "visit_date": "2026-09-27", "proposed_monthly_fen": 50_000}
+VILLAGE_PASS = {"investigators": ["clerk", "clerk2"], "visit_date": "2026-09-28", "proposed_monthly_fen": 50_000}
 TOWNSHIP_PASS = {"opinion": "经核查，收入和财产符合条件 / income and assets qualify"}
 APPROVE = {"monthly_amount_fen": 50_000, "mode": "household"}
 

@@ -177,3 +177,59 @@ def test_approval_is_the_countys_where_the_power_is_not_delegated(db: object, wo
         flow.act(case_id, "approve", flow.world.boss2, now + timedelta(days=16), APPROVE)
     flow.act(case_id, "approve", flow.world.county, now + timedelta(days=16), APPROVE)
     assert flow.state(case_id) == "notice_final"
+
+
+def test_the_proposed_amount_at_the_village_is_capped_at_the_standard_times_the_household_size(
+    flow: Flow, now: datetime
+) -> None:
+    case_id = flow.submit(household(), now)  # two members: at most 140,000 fen
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "proposed_monthly_fen": 140_001})
+    assert "拟保障月金额" in reasons(refused)
+    assert "exceeds the cap of 140000 fen" in reasons(refused)
+    flow.act(case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "proposed_monthly_fen": 140_000})
+    assert flow.case(case_id).data["proposed_monthly_fen"] == 140_000
+
+
+def test_investigators_who_are_not_officials_of_the_village_are_refused_by_name(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)
+    made_up = {**VILLAGE_PASS, "investigators": ["clerk", "nobody_at_all"]}
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, now, made_up)
+    assert "nobody_at_all" in reasons(refused)
+    assert "not active officials" in reasons(refused)
+    for outsider in ("far_clerk", "applicant", "inspector"):
+        with pytest.raises(GuardRejected, match=outsider):
+            flow.act(
+                case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "investigators": ["clerk", outsider]}
+            )
+    # The township's and the county's officers reach the village.
+    flow.act(case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "investigators": ["boss", "county"]})
+    assert flow.state(case_id) == "notice_village"
+
+
+def test_an_inactive_official_may_not_sign_the_house_visit(flow: Flow, now: datetime) -> None:
+    from engine.store import User
+
+    with flow.session() as s:
+        user = s.exec(select(User).where(User.username == "clerk2")).one()
+        user.active = False
+    case_id = flow.submit(household(), now)
+    with pytest.raises(GuardRejected, match="clerk2"):
+        flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+
+
+def test_a_made_up_name_cannot_stand_in_for_a_related_investigator(flow: Flow, now: datetime) -> None:
+    relatives = [{"name": "张书记", "id_number": OFFICIAL_IDS["clerk"], "relation": "兄弟"}]
+    case_id = flow.submit(household(relatives=relatives), now, actor=flow.world.clerk2)
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(
+            case_id, "village_pass", flow.world.clerk2, now, {**VILLAGE_PASS, "investigators": ["clerk2", "ghost"]}
+        )
+    assert "ghost" in reasons(refused)
+    with pytest.raises(GuardRejected, match="investigator clerk is related"):
+        flow.act(
+            case_id, "village_pass", flow.world.clerk2, now, {**VILLAGE_PASS, "investigators": ["clerk2", "clerk "]}
+        )
+    flow.act(case_id, "village_pass", flow.world.clerk2, now, {**VILLAGE_PASS, "investigators": ["clerk2", "boss"]})
+    assert flow.state(case_id) == "notice_village"

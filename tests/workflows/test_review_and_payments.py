@@ -145,3 +145,67 @@ def test_emergency_grants_are_not_payment_lines_and_bad_months_are_refused(flow:
     assert pay(flow, "2026-10", now) == (0, 0, 0)
     with pytest.raises(InvalidInput):
         pay(flow, "2026-13", now)
+
+
+def test_adjust_is_capped_at_the_standard_times_the_household_size_and_nothing_over_it_is_paid(
+    flow: Flow, now: datetime
+) -> None:
+    case_id = active(flow, now)  # two members, standard 70,000 fen: at most 140,000 fen a month
+    later = now + 60 * DAY
+    flow.act(case_id, "start_review", flow.world.boss, later)
+    for amount in (10**12 - 1, 140_001):
+        with pytest.raises(GuardRejected, match="exceeds the cap of 140000 fen"):
+            flow.act(case_id, "adjust", flow.world.boss, later, {"monthly_amount_fen": amount, "reason": "收入减少"})
+    assert flow.state(case_id) == "under_review"
+    assert pay(flow, "2026-12", later) == (1, 0, 50_000), "the amount paid is still the one decided"
+    flow.act(case_id, "adjust", flow.world.boss, later, {"monthly_amount_fen": 140_000, "reason": "收入减少"})
+    assert flow.case(case_id).data["monthly_amount_fen"] == 140_000
+
+
+def test_adjust_of_a_single_person_case_is_capped_at_one_standard(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    case_id = flow.submit(household(incomes=(100_000, 0), severe_disability=True), now)
+    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
+    flow.sweep(now + 7 * DAY)
+    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
+    flow.sweep(now + 15 * DAY)
+    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, {"monthly_amount_fen": 70_000, "mode": "single_person"})
+    flow.sweep(now + 23 * DAY)
+    later = now + 60 * DAY
+    flow.act(case_id, "start_review", w.boss, later)
+    with pytest.raises(GuardRejected, match="exceeds the cap of 70000 fen"):
+        flow.act(case_id, "adjust", w.boss, later, {"monthly_amount_fen": 70_001, "reason": "病情加重"})
+    flow.act(case_id, "adjust", w.boss, later, {"monthly_amount_fen": 70_000, "reason": "病情加重"})
+    assert flow.case(case_id).data["monthly_amount_fen"] == 70_000
+
+
+@pytest.mark.parametrize("amount", [10**30, 10**12, -1, "50000", True, 500.5])
+def test_an_amount_in_fen_that_is_not_a_sane_whole_number_is_refused_before_any_guard(
+    flow: Flow, now: datetime, amount: object
+) -> None:
+    case_id = active(flow, now)
+    later = now + 60 * DAY
+    flow.act(case_id, "start_review", flow.world.boss, later)
+    before = flow.case(case_id).version
+    with pytest.raises(InvalidInput, match="monthly_amount_fen"):
+        flow.act(case_id, "adjust", flow.world.boss, later, {"monthly_amount_fen": amount, "reason": "x"})
+    after = flow.case(case_id)
+    assert (after.version, after.state, after.data["monthly_amount_fen"]) == (before, "under_review", 50_000)
+
+
+def test_nested_amounts_in_fen_are_checked_as_well(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)
+    data = {**VILLAGE_PASS, "extra": [{"bonus_fen": 10**30}]}
+    with pytest.raises(InvalidInput, match=r"extra\[0\]\.bonus_fen"):
+        flow.act(case_id, "village_pass", flow.world.clerk, now, data)
+
+
+def test_a_deposit_into_the_fund_must_be_below_the_bound(flow: Flow, now: datetime) -> None:
+    from workflows.services import deposit_fund, fund_balance
+
+    with pytest.raises(InvalidInput), flow.session() as s:
+        deposit_fund(s, env=flow.env, township_code="341122100000", amount_fen=10**30, actor=SYSTEM, now=now)
+    with pytest.raises(InvalidInput), flow.session() as s:
+        deposit_fund(s, env=flow.env, township_code="341122100000", amount_fen=True, actor=SYSTEM, now=now)
+    with flow.session(write=False) as s:
+        assert fund_balance(s, "341122100000") == 0
