@@ -81,6 +81,9 @@ class Transition:
     choose_dest: DestinationRule | None = None
     dests: tuple[str, ...] = ()
     label: str = ""
+    queued: bool = True
+    """Whether a case that allows this act belongs in the work queue of those who may fire it (an
+    act open at any time, such as a withdrawal, does not make a case anyone's task)."""
 
     @property
     def internal(self) -> bool:
@@ -104,6 +107,7 @@ def transition(
     choose_dest: DestinationRule | None = None,
     dests: Iterable[str] = (),
     label: str = "",
+    queued: bool = True,
 ) -> Transition:
     """Declare a transition in the policy's words: `transition("approve", "x", "y", by=[...])`."""
     sources = (source,) if isinstance(source, str) else tuple(source)
@@ -117,6 +121,7 @@ def transition(
         choose_dest=choose_dest,
         dests=tuple(dests),
         label=label,
+        queued=queued,
     )
 
 

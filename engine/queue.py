@@ -24,6 +24,8 @@ def actionable_states(definitions: Iterable[WorkflowDefinition]) -> dict[str, fr
     found: dict[str, set[str]] = {}
     for definition in definitions:
         for t in definition.transitions:
+            if not t.queued:
+                continue
             for role in t.roles:
                 if role in (Role.SYSTEM, Role.PUBLIC):
                     continue
