@@ -186,10 +186,16 @@ def investigators(ctx: GuardContext) -> Iterable[str]:
         if (hashed and hashed in related) or name in recused:
             yield f"调查人员 {name} 与申请家庭有近亲属关系，须回避 / investigator {name} is related to the household"
     visit = _iso_date(ctx.data.get("visit_date"))
+    submitted = ctx.facts.get("submitted_on")
     if visit is None:
         yield "请填写入户调查日期（YYYY-MM-DD）/ give the date of the house visit (YYYY-MM-DD)"
     elif visit > local_date(ctx.now):
         yield "入户调查日期不能晚于今天 / the house visit cannot be dated in the future"
+    elif isinstance(submitted, date) and visit < submitted:
+        yield (
+            f"入户调查日期不能早于申请提交日期 {submitted.isoformat()} / the house visit cannot be dated before "
+            f"the application was submitted ({submitted.isoformat()})"
+        )
 
 
 def appraisal_tally(ctx: GuardContext) -> Iterable[str]:

@@ -233,3 +233,25 @@ def test_a_made_up_name_cannot_stand_in_for_a_related_investigator(flow: Flow, n
         )
     flow.act(case_id, "village_pass", flow.world.clerk2, now, {**VILLAGE_PASS, "investigators": ["clerk2", "boss"]})
     assert flow.state(case_id) == "notice_village"
+
+
+def test_the_house_visit_is_dated_between_the_submission_and_today(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)  # submitted on 2026-09-28 (Shanghai)
+    later = now + timedelta(days=3)
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, later, {**VILLAGE_PASS, "visit_date": "2026-09-27"})
+    assert "before the application was submitted (2026-09-28)" in reasons(refused)
+    with pytest.raises(GuardRejected, match="cannot be dated in the future"):
+        flow.act(case_id, "village_pass", flow.world.clerk, later, {**VILLAGE_PASS, "visit_date": "2026-10-02"})
+    flow.act(case_id, "village_pass", flow.world.clerk, later, {**VILLAGE_PASS, "visit_date": "2026-10-01"})
+    assert flow.case(case_id).data["village_pass"]["visit_date"] == "2026-10-01"
+
+
+def test_a_draft_is_visited_after_it_is_submitted_not_after_it_was_saved(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(draft=True), now)
+    flow.act(case_id, "submit", flow.world.clerk, now + timedelta(days=2))
+    with pytest.raises(GuardRejected, match="2026-09-30"):
+        flow.act(case_id, "village_pass", flow.world.clerk, now + timedelta(days=2), VILLAGE_PASS)
+    flow.act(
+        case_id, "village_pass", flow.world.clerk, now + timedelta(days=2), {**VILLAGE_PASS, "visit_date": "2026-09-30"}
+    )
