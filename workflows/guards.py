@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.access import Role
 from engine.calendar import local_date
-from engine.definition import GuardContext
+from engine.definition import GuardContext, actor_guard
 from workflows.policy import Rules
 
 
@@ -62,8 +62,12 @@ def _iso_date(value: Any) -> date | None:
 
 
 # --------------------------------------------------------------------------- who may act
+#
+# These guards judge only who acts, never the act's data or the facts looked up for it: marked with
+# `actor_guard`, the engine also runs them when it lists the actions a caller may fire.
 
 
+@actor_guard
 def not_recused(ctx: GuardContext) -> Iterable[str]:
     """近亲属回避: an official related to the household (declared, or a member) may not act on it."""
     if ctx.actor.is_system or ctx.role in (Role.APPLICANT, Role.PUBLIC):
@@ -76,6 +80,7 @@ def not_recused(ctx: GuardContext) -> Iterable[str]:
         )
 
 
+@actor_guard
 def not_village_actor(ctx: GuardContext) -> Iterable[str]:
     """The person who acted at the village stage does not also act at the township stage."""
     if ctx.actor.username in (ctx.case.data.get("village_actors") or []):
@@ -85,6 +90,7 @@ def not_village_actor(ctx: GuardContext) -> Iterable[str]:
         )
 
 
+@actor_guard
 def not_township_actor(ctx: GuardContext) -> Iterable[str]:
     """And the township's reviewer does not go back to act at the village stage."""
     if ctx.actor.username in (ctx.case.data.get("township_actors") or []):
@@ -94,6 +100,7 @@ def not_township_actor(ctx: GuardContext) -> Iterable[str]:
         )
 
 
+@actor_guard
 def not_township_passer(ctx: GuardContext) -> Iterable[str]:
     """审批 never by the person who gave the township's opinion (审核)."""
     passed = ctx.case.data.get("township_pass") or {}
@@ -104,11 +111,11 @@ def not_township_passer(ctx: GuardContext) -> Iterable[str]:
         )
 
 
+@actor_guard
 def applicant_or_filer(ctx: GuardContext) -> Iterable[str]:
-    """Withdrawal: the applicant, or the official who applied on the household's behalf."""
-    if ctx.role == Role.APPLICANT:
-        return
-    if ctx.actor.user_id is None or ctx.actor.user_id != ctx.case.created_by_user_id:
+    """Withdrawal: the applicant, or the official who applied on the household's behalf (who filed it)."""
+    me = ctx.actor.user_id
+    if me is None or me not in (ctx.case.applicant_user_id, ctx.case.created_by_user_id):
         yield (
             "只有申请人或代为申请的工作人员可以撤回申请 / "
             "only the applicant or the official who applied on their behalf may withdraw"

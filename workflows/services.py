@@ -316,6 +316,13 @@ def _facts(
     return facts
 
 
+def actor_facts(session: Session, *, env: Env, case: Case, actor: Actor, now: datetime) -> Mapping[str, Any]:
+    """The facts for the guards that judge only who acts (`actor_guard`), when the engine lists the
+    actions a caller may fire: those guards read the case and the actor, no database fact; the rules in
+    force are given as for any act."""
+    return {"rules": env.rules(case.region_code, now)}
+
+
 # --------------------------------------------------------------------------- applying
 
 
@@ -1197,6 +1204,7 @@ __all__: Sequence[str] = (
     "PaymentLineOut",
     "PaymentRunResult",
     "Submitted",
+    "actor_facts",
     "case_details",
     "deposit_fund",
     "find_by_tracking_code",
