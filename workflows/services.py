@@ -123,7 +123,8 @@ class NoticeOut(BaseModel):
     household_size: int
     aid_type: str
     amount_fen: int | None
-    stage: str
+    stage: str  # village, township, final, post or termination: a name that never changes
+    stage_label: str  # what the board shows, 初榜 / first notice
     starts: datetime
     ends: datetime
 
@@ -646,7 +647,7 @@ def _post_notice(session: Session, env: Env, case: Case, now: datetime) -> Notic
         township_code=case.township_code,
         reference=case.reference,
         aid_type=str(data.get("aid_type")),
-        masked_name=mask_name(str((data.get("applicant") or {}).get("name", ""))),
+        masked_name=_public_name(str((data.get("applicant") or {}).get("name", ""))),
         household_size=len(members(data)),
         amount_fen=int(amount) if isinstance(amount, int) else None,
         posted=posted,
@@ -744,6 +745,14 @@ def _payload_of(env: Env, case: Case, aid_type: str) -> ApplicationIn:
 # --------------------------------------------------------------------------- notices and objections
 
 
+def _public_name(name: str, *, masked: bool = False) -> str:
+    """The name as the public board shows it: 王*英, 王*, and * for a one-character name (never the name).
+    `masked` is a name already masked when the notice was posted: only a single character is hidden again."""
+    if len(name) <= 1:
+        return "*"
+    return name if masked else mask_name(name)
+
+
 def _running(notice: Notice, case: Case, now: datetime) -> bool:
     return (
         case.state == notice.state
@@ -771,12 +780,13 @@ def running_notices(session: Session, *, env: Env, now: datetime) -> list[Notice
         NoticeOut(
             id=n.id or 0,
             reference=n.reference,
-            name=n.masked_name,
+            name=_public_name(n.masked_name, masked=True),
             village=village,
             household_size=n.household_size,
             aid_type=n.aid_type,
             amount_fen=n.amount_fen,
-            stage=n.label,
+            stage=n.stage,
+            stage_label=n.label,
             starts=n.starts,
             ends=n.ends,
         )

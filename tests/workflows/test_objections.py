@@ -59,7 +59,8 @@ def test_the_board_shows_a_masked_name_and_nothing_personal(flow: Flow, now: dat
     notice = shown[0]
     assert notice["reference"] == flow.case(case_id).reference
     assert (notice["name"], notice["village"], notice["household_size"]) == ("王*英", "大庄村", 2)
-    assert (notice["aid_type"], notice["amount_fen"], notice["stage"]) == ("dibao", 50_000, "初榜 / first notice")
+    assert (notice["aid_type"], notice["amount_fen"]) == ("dibao", 50_000)
+    assert (notice["stage"], notice["stage_label"]) == ("village", "初榜 / first notice")
     assert notice["ends"] == now + 7 * DAY
     for secret in (payload.applicant.id_number, "13800000000", "王小英"):
         assert secret not in str(shown)
@@ -172,3 +173,53 @@ def test_P17_tekun_minors_are_not_posted(flow: Flow, now: datetime) -> None:
         hidden = s.exec(select(Notice).where(Notice.case_id == minor)).one()  # type: ignore[arg-type]
         assert hidden.posted is False
     assert flow.state(minor) == "notice_village", "the stage still runs; only the public listing is withheld"
+
+
+def test_the_board_names_each_stage_by_a_stable_name_with_its_label_beside_it(flow: Flow, now: datetime) -> None:
+    expected = {
+        "notice_village": ("village", "初榜 / first notice"),
+        "notice_township": ("township", "二榜 / second notice"),
+        "notice_final": ("final", "定榜 / final notice"),
+    }
+    for serial, (state, (name, label)) in enumerate(expected.items(), start=1):
+        case_id, posted = to_notice(flow, now, state)
+        reference = flow.case(case_id).reference
+        shown = [n for n in board(flow, posted + DAY) if n["reference"] == reference]
+        assert [(n["stage"], n["stage_label"]) for n in shown] == [(name, label)], serial
+
+
+def test_the_termination_notice_is_named_termination_on_the_board(flow: Flow, now: datetime) -> None:
+    case_id, _ = to_notice(flow, now, "notice_final")
+    flow.sweep(now + 23 * DAY)
+    with flow.session() as s:
+        from engine.store import Case
+
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.data = {**case.data, "aid_type": "tekun"}
+    at = now + 40 * DAY
+    flow.act(case_id, "terminate", flow.world.boss, at, {"reason": "恢复劳动能力 / able to work again"})
+    shown = board(flow, at + DAY)
+    assert [(n["stage"], n["stage_label"]) for n in shown] == [("termination", "终止公示 / termination notice")]
+
+
+def test_a_one_character_name_is_shown_as_a_star(flow: Flow, now: datetime) -> None:
+    payload = household()
+    body = payload.model_dump()
+    body["applicant"]["name"] = "王"
+    body["members"][0]["name"] = "王"
+    case_id = flow.submit(type(payload).model_validate(body), now)
+    flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    shown = board(flow, now + DAY)
+    assert [n["name"] for n in shown] == ["*"]
+    with flow.session(write=False) as s:
+        stored = s.exec(select(Notice).where(Notice.case_id == case_id)).one()
+        assert stored.masked_name == "*"
+
+
+def test_a_one_character_name_stored_unmasked_by_an_older_notice_is_still_hidden(flow: Flow, now: datetime) -> None:
+    case_id, _ = to_notice(flow, now, "notice_village")
+    with flow.session() as s:
+        stored = s.exec(select(Notice).where(Notice.case_id == case_id)).one()
+        stored.masked_name = "王"
+    assert [n["name"] for n in board(flow, now + DAY)] == ["*"]
