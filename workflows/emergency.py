@@ -156,6 +156,7 @@ def build(spec: EmergencySpec) -> WorkflowDefinition:
             guards=[g.applicant_or_filer],
             effect=record_reason("withdrawal"),
             label="撤回 / withdrawn",
+            queued=False,
         ),
         *objection_transitions({post.state: PAID}, handlers=township, upheld_dests={post.state: RECOVERY}),
     )

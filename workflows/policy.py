@@ -104,6 +104,7 @@ class Rules:
     emergency_post_notice: NoticeStage
     grants_per_cause_per_year: int
     payment_start_months: int
+    village_review: Delay | None = None  # when a region sets one: the village review is due within it
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -156,6 +157,7 @@ class Rules:
             emergency_post_notice=NoticeStage.from_json(emergency["post_notice"], name="post"),
             grants_per_cause_per_year=_months(emergency["grants_per_cause_per_year"], "grants_per_cause_per_year"),
             payment_start_months=int(raw["payments"]["start_months_after_activation"]),
+            village_review=_delay(std["village_review"]) if std.get("village_review") else None,
         )
 
 

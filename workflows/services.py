@@ -27,7 +27,7 @@ from engine.errors import InvalidInput, NotFound, RoleNotPermitted
 from engine.queue import visible_clause
 from engine.runtime import TransitionRecord, acting_role, create_case, fire, load_case
 from engine.secrets import FieldCipher, mask_account, mask_id_number, mask_name, valid_id_number
-from engine.store import AuditEntry, Case, Region, RoleGrant, User
+from engine.store import AuditEntry, Case, Region, RoleGrant, TimerRow, User
 from workflows import emergency, registry, review, standard
 from workflows.common import OBJECT, OBJECTION_REVIEW
 from workflows.guards import household_income, members
@@ -1009,6 +1009,49 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=SHANGHAI).astimezone(UTC)
 
 
+def _end_of_day(day: date) -> datetime:
+    """The last second of a Shanghai calendar day, as UTC."""
+    return datetime.combine(day, time(23, 59, 59), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _plain_deadline(session: Session, env: Env, case: Case) -> datetime | None:
+    """By when the case's present step is due, wherever that is known."""
+    d = case.data
+    if case.state.startswith("notice_"):
+        notice = session.exec(
+            select(Notice).where(Notice.case_id == case.id, Notice.entered_version == case.entered_version)
+        ).first()
+        return notice.ends if notice is not None else case.deadline
+    if case.state == standard.AWAITING_INFO:
+        due = (d.get("info_request") or {}).get("due")
+        try:
+            return _end_of_day(date.fromisoformat(str(due)))
+        except ValueError:
+            return case.deadline
+    if case.state == standard.VILLAGE_REVIEW:
+        entered = _aware(case.state_entered_at)
+        delay = env.rules(case.region_code, entered).village_review
+        return env.calendar.due(entered, delay) if delay is not None else case.deadline
+    if case.state == review.ACTIVE:
+        due_at = session.exec(
+            select(TimerRow.due_at)
+            .where(
+                TimerRow.case_id == case.id,
+                TimerRow.state == case.state,
+                TimerRow.entered_version == case.entered_version,
+                TimerRow.action == "start_review",
+                col(TimerRow.fired_at).is_(None),
+            )
+            .order_by(col(TimerRow.due_at))
+        ).first()
+        return _aware(due_at) if due_at is not None else case.deadline
+    return case.deadline
+
+
 def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: datetime) -> dict[str, Any]:
     """The public tracking page: where the case is, what comes next, by when; no personal data."""
     where, nxt = plain(case.state, lang)
@@ -1022,12 +1065,7 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
         asked = d["info_request"]
         items = "；".join(str(m) for m in asked.get("missing") or [])
         nxt = f"Provide by {asked.get('due')}: {items}" if en else f"请于 {asked.get('due')} 前补齐：{items}"
-    deadline = case.deadline
-    if case.state.startswith("notice_"):
-        notice = session.exec(
-            select(Notice).where(Notice.case_id == case.id, Notice.entered_version == case.entered_version)
-        ).first()
-        deadline = notice.ends if notice is not None else deadline
+    deadline = _plain_deadline(session, env, case)
     label = env.definition_for(case).label(case.state)
     return {
         "reference": case.reference,

@@ -266,6 +266,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             guards=(g.county_visit_record,),
             effect=_county_visited,
             label="县级入户核查 / county house visit",
+            queued=False,  # due on filed relatives' cases only; the queue cannot tell them apart
         ),
         official(
             "approve",
@@ -300,6 +301,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             guards=[g.applicant_or_filer],
             effect=record_reason("withdrawal"),
             label="撤回 / withdrawn",
+            queued=False,
         ),
         transition(
             "flag_overdue",

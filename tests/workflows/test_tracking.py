@@ -1,0 +1,70 @@
+"""The public tracking page says by when the present step is due, wherever that is known."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from engine.store import Database
+from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, World, household, make_env
+from workflows.policy import Override
+from workflows.services import plain_status
+
+DAY = timedelta(days=1)
+
+
+def status(flow: Flow, case_id: int, at: datetime) -> dict[str, Any]:
+    with flow.session(write=False) as s:
+        return plain_status(s, env=flow.env, case=flow.case(case_id), lang="en", now=at)
+
+
+def test_during_a_notice_the_deadline_is_the_end_of_the_notice(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)
+    flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    assert status(flow, case_id, now + DAY)["deadline"] == now + 7 * DAY
+
+
+def test_the_village_review_has_no_deadline_unless_the_policy_sets_one(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)
+    assert status(flow, case_id, now)["deadline"] is None
+
+
+def test_the_village_review_is_due_within_the_policys_span_where_one_is_set(
+    db: Database, world: World, now: datetime
+) -> None:
+    span = {"standard": {"village_review": {"length": 30, "unit": "days"}}}
+    flow = Flow(db, make_env(Override("", date(2020, 1, 1), span)), world)
+    case_id = flow.submit(household(), now)
+    assert status(flow, case_id, now)["deadline"] == now + 30 * DAY
+
+
+def test_an_active_case_shows_when_its_next_review_is_due(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    case_id = flow.submit(household(), now)
+    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
+    flow.sweep(now + 7 * DAY)
+    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
+    flow.sweep(now + 15 * DAY)
+    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
+    flow.sweep(now + 23 * DAY)
+    assert flow.state(case_id) == "active"
+    shown = status(flow, case_id, now + 30 * DAY)
+    assert shown["deadline"] == datetime(2027, 10, 21, 2, 0, tzinfo=UTC), "a stable household: twelve months on"
+    flow.act(case_id, "start_review", w.boss, now + 60 * DAY)
+    flow.act(case_id, "continue", w.boss, now + 61 * DAY, {"note": "无变化"})
+    again = status(flow, case_id, now + 62 * DAY)
+    assert again["deadline"] == datetime(2027, 11, 28, 2, 0, tzinfo=UTC), "twelve months after the review ended"
+
+
+def test_a_request_for_information_is_due_at_the_end_of_its_day_in_shanghai(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now)
+    flow.act(
+        case_id,
+        "request_info",
+        flow.world.clerk,
+        now,
+        {"missing": ["户口簿 / household register"], "due": "2026-12-20"},
+    )
+    shown = status(flow, case_id, now)
+    assert shown["deadline"] == datetime(2026, 12, 20, 15, 59, 59, tzinfo=UTC)
+    assert shown["deadline"].isoformat().replace("+00:00", "Z") == "2026-12-20T15:59:59Z"
