@@ -14,26 +14,31 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, String, bindparam, insert, select, type_coerce, update
+from sqlalchemy.exc import NoResultFound
 from sqlmodel import Session
 
 from engine.audit import GENESIS, Link, Unreadable, Verdict, canonical_data, iso, link_hash, verify
-from engine.store import AuditEntry, AuditHead
+from engine.store import AuditEntry, AuditHead, RawStatement
 
 _entries = AuditEntry.__table__  # type: ignore[attr-defined]
 _head = AuditHead.__table__  # type: ignore[attr-defined]
 
 # Built once: every append runs these three, and building a statement costs more than running it.
-_LOCK_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()
-_INSERT_ENTRY = insert(_entries)
+# They run on the DBAPI cursor (engine.store.RawStatement): the head read returns integers and text.
+_LOCK_HEAD = RawStatement(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update())
+_INSERT_ENTRY = RawStatement(insert(_entries).values({c.name: bindparam(c.name, type_=c.type) for c in _entries.c}))
 _MOVE_HEAD = (
     update(_head)
     .where(_head.c.id == 1)
     .values(seq=bindparam("new_seq", type_=_head.c.seq.type), hash=bindparam("new_hash", type_=_head.c.hash.type))
 )
 # PostgreSQL: the entry and the head move in one statement (one round trip fewer per append).
-_APPEND_AND_MOVE_HEAD = _MOVE_HEAD.add_cte(
-    insert(_entries).values({c.name: bindparam(f"entry_{c.name}", type_=c.type) for c in _entries.c}).cte("entry")
+_APPEND_AND_MOVE_HEAD = RawStatement(
+    _MOVE_HEAD.add_cte(
+        insert(_entries).values({c.name: bindparam(f"entry_{c.name}", type_=c.type) for c in _entries.c}).cte("entry")
+    )
 )
+_MOVE_HEAD_ONLY = RawStatement(_MOVE_HEAD)
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,14 @@ def append(
     unique, so a fork could not commit even if they did not.
     """
     conn = session.connection()
-    head = conn.execute(_LOCK_HEAD).one()
+    cursor = _LOCK_HEAD.execute(conn)
+    head = cursor.fetchone()
+    cursor.close()
+    if head is None:
+        raise NoResultFound("the audit head row is missing")
+    head_seq, head_hash = int(head[0]), str(head[1])
     link = Link(
-        seq=head.seq + 1,
+        seq=head_seq + 1,
         at=at,
         actor=actor,
         role=role,
@@ -77,7 +87,7 @@ def append(
         to_state=to_state,
         data=canonical_data(data or {}),
         due_at=due_at,
-        prev_hash=head.hash,
+        prev_hash=head_hash,
     )
     digest = link_hash(link)
     row = {
@@ -97,10 +107,10 @@ def append(
     }
     moved = {"new_seq": link.seq, "new_hash": digest}
     if conn.dialect.name == "postgresql":
-        conn.execute(_APPEND_AND_MOVE_HEAD, {**{f"entry_{k}": v for k, v in row.items()}, **moved})
+        _APPEND_AND_MOVE_HEAD.execute(conn, {**{f"entry_{k}": v for k, v in row.items()}, **moved}).close()
     else:
-        conn.execute(_INSERT_ENTRY, row)
-        conn.execute(_MOVE_HEAD, moved)
+        _INSERT_ENTRY.execute(conn, row).close()
+        _MOVE_HEAD_ONLY.execute(conn, moved).close()
     return Appended(link.seq, digest, at)
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Update, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -19,19 +19,26 @@ from engine.calendar import WorkCalendar
 from engine.definition import CaseView, GuardContext, WorkflowDefinition
 from engine.errors import InvalidInput, NotFound, RoleNotPermitted, StaleVersion, TransitionNotAllowed
 from engine.machine import compiled
-from engine.store import Case, TimerRow, utcnow
+from engine.store import Case, RawStatement, TimerRow, utcnow
 
 _cases = Case.__table__  # type: ignore[attr-defined]
 _timers = TimerRow.__table__  # type: ignore[attr-defined]
-_INSERT_TIMER = insert(_timers)
-_case_updates: dict[tuple[str, ...], Update] = {}
+_INSERT_TIMER = RawStatement(
+    insert(_timers).values(
+        {
+            name: bindparam(name, type_=_timers.c[name].type)
+            for name in ("case_id", "action", "state", "entered_version", "due_at")
+        }
+    )
+)
+_case_updates: dict[tuple[str, ...], RawStatement] = {}
 
 
-def _case_update(columns: tuple[str, ...]) -> Update:
+def _case_update(columns: tuple[str, ...]) -> RawStatement:
     """The version-checked UPDATE of a case setting `columns`, built once per column set."""
     stmt = _case_updates.get(columns)
     if stmt is None:
-        stmt = (
+        stmt = RawStatement(
             update(_cases)
             .where(_cases.c.id == bindparam("where_id"), _cases.c.version == bindparam("where_version"))
             .values({name: bindparam(f"set_{name}", type_=_cases.c[name].type) for name in columns})
@@ -225,10 +232,12 @@ def fire(
     session.flush()  # what the caller has pending goes first, as autoflush would have it
     conn = session.connection()
     params = {f"set_{key}": value for key, value in values.items()}
-    result = conn.execute(
-        _case_update(tuple(values)), {**params, "where_id": case.id, "where_version": expected_version}
+    cursor = _case_update(tuple(values)).execute(
+        conn, {**params, "where_id": case.id, "where_version": expected_version}
     )
-    if result.rowcount != 1:
+    updated = cursor.rowcount
+    cursor.close()
+    if updated != 1:
         assert case.id is not None
         actual = conn.execute(select(_cases.c.version).where(_cases.c.id == case.id)).scalar_one_or_none()
         raise StaleVersion(case.id, expected_version, actual)
@@ -237,18 +246,16 @@ def fire(
 
     if entered:
         for timer in definition.timers_for(to_state):
-            conn.execute(
-                _INSERT_TIMER,
+            _INSERT_TIMER.execute(
+                conn,
                 {
                     "case_id": case.id,
                     "action": timer.action,
                     "state": to_state,
                     "entered_version": new_version,
                     "due_at": calendar.due(now, timer.delay(after)),
-                    "fired_at": None,
-                    "outcome": None,
                 },
-            )
+            ).close()
 
     act: dict[str, Any] = {"data": dict(data)}
     if comment:
