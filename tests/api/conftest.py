@@ -169,7 +169,7 @@ def live_server(app: FastAPI) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-VILLAGE_PASS = {"investigators": ["village1", "village1b"], "visit_date": "2026-09-27", "proposed_monthly_fen": 50_000}
+VILLAGE_PASS = {"investigators": ["village1", "village1b"], "visit_date": "2026-09-28", "proposed_monthly_fen": 50_000}
 
 
 def pass_village(
