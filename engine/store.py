@@ -237,12 +237,12 @@ class Database:
             if not self._write_lock.acquire(timeout=60):
                 raise TimeoutError("database write lock not obtained within 60 s")
             try:
-                with Session(self._immediate) as session:
+                with Session(self._immediate, expire_on_commit=False) as session:
                     yield from _unit_of_work(session)
             finally:
                 self._write_lock.release()
         else:
-            with Session(self.engine) as session:
+            with Session(self.engine, expire_on_commit=False) as session:
                 yield from _unit_of_work(session)
 
     def dispose(self) -> None:
