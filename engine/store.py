@@ -24,6 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
     exc,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -278,7 +279,7 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get("aidflow_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        (_BEGIN_IMMEDIATE if immediate else _BEGIN).execute(conn).close()
 
     return engine
 
@@ -333,6 +334,10 @@ class RawStatement:
                 compiled.sql, args, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
             ) from error
         return cursor
+
+
+_BEGIN_IMMEDIATE = RawStatement(text("BEGIN IMMEDIATE"))
+_BEGIN = RawStatement(text("BEGIN"))
 
 
 class _Compiled:
