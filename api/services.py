@@ -29,7 +29,7 @@ from engine.runtime import (
 from engine.store import AuditEntry, Case, Database, Region, utcnow
 from notifications.messages import on_transition
 from workflows.schemas import ApplicationIn
-from workflows.services import Env, perform_action, submit_application
+from workflows.services import Env, actor_facts, perform_action, submit_application
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -110,7 +110,9 @@ def application_view(
         version=case.version,
         village=case.region_code,
         deadline=case.deadline,
-        actions=available_actions(definition, case, actor),
+        actions=available_actions(
+            definition, case, actor, now=now, facts=actor_facts(session, env=env, case=case, actor=actor, now=now)
+        ),
         created_at=case.created_at,
         updated_at=case.updated_at,
         details=details,

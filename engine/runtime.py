@@ -16,7 +16,7 @@ from sqlmodel import Session
 from engine import auditlog
 from engine.access import Actor, Role, county_of, township_of
 from engine.calendar import WorkCalendar
-from engine.definition import CaseView, GuardContext, WorkflowDefinition
+from engine.definition import CaseView, GuardContext, WorkflowDefinition, judges_actor
 from engine.errors import InvalidInput, NotFound, RoleNotPermitted, StaleVersion, TransitionNotAllowed
 from engine.machine import compiled
 from engine.store import Case, RawStatement, TimerRow, utcnow
@@ -156,15 +156,37 @@ def acting_role(definition: WorkflowDefinition, case: Case, actor: Actor, action
 
 
 def available_actions(
-    definition: WorkflowDefinition, case: Case, actor: Actor, *, include_system: bool = False
+    definition: WorkflowDefinition,
+    case: Case,
+    actor: Actor,
+    *,
+    include_system: bool = False,
+    now: datetime | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Actions the actor could fire from the case's present state (guards not evaluated)."""
+    """Actions the actor may fire from the case's present state.
+
+    With `now`, the guards that judge only who acts (`actor_guard`: recusal, separation of duties,
+    who may withdraw) are run too, so an official is not offered an act they would be refused.
+    Guards on the act's data are not: they are judged when the act comes with its data.
+    """
     held = roles_on_case(actor, case)
-    return [
-        t.action
+    offered = [
+        t
         for t in definition.available_from(case.state)
         if held & t.roles and (include_system or t.roles != {Role.SYSTEM})
     ]
+    if now is None:
+        return [t.action for t in offered]
+    before = view(case)
+    frozen_facts = MappingProxyType(dict(facts or {}))
+    permitted = []
+    for t in offered:
+        role = next(r for r in _ROLE_ORDER if r in held & t.roles)
+        ctx = GuardContext(before, actor, role, t.action, MappingProxyType({}), now, frozen_facts)
+        if not any(reason for guard in t.guards if judges_actor(guard) for reason in guard(ctx)):
+            permitted.append(t.action)
+    return permitted
 
 
 def fire(

@@ -50,6 +50,11 @@ def test_from_submission_through_three_notices_to_a_payment_line(
     _sweep(app, clock, 8)
     case = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1b")).json()
     assert case["state"] == "township_approval"
+    assert {"approve", "deny"} <= set(case["actions"])
+    assert "withdraw" not in case["actions"], "only the filer (village1) or the household may withdraw"
+    passer_view = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1")).json()
+    assert "approve" not in passer_view["actions"], "whoever gave the opinion is not offered the decision"
+    assert "deny" not in passer_view["actions"]
     # the official who gave the opinion may not decide
     r = client.post(
         f"/api/v1/applications/{case['id']}/actions/approve",
