@@ -3,6 +3,7 @@ written in the caller's transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from engine.errors import InvalidInput, NotFound, RoleNotPermitted, StaleVersion
 from engine.machine import compiled
 from engine.store import Case, RawStatement, TimerRow, utcnow
 
+_log = logging.getLogger("aidflow.timers")
 _cases = Case.__table__  # type: ignore[attr-defined]
 _timers = TimerRow.__table__  # type: ignore[attr-defined]
 _INSERT_TIMER = RawStatement(
@@ -400,6 +402,7 @@ class SweepResult:
     void: int = 0
     refused: int = 0
     retried: int = 0
+    errors: int = 0
     records: list[TransitionRecord] = field(default_factory=list)
 
 
@@ -481,6 +484,13 @@ def run_due(
             except GuardRejected as refused:
                 timer.fired_at, timer.outcome = wall, f"refused: {refused.detail}"[:500]
                 result.refused += 1
+                continue
+            except Exception as exc:  # one broken timer must not hold up every timer due after it
+                _log.exception("timer %s on case %s failed; it stays due and is tried again", timer.id, case.id)
+                timer.outcome = f"error (will retry): {type(exc).__name__}: {exc}"[:500]
+                result.errors += 1
+                assert timer.id is not None
+                skipped.add(timer.id)
                 continue
             timer.fired_at, timer.outcome = wall, "fired"
             result.fired += 1
