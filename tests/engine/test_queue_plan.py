@@ -7,11 +7,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 
 from engine.access import Actor, Grant, Role
-from engine.calendar import WorkCalendar
 from engine.queue import Cursor, actionable_states, queue_page, queue_query
-from engine.runtime import create_case, fire
 from engine.store import Database
-from tests.engine.toy import TOY
+from tests.engine.toy import TOY, case_on_notice
 from tests.factories import TOWNSHIP, VILLAGE, make_regions, make_user
 
 STATES = actionable_states([TOY])
@@ -52,47 +50,20 @@ def test_a_village_queue_reads_the_village_index(db: Database) -> None:
 
 
 def test_queue_pages_follow_the_deadline_then_id_and_never_repeat(db: Database, now: datetime) -> None:
-    cal = WorkCalendar()
     with db.session() as s:
         make_regions(s)
         clerk = make_user(s, "clerk", role="village_officer", region=VILLAGE)
         boss = make_user(s, "boss", role="township_officer", region=TOWNSHIP)
         ids = []
-        for i in range(7):
-            case = create_case(
-                s,
-                definition=TOY,
-                region_code=VILLAGE,
-                reference=f"Q-{i}",
-                actor=clerk,
-                role="village_officer",
-                data={},
-                now=now + timedelta(hours=i),
-                calendar=cal,
+        for i in range(4):  # each reaches `decision`, which carries a deadline: the later one, the sooner
+            case = case_on_notice(s, clerk=clerk, reference=f"Q-{i}", at=now + timedelta(hours=i))
+            due = now + timedelta(days=10 - i)
+            s.execute(
+                text("UPDATE cases SET state='decision', deadline=:d WHERE id=:i"),
+                {"d": due.replace(tzinfo=None) if db.is_sqlite else due, "i": case.id},
             )
-            if i % 2 == 0:  # some reach `decision`, which carries a deadline; the others have none
-                for action in ("submit", "pass"):
-                    fire(
-                        s,
-                        case=case,
-                        definition=TOY,
-                        action=action,
-                        actor=clerk,
-                        data={},
-                        expected_version=case.version,
-                        now=now + timedelta(hours=i),
-                        calendar=cal,
-                    )
-                s.execute(
-                    text("UPDATE cases SET state='decision', deadline=:d WHERE id=:i"),
-                    {
-                        "d": (now + timedelta(days=10 - i)).replace(tzinfo=None)
-                        if db.is_sqlite
-                        else now + timedelta(days=10 - i),
-                        "i": case.id,
-                    },
-                )
             ids.append(case.id)
+        case_on_notice(s, clerk=clerk, reference="Q-still-on-notice", at=now)  # nobody's task yet
     seen: list[int] = []
     after: Cursor | None = None
     with db.session(write=False) as s:
@@ -101,5 +72,4 @@ def test_queue_pages_follow_the_deadline_then_id_and_never_repeat(db: Database, 
             seen.extend(c.id or 0 for c in page)
             if after is None:
                 break
-    dated = [ids[6], ids[4], ids[2], ids[0]]  # soonest deadline first
-    assert seen == dated
+    assert seen == ids[::-1]  # soonest deadline first, each once

@@ -6,9 +6,9 @@ import pytest
 from sqlmodel import Session, select
 
 from engine.calendar import WorkCalendar
-from engine.runtime import TransitionRecord, create_case, fire, run_due
+from engine.runtime import TransitionRecord, run_due
 from engine.store import Case, Database, TimerRow
-from tests.engine.toy import TOY
+from tests.engine.toy import TOY, case_on_notice
 from tests.factories import VILLAGE, make_regions, make_user
 
 CAL = WorkCalendar()
@@ -20,33 +20,8 @@ def test_a_timer_that_fails_unexpectedly_stays_due_and_does_not_hold_up_the_rest
     with db.session() as s:
         make_regions(s)
         clerk = make_user(s, "clerk", role="village_officer", region=VILLAGE)
-        ids = []
-        for i in range(2):  # the first case's notice ends first
-            at = now + timedelta(hours=i)
-            case = create_case(
-                s,
-                definition=TOY,
-                region_code=VILLAGE,
-                reference=f"E-{i}",
-                actor=clerk,
-                role="village_officer",
-                data={},
-                now=at,
-                calendar=CAL,
-            )
-            for action in ("submit", "pass"):
-                fire(
-                    s,
-                    case=case,
-                    definition=TOY,
-                    action=action,
-                    actor=clerk,
-                    data={},
-                    expected_version=case.version,
-                    now=at,
-                    calendar=CAL,
-                )
-            ids.append(case.id)
+        # the first case's notice ends first
+        ids = [case_on_notice(s, clerk=clerk, reference=f"E-{i}", at=now + timedelta(hours=i)).id for i in range(2)]
 
     def listener(session: Session, record: TransitionRecord) -> None:
         if record.case_id == ids[0]:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from engine.access import Role
-from engine.calendar import Delay, Unit
+from sqlmodel import Session
+
+from engine.access import Actor, Role
+from engine.calendar import Delay, Unit, WorkCalendar
 from engine.definition import Deadline, GuardContext, Timer, WorkflowDefinition, transition, validate
+from engine.runtime import create_case, fire
+from engine.store import Case
+
+VILLAGE = "341122100201"  # the village of tests.factories
 
 
 def needs_reason(ctx: GuardContext) -> Iterable[str]:
@@ -56,3 +63,32 @@ TOY = validate(
         deadlines=(Deadline("decision", lambda case: Delay(10, Unit.WORKING_DAYS)),),
     )
 )
+
+
+def case_on_notice(session: Session, *, clerk: Actor, reference: str, at: datetime) -> Case:
+    """A toy case created, submitted and passed by `clerk` at `at`: it is on its 7-day notice."""
+    calendar = WorkCalendar()
+    case = create_case(
+        session,
+        definition=TOY,
+        region_code=VILLAGE,
+        reference=reference,
+        actor=clerk,
+        role="village_officer",
+        data={},
+        now=at,
+        calendar=calendar,
+    )
+    for action in ("submit", "pass"):
+        fire(
+            session,
+            case=case,
+            definition=TOY,
+            action=action,
+            actor=clerk,
+            data={},
+            expected_version=case.version,
+            now=at,
+            calendar=calendar,
+        )
+    return case
