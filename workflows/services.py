@@ -111,7 +111,8 @@ class Submitted:
 class ObjectionReceipt(BaseModel):
     receipt_code: str
     reference: str
-    stage: str
+    stage: str  # the notice's stable name, as on the board
+    stage_label: str
     received_at: datetime
 
 
@@ -845,7 +846,11 @@ def raise_objection(
     else:
         _fire(session, env=env, case=case, actor=PUBLIC, action=OBJECT, data=act, version=case.version, now=now)
     return ObjectionReceipt(
-        receipt_code=objection.receipt_code, reference=case.reference, stage=notice.label, received_at=now
+        receipt_code=objection.receipt_code,
+        reference=case.reference,
+        stage=notice.stage,
+        stage_label=notice.label,
+        received_at=now,
     )
 
 

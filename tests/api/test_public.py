@@ -53,7 +53,10 @@ def test_anyone_may_object_during_a_notice_and_the_case_goes_to_objection_review
         json={"reason": "该户有车辆，未申报 / the household owns an undeclared car", "contact": "13912345678"},
     )
     assert r.status_code == 201, r.text
-    assert r.json()
+    receipt = r.json()
+    assert receipt["reference"] == case["reference"]
+    assert receipt["stage"] == notice["stage"] == "village"
+    assert receipt["receipt_code"]
     after = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1")).json()
     assert after["state"] == "objection_review"
     assert "13912345678" not in client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1")).text
