@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -26,10 +26,10 @@ from engine.runtime import (
     roles_on_case,
     run_due,
 )
-from engine.store import AuditEntry, Case, Database, Region, utcnow
+from engine.store import AuditEntry, Case, Database, utcnow
 from notifications.messages import on_transition
 from workflows.schemas import ApplicationIn
-from workflows.services import Env, actor_facts, perform_action, submit_application
+from workflows.services import Env, actor_facts, case_details, perform_action, submit_application
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,11 +41,6 @@ REVEAL_ROLES = frozenset({Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER, Role.INSPE
 READS = frozenset({"view_case", "view_objection_contact"})
 _audit_table = AuditEntry.__table__  # type: ignore[attr-defined]
 _audit = _audit_table.c
-
-
-def _village_name(session: Session, code: str) -> str:
-    region = session.get(Region, code)
-    return f"{region.name} ({code})" if region else code
 
 
 def audit_rows(session: Session, case_id: int) -> list[AuditOut]:
@@ -86,7 +81,7 @@ def application_view(
     roles = roles_on_case(actor, case)
     reveal = bool(roles & REVEAL_ROLES)
     definition = env.definition_for(case)
-    details = env_case_details(session, env, case, reveal)
+    details = case_details(session, env=env, case=case, reveal=reveal)
     if record_view:
         auditlog.append(
             session,
@@ -119,12 +114,6 @@ def application_view(
         history=[e for e in audit_rows(session, case.id) if e.action not in READS],
         tracking_code=tracking_code,
     )
-
-
-def env_case_details(session: Session, env: Env, case: Case, reveal: bool) -> dict[str, Any]:
-    from workflows.services import case_details
-
-    return case_details(session, env=env, case=case, reveal=reveal)
 
 
 def _primary(roles: frozenset[str]) -> str:
