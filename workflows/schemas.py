@@ -135,3 +135,119 @@ class ApplicationIn(BaseModel):
         if len(set(ids)) != len(ids):
             raise ValueError("同一身份证号码登记了两次 / the same identity number is listed twice")
         return self
+
+
+# --------------------------------------------------------------------------- the data actions take
+#
+# One model per action a caller may fire. A key no model names is refused, and so is a value of the
+# wrong type. Keys a guard checks for itself (present, non-empty, positive, a valid date) stay optional
+# here, so the guard's own reason, which tells the official what to do, is the one they see.
+
+Text = Annotated[str, Field(max_length=2000)]
+ShortText = Annotated[str, Field(max_length=200)]
+DateText = Annotated[str, Field(max_length=32)]
+Username = Annotated[str, Field(strict=True, max_length=64)]
+Count = Annotated[int, Field(strict=True, ge=0, lt=1_000_000)]
+
+
+class ActionData(BaseModel):
+    """An action that takes no data: only an empty object is accepted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ReasonData(ActionData):
+    """A refusal, a referral, a withdrawal, an exit: the written reason."""
+
+    reason: Text | None = None
+
+
+class NoteData(ActionData):
+    note: Text | None = None
+
+
+class Appraisal(ActionData):
+    """民主评议 votes: for, against, abstain."""
+
+    votes_for: Count | None = Field(default=None, alias="for")
+    against: Count | None = None
+    abstain: Count | None = None
+
+
+class VillagePassData(ActionData):
+    investigators: list[Username] | None = Field(default=None, max_length=20)
+    visit_date: DateText | None = None
+    appraisal: Appraisal | None = None
+    proposed_monthly_fen: Fen | None = None
+
+
+class TownshipPassData(ActionData):
+    opinion: Text | None = None
+
+
+class RequestInfoData(ActionData):
+    missing: list[ShortText] | None = Field(default=None, max_length=50)
+    due: DateText | None = None
+
+
+class ProvideInfoData(ActionData):
+    note: Text | None = None
+    provided: list[ShortText] | None = Field(default=None, max_length=50)
+
+
+class ApproveData(ActionData):
+    monthly_amount_fen: Fen | None = None
+    mode: Annotated[str, Field(max_length=20)] | None = None
+    care_level: Annotated[str, Field(max_length=40)] | None = None
+
+
+class CountyVisitData(ActionData):
+    visit_date: DateText | None = None
+    findings: Text | None = None
+
+
+class AdjustData(ActionData):
+    monthly_amount_fen: Fen | None = None
+    reason: Text | None = None
+
+
+class GrantEmergencyData(ActionData):
+    amount_fen: Fen | None = None
+    county_override: bool | None = None
+
+
+class ConvertData(ActionData):
+    aid_type: Annotated[str, Field(max_length=20)] | None = None
+
+
+class FindingData(ActionData):
+    finding: Text | None = None
+
+
+ACTION_DATA: dict[str, type[BaseModel]] = {
+    "submit": ActionData,
+    "village_pass": VillagePassData,
+    "village_reject": ReasonData,
+    "request_info": RequestInfoData,
+    "provide_info": ProvideInfoData,
+    "township_pass": TownshipPassData,
+    "township_reject": ReasonData,
+    "return_to_village": ReasonData,
+    "record_county_visit": CountyVisitData,
+    "approve": ApproveData,
+    "deny": ReasonData,
+    "withdraw": ReasonData,
+    "dismiss_objection": FindingData,
+    "uphold_objection": FindingData,
+    "start_review": ActionData,
+    "continue": NoteData,
+    "adjust": AdjustData,
+    "begin_exit": ReasonData,
+    "terminate": ReasonData,
+    "voluntary_exit": ReasonData,
+    "grant_emergency": GrantEmergencyData,
+    "refer_to_county": ReasonData,
+    "decline": ReasonData,
+    "convert_to_standard": ConvertData,
+    "complete_paperwork": NoteData,
+}

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, and_, func, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -42,7 +42,7 @@ from workflows.models import (
     ReferenceCounter,
 )
 from workflows.policy import NoticeStage, Policy, Rules
-from workflows.schemas import FEN_LIMIT, ApplicationIn
+from workflows.schemas import ACTION_DATA, FEN_LIMIT, ActionData, ApplicationIn
 from workflows.spec import EmergencySpec, StandardSpec
 from workflows.texts import plain
 
@@ -564,6 +564,34 @@ def _check_fen(data: Mapping[str, Any]) -> None:
         )
 
 
+def _where(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+
+
+def check_action_data(action: str, data: Any) -> None:
+    """The act's data against its action's model: an unknown key, or a value of the wrong type, is
+    refused with the keys named. An action without a model takes no data."""
+    model = ACTION_DATA.get(action, ActionData)
+    if not isinstance(data, Mapping):
+        raise InvalidInput("操作数据须为 JSON 对象 / the action's data must be a JSON object")
+    try:
+        model.model_validate(dict(data))
+    except ValidationError as exc:
+        errors = exc.errors()
+        unknown = sorted({_where(e["loc"]) for e in errors if e["type"] == "extra_forbidden"})
+        invalid = sorted({_where(e["loc"]) for e in errors if e["type"] != "extra_forbidden"})
+        parts: list[str] = []
+        if unknown:
+            names = ", ".join(unknown)
+            parts.append(f"操作数据中有未知字段 {names} / unknown field in the action's data: {names}")
+        if invalid:
+            names = ", ".join(invalid)
+            parts.append(
+                f"操作数据中以下字段的类型或取值无效：{names} / wrong type or value in the action's data: {names}"
+            )
+        raise InvalidInput("；".join(parts)) from None
+
+
 def perform_action(
     session: Session,
     *,
@@ -581,6 +609,11 @@ def perform_action(
     _check_fen(data)
     if action in (OBJECT, "object"):
         raise InvalidInput("异议请在公示栏提出 / objections are raised on the notice board, not as an action")
+    if version == case.version:
+        # 403 and 409 come before a body's 422, as the contract orders them (a stale version is
+        # refused when firing, whatever the data).
+        acting_role(env.definition_for(case), case, actor, action)
+        check_action_data(action, data)
     if action == "convert_to_standard":
         return _convert(session, env=env, actor=actor, case=case, version=version, data=data, comment=comment, now=now)
     return _fire(

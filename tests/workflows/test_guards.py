@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from engine.errors import GuardRejected
+from engine.errors import GuardRejected, InvalidInput
 from engine.store import AuditEntry, Case
 from tests.workflows.support import (
     APPROVE,
@@ -83,8 +83,11 @@ def test_the_appraisal_tally_needs_its_quorum_and_a_majority(flow: Flow, now: da
     split = {**VILLAGE_PASS, "appraisal": {"for": 7, "against": 7, "abstain": 0}}
     with pytest.raises(GuardRejected, match="not enough to pass"):
         flow.act(case_id, "village_pass", flow.world.clerk, now, split)
-    garbled = {**VILLAGE_PASS, "appraisal": {"for": "many"}}
+    partial = {**VILLAGE_PASS, "appraisal": {"for": 9}}
     with pytest.raises(GuardRejected, match="for, against, abstain"):
+        flow.act(case_id, "village_pass", flow.world.clerk, now, partial)
+    garbled = {**VILLAGE_PASS, "appraisal": {"for": "many", "against": 0, "abstain": 0}}
+    with pytest.raises(InvalidInput, match=r"appraisal\.for"):
         flow.act(case_id, "village_pass", flow.world.clerk, now, garbled)
     flow.act(
         case_id,

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from engine.access import SYSTEM
-from engine.errors import GuardRejected, TransitionNotAllowed
+from engine.errors import GuardRejected, InvalidInput, TransitionNotAllowed
 from engine.store import Database
 from tests.factories import TOWNSHIP
 from tests.workflows.support import (
@@ -31,6 +31,8 @@ DAY = timedelta(days=1)
 def test_P1_missing_items_are_listed_at_once(flow: Flow, now: datetime) -> None:
     case_id = flow.submit(household(), now)
     with pytest.raises(GuardRejected, match="list every missing item at once"):
+        flow.act(case_id, "request_info", flow.world.clerk, now, {"missing": [], "due": "2026-10-20"})
+    with pytest.raises(InvalidInput, match="wrong type or value in the action's data: missing"):
         flow.act(case_id, "request_info", flow.world.clerk, now, {"missing": "户口簿", "due": "2026-10-20"})
     items = ["户口簿 / household register", "收入证明 / proof of income", "残疾证 / disability card"]
     flow.act(case_id, "request_info", flow.world.clerk, now, {"missing": items, "due": "2026-10-20"})
