@@ -58,9 +58,31 @@ def _no_floats(value: Any) -> Any:
     return value
 
 
+# One encoder, built once: json.dumps with non-default options builds a new one on every call.
+_encode_list = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def encode_fields(
+    seq: int,
+    at: str | None,
+    actor: str,
+    role: str,
+    region_code: str,
+    case_id: int | None,
+    action: str,
+    from_state: str | None,
+    to_state: str | None,
+    data: str,
+    due_at: str | None,
+) -> bytes:
+    """The canonical encoding of an entry's fields, its times already as `iso` strings."""
+    return _encode_list(
+        [ENCODING_VERSION, seq, at, actor, role, region_code, case_id, action, from_state, to_state, data, due_at]
+    ).encode()
+
+
 def encode(link: Link) -> bytes:
-    fields = [
-        ENCODING_VERSION,
+    return encode_fields(
         link.seq,
         iso(link.at),
         link.actor,
@@ -72,13 +94,16 @@ def encode(link: Link) -> bytes:
         link.to_state,
         link.data,
         iso(link.due_at),
-    ]
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+    )
+
+
+def seal(prev_hash: str, encoding: bytes) -> str:
+    """H(domain ‖ prev ‖ encoding): the previous hash is bound in, so no entry can move."""
+    return hashlib.sha256(_DOMAIN + prev_hash.encode() + b"\x00" + encoding).hexdigest()
 
 
 def link_hash(link: Link) -> str:
-    """H(domain ‖ prev ‖ encoding): the previous hash is bound in, so no entry can move."""
-    return hashlib.sha256(_DOMAIN + link.prev_hash.encode() + b"\x00" + encode(link)).hexdigest()
+    return seal(link.prev_hash, encode(link))
 
 
 @dataclass(frozen=True)
@@ -98,20 +123,26 @@ class Verdict:
     why: str | None = None
 
 
-def verify(links: Iterable[tuple[Link | Unreadable, str]], *, start_seq: int = 1, start_hash: str = GENESIS) -> Verdict:
+# A stored entry as the verifier reads it: seq as stored, prev_hash, the canonical encoding of its
+# fields (or why they could not be read as written), and the stored hash.
+Stored = tuple[object, str, bytes | Unreadable, str]
+
+
+def verify(entries: Iterable[Stored], *, start_seq: int = 1, start_hash: str = GENESIS) -> Verdict:
     """Recompute the chain; name the first entry whose position, form, link or hash does not match."""
     expected_seq, prev, count = start_seq, start_hash, 0
-    for link, stored_hash in links:
-        if type(link.seq) is not int:  # SQLite stores whatever it is given, even in an integer column
-            return Verdict(False, count, prev, expected_seq, f"sequence number {link.seq!r} is not a whole number")
-        if link.seq != expected_seq:
-            bad = min(link.seq, expected_seq)
-            return Verdict(False, count, prev, bad, f"sequence gap: expected {expected_seq}, found {link.seq}")
-        if isinstance(link, Unreadable):
-            return Verdict(False, count, prev, link.seq, link.why)
-        if link.prev_hash != prev:
-            return Verdict(False, count, prev, link.seq, "does not link to the entry before it")
-        if link_hash(link) != stored_hash:
-            return Verdict(False, count, prev, link.seq, "content does not match its hash")
+    sha256, domain = hashlib.sha256, _DOMAIN
+    for seq, prev_hash, encoding, stored_hash in entries:
+        if type(seq) is not int:  # SQLite stores whatever it is given, even in an integer column
+            return Verdict(False, count, prev, expected_seq, f"sequence number {seq!r} is not a whole number")
+        if seq != expected_seq:
+            bad = min(seq, expected_seq)
+            return Verdict(False, count, prev, bad, f"sequence gap: expected {expected_seq}, found {seq}")
+        if isinstance(encoding, Unreadable):
+            return Verdict(False, count, prev, seq, encoding.why)
+        if prev_hash != prev:
+            return Verdict(False, count, prev, seq, "does not link to the entry before it")
+        if sha256(domain + prev_hash.encode() + b"\x00" + encoding).hexdigest() != stored_hash:
+            return Verdict(False, count, prev, seq, "content does not match its hash")
         prev, expected_seq, count = stored_hash, expected_seq + 1, count + 1
     return Verdict(True, count, prev, None)
