@@ -60,6 +60,16 @@ def test_D1_capable_workers_are_reviewed_every_six_months(flow: Flow, now: datet
     assert flow.state(case_id) == "under_review"
 
 
+def test_D2_a_review_without_material_change_keeps_the_amount(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now)  # active on 2026-10-21 at 50,000 fen a month
+    flow.act(case_id, "start_review", flow.world.boss, now + 30 * DAY)
+    flow.act(case_id, "continue", flow.world.boss, now + 31 * DAY, {"note": "无变化 / no change"})
+    case = flow.case(case_id)
+    assert (case.state, case.data["monthly_amount_fen"]) == ("active", 50_000)
+    assert "adjustments" not in case.data
+    assert pay(flow, "2026-12", now + 70 * DAY) == (1, 0, 50_000)
+
+
 def test_adjust_records_the_amount_before_and_after(flow: Flow, now: datetime) -> None:
     case_id = active(flow, now)
     later = now + 60 * DAY
