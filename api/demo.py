@@ -280,6 +280,13 @@ class Scenario:
         for label, village, steps in plans:
             self.plan(label, village, steps)
         self.plan("tekun", 3, [(5, "V", "submit", {})], aid_type="tekun")
+        ending = {"reason": "已恢复劳动能力 / able to work again"}
+        self.plan(
+            "termination_approval",
+            2,
+            [*paid, (2, "T", "start_review", {}), (1, "T", "terminate", ending)],
+            aid_type="tekun",
+        )
         emergencies: list[tuple[str, int, list[tuple[int, str, str, dict[str, Any]]]]] = [
             ("emergency_reported", 0, [(1, "T", "submit", {})]),
             ("emergency_paid", 2, [(2, "T", "submit", {}), (2, "T", "grant_emergency", {"amount_fen": 200_000})]),

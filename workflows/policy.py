@@ -97,6 +97,7 @@ class Rules:
     review_unstable_months: int
     grace_months: int
     termination_notice_for: frozenset[str]
+    termination_approved_by_county_for: frozenset[str]
     termination_notice: NoticeStage
     emergency_township_limit_fen: int
     emergency_cap_multiple: int
@@ -150,6 +151,9 @@ class Rules:
             review_unstable_months=_months(review["unstable_months"], "unstable_months"),
             grace_months=_months(review["grace_months"], "grace_months"),
             termination_notice_for=frozenset(str(a) for a in review["termination_notice_for"]),
+            termination_approved_by_county_for=frozenset(
+                str(a) for a in review.get("termination_approved_by_county_for", [])
+            ),
             termination_notice=NoticeStage.from_json(review["termination_notice"], name="termination"),
             emergency_township_limit_fen=_fen(emergency["township_limit_fen"], "township_limit_fen"),
             emergency_cap_multiple=_months(emergency["cap_multiple_of_standard"], "cap_multiple_of_standard"),

@@ -19,18 +19,21 @@ from workflows.spec import StandardSpec
 ACTIVE = "active"
 UNDER_REVIEW = "under_review"
 GRACE_PERIOD = "grace_period"
+TERMINATION_APPROVAL = "termination_approval"
 EXITED = "exited"
 
 LABELS = {
     ACTIVE: "保障中 / receiving support",
     UNDER_REVIEW: "定期核查中 / under review",
     GRACE_PERIOD: "渐退期 / grace period",
+    TERMINATION_APPROVAL: "终止待县级审批 / termination awaiting county approval",
     "notice_termination": "终止公示 / termination notice",
     EXITED: "已退出 / exited",
 }
 
-# States in which a beneficiary is paid (an objection to a termination notice keeps payment going).
-PAID_STATES = frozenset({ACTIVE, UNDER_REVIEW, GRACE_PERIOD, "notice_termination"})
+# States in which a beneficiary is paid: until a termination is approved and its notice has run
+# (an objection to a termination notice keeps payment going too).
+PAID_STATES = frozenset({ACTIVE, UNDER_REVIEW, GRACE_PERIOD, TERMINATION_APPROVAL, "notice_termination"})
 
 
 def review_class(data: Mapping[str, Any]) -> str:
@@ -88,11 +91,19 @@ def _grace(ctx: GuardContext) -> Mapping[str, Any]:
 def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Transition, ...]:
     township = (Role.TOWNSHIP_OFFICER,)
     posted = frozenset(spec.termination_notice_for)
+    by_county = frozenset(spec.termination_approved_by_county_for)
 
-    def termination_dest(ctx: GuardContext) -> str:
+    def after_approval(ctx: GuardContext) -> str:
+        """T7: an approved termination is posted first where policy says so, else takes effect."""
         if termination is not None and ctx.case.data.get("aid_type") in posted:
             return termination.state
         return EXITED
+
+    def termination_dest(ctx: GuardContext) -> str:
+        """T7: where the county approves terminations (特困), the township's decision goes to it."""
+        if ctx.case.data.get("aid_type") in by_county:
+            return TERMINATION_APPROVAL
+        return after_approval(ctx)
 
     def terminated(ctx: GuardContext) -> Mapping[str, Any]:
         patch: dict[str, Any] = {
@@ -102,6 +113,21 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
         if termination_dest(ctx) == EXITED:
             patch.update(_exit("terminated")(ctx))
         return patch
+
+    def termination_approved(ctx: GuardContext) -> Mapping[str, Any]:
+        termination_record = dict(ctx.case.data.get("termination") or {})
+        approval = stamp(ctx, note=str(ctx.data.get("note", "")).strip())
+        patch: dict[str, Any] = {"termination": {**termination_record, "approved": approval}}
+        if after_approval(ctx) == EXITED:
+            patch.update(_exit("terminated")(ctx))
+        return patch
+
+    def termination_refused(ctx: GuardContext) -> Mapping[str, Any]:
+        refused = {
+            **dict(ctx.case.data.get("termination") or {}),
+            "refused": stamp(ctx, reason=str(ctx.data.get("reason", "")).strip()),
+        }
+        return {"termination": None, "terminations_refused": appended(ctx, "terminations_refused", refused)}
 
     found = [
         transition(
@@ -154,7 +180,11 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
             by=township,
             guards=(g.written_reason,),
             choose_dest=termination_dest,
-            dests=(EXITED, *((termination.state,) if termination is not None else ())),
+            dests=(
+                EXITED,
+                *((termination.state,) if termination is not None else ()),
+                *((TERMINATION_APPROVAL,) if by_county else ()),
+            ),
             effect=terminated,
             label="终止保障 / support terminated",
         ),
@@ -168,6 +198,29 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
             label="自愿退出 / voluntary exit",
         ),
     ]
+    if by_county:
+        county = (Role.COUNTY_OFFICER,)
+        found += [
+            official(
+                "approve_termination",
+                TERMINATION_APPROVAL,
+                None,
+                by=county,
+                choose_dest=after_approval,
+                dests=(EXITED, *((termination.state,) if termination is not None else ())),
+                effect=termination_approved,
+                label="县级批准终止 / the county approves the termination",
+            ),
+            official(
+                "reject_termination",
+                TERMINATION_APPROVAL,
+                ACTIVE,
+                by=county,
+                guards=(g.written_reason,),
+                effect=termination_refused,
+                label="县级不予终止，继续保障 / the county refuses: support continues",
+            ),
+        ]
     if termination is not None:
         found.append(
             transition(
@@ -196,5 +249,12 @@ def timers(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Timer, 
     return tuple(found)
 
 
-def states(termination: NoticeStage | None) -> tuple[str, ...]:
-    return (ACTIVE, UNDER_REVIEW, GRACE_PERIOD, *((termination.state,) if termination is not None else ()), EXITED)
+def states(spec: StandardSpec, termination: NoticeStage | None) -> tuple[str, ...]:
+    return (
+        ACTIVE,
+        UNDER_REVIEW,
+        GRACE_PERIOD,
+        *((TERMINATION_APPROVAL,) if spec.termination_approved_by_county_for else ()),
+        *((termination.state,) if termination is not None else ()),
+        EXITED,
+    )

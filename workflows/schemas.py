@@ -244,6 +244,8 @@ ACTION_DATA: dict[str, type[BaseModel]] = {
     "adjust": AdjustData,
     "begin_exit": ReasonData,
     "terminate": ReasonData,
+    "approve_termination": NoteData,
+    "reject_termination": ReasonData,
     "voluntary_exit": ReasonData,
     "grant_emergency": GrantEmergencyData,
     "refer_to_county": ReasonData,

@@ -48,6 +48,7 @@ class StandardSpec:
     grace_months: int
     termination_notice_for: tuple[str, ...]
     termination_notice: NoticeStage
+    termination_approved_by_county_for: tuple[str, ...] = ()
 
     key = "standard"
 
@@ -63,10 +64,11 @@ class StandardSpec:
             grace_months=rules.grace_months,
             termination_notice_for=tuple(sorted(rules.termination_notice_for)),
             termination_notice=rules.termination_notice,
+            termination_approved_by_county_for=tuple(sorted(rules.termination_approved_by_county_for)),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "notices": [n.to_json() for n in self.notices],
             "township_opinion": _delay_json(self.township_opinion),
             "decision_after_notice": _delay_json(self.decision_after_notice),
@@ -77,6 +79,9 @@ class StandardSpec:
             "termination_notice_for": list(self.termination_notice_for),
             "termination_notice": self.termination_notice.to_json(),
         }
+        if self.termination_approved_by_county_for:  # absent from specs written before it existed
+            body["termination_approved_by_county_for"] = list(self.termination_approved_by_county_for)
+        return body
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> StandardSpec:
@@ -90,6 +95,7 @@ class StandardSpec:
             grace_months=int(raw["grace_months"]),
             termination_notice_for=tuple(raw["termination_notice_for"]),
             termination_notice=NoticeStage.from_json(raw["termination_notice"]),
+            termination_approved_by_county_for=tuple(raw.get("termination_approved_by_county_for", ())),
         )
 
     @property

@@ -346,7 +346,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         *notice_states,
         AWAITING_INFO,
         *((OBJECTION_REVIEW,) if notices else ()),
-        *review.states(termination),
+        *review.states(spec, termination),
         REJECTED,
         WITHDRAWN,
     )

@@ -37,6 +37,13 @@ PLAIN: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         ("渐退期，保障金继续发放", "Grace period: payments continue for now"),
         ("渐退期满后退出", "Support ends when the grace period is over"),
     ),
+    "termination_approval": (
+        (
+            "乡镇拟终止保障，报县级审批；审批前保障金照发",
+            "The township proposes to end support; the county decides, and payments continue meanwhile",
+        ),
+        ("县级批准终止或继续保障", "The county approves the termination or support continues"),
+    ),
     "exited": (("已退出保障", "Support has ended"), ("无", "Nothing further")),
     "rejected": (
         ("申请未获批准", "The application was refused"),

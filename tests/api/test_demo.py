@@ -31,6 +31,7 @@ def test_the_demo_county_has_officials_of_every_role_and_cases_in_many_states(db
         "township_approval",
         "notice_final",
         "active",
+        "termination_approval",
         "rejected",
         "withdrawn",
         "awaiting_info",

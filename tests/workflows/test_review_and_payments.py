@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from engine.access import SYSTEM
-from engine.errors import GuardRejected, InvalidInput
+from engine.errors import GuardRejected, InvalidInput, RoleNotPermitted
 from engine.store import AuditEntry
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household, local
 from workflows.services import payment_lines, run_payments
@@ -113,17 +113,39 @@ def test_terminating_a_dibao_case_exits_at_once(flow: Flow, now: datetime) -> No
     assert case.data["exited"]["reason"] == "死亡 / deceased"
 
 
-def test_T7_terminating_tekun_support_is_posted_for_seven_days_first(flow: Flow, now: datetime) -> None:
+def test_T7_terminating_tekun_support_needs_the_county_and_is_posted_for_seven_days_first(
+    flow: Flow, now: datetime
+) -> None:
+    w = flow.world
     case_id = active(flow, now, aid_type="tekun", incomes=(0,))
     at = now + 40 * DAY
-    flow.act(case_id, "terminate", flow.world.boss, at, {"reason": "恢复劳动能力 / able to work again"})
+    flow.act(case_id, "terminate", w.boss, at, {"reason": "恢复劳动能力 / able to work again"})
+    assert flow.state(case_id) == "termination_approval", "the township verifies; the county approves"
+    with pytest.raises(RoleNotPermitted):
+        flow.act(case_id, "approve_termination", w.boss, at + DAY, {})
+    flow.act(case_id, "approve_termination", w.county, at + DAY, {"note": "核实无误 / verified"})
     assert flow.state(case_id) == "notice_termination"
-    flow.sweep(at + 7 * DAY - timedelta(seconds=1))
+    flow.sweep(at + 8 * DAY - timedelta(seconds=1))
     assert flow.state(case_id) == "notice_termination"
-    flow.sweep(at + 7 * DAY)
+    flow.sweep(at + 8 * DAY)
     case = flow.case(case_id)
     assert case.state == "exited"
     assert case.data["exited"]["reason"] == "恢复劳动能力 / able to work again"
+    assert case.data["termination"]["approved"]["by"] == w.county.username
+
+
+def test_T7_the_county_may_refuse_a_termination_with_its_reason_and_support_goes_on(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    case_id = active(flow, now, aid_type="tekun", incomes=(0,))  # active on 2026-10-21
+    flow.act(case_id, "terminate", w.boss, now + 40 * DAY, {"reason": "收入超标 / income too high"})
+    with pytest.raises(GuardRejected, match="reason"):
+        flow.act(case_id, "reject_termination", w.county, now + 41 * DAY, {})
+    assert pay(flow, "2026-11", now + 41 * DAY)[0] == 1, "paid while the county decides"
+    flow.act(case_id, "reject_termination", w.county, now + 42 * DAY, {"reason": "收入为一次性补偿 / one-off income"})
+    case = flow.case(case_id)
+    assert case.state == "active"
+    assert case.data["termination"] is None
+    assert case.data["terminations_refused"][0]["refused"]["reason"] == "收入为一次性补偿 / one-off income"
 
 
 def test_a_beneficiary_may_leave_voluntarily(flow: Flow, now: datetime) -> None:
