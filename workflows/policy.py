@@ -106,6 +106,7 @@ class Rules:
     grants_per_cause_per_year: int
     payment_start_months: int
     village_review: Delay | None = None  # when a region sets one: the village review is due within it
+    objection_review: Delay | None = None  # an objection is decided within it; a breach is flagged
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -162,6 +163,7 @@ class Rules:
             grants_per_cause_per_year=_months(emergency["grants_per_cause_per_year"], "grants_per_cause_per_year"),
             payment_start_months=int(raw["payments"]["start_months_after_activation"]),
             village_review=_delay(std["village_review"]) if std.get("village_review") else None,
+            objection_review=_delay(std["objection_review"]) if std.get("objection_review") else None,
         )
 
 

@@ -1136,7 +1136,7 @@ def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
     kinds = {"flag_paperwork_overdue": "paperwork_overdue"}
     found = []
     for case_id, action, state, at, reference, region in rows:
-        kind = kinds.get(action) or ("opinion_overdue" if state == standard.TOWNSHIP_REVIEW else "decision_overdue")
+        kind = kinds.get(action) or standard.OVERDUE_KINDS.get(state or "", "overdue")
         found.append(
             FlagOut(
                 application_id=case_id, reference=reference, kind=kind, state=state or "", at=at, region_code=region

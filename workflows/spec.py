@@ -49,6 +49,7 @@ class StandardSpec:
     termination_notice_for: tuple[str, ...]
     termination_notice: NoticeStage
     termination_approved_by_county_for: tuple[str, ...] = ()
+    objection_review: Delay | None = None
 
     key = "standard"
 
@@ -65,6 +66,7 @@ class StandardSpec:
             termination_notice_for=tuple(sorted(rules.termination_notice_for)),
             termination_notice=rules.termination_notice,
             termination_approved_by_county_for=tuple(sorted(rules.termination_approved_by_county_for)),
+            objection_review=rules.objection_review,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -81,6 +83,8 @@ class StandardSpec:
         }
         if self.termination_approved_by_county_for:  # absent from specs written before it existed
             body["termination_approved_by_county_for"] = list(self.termination_approved_by_county_for)
+        if self.objection_review is not None:
+            body["objection_review"] = _delay_json(self.objection_review)
         return body
 
     @classmethod
@@ -96,6 +100,7 @@ class StandardSpec:
             termination_notice_for=tuple(raw["termination_notice_for"]),
             termination_notice=NoticeStage.from_json(raw["termination_notice"]),
             termination_approved_by_county_for=tuple(raw.get("termination_approved_by_county_for", ())),
+            objection_review=_delay(raw["objection_review"]) if raw.get("objection_review") else None,
         )
 
     @property

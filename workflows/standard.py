@@ -62,6 +62,12 @@ LABELS = {
 }
 
 _OFFICERS = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER)
+# The breach a missed clock records, by the state it was missed in.
+OVERDUE_KINDS = {
+    TOWNSHIP_REVIEW: "opinion_overdue",
+    TOWNSHIP_APPROVAL: "decision_overdue",
+    OBJECTION_REVIEW: "objection_overdue",
+}
 
 
 def _submitted(ctx: GuardContext) -> Mapping[str, Any]:
@@ -303,14 +309,6 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             label="撤回 / withdrawn",
             queued=False,
         ),
-        transition(
-            "flag_overdue",
-            (TOWNSHIP_REVIEW, TOWNSHIP_APPROVAL),
-            None,
-            by=[Role.SYSTEM],
-            effect=flag_by_state({TOWNSHIP_REVIEW: "opinion_overdue", TOWNSHIP_APPROVAL: "decision_overdue"}),
-            label="办理超期 / deadline missed",
-        ),
     ]
     for n in spec.notices:
         effect = review.activated_effect if _AFTER[n.name] == review.ACTIVE else None
@@ -331,6 +329,17 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         notices[termination.state] = review.UNDER_REVIEW
     if notices:
         transitions.extend(objection_transitions(notices, handlers=township))
+    objection_clock = spec.objection_review if notices else None
+    transitions.append(
+        transition(
+            "flag_overdue",
+            (TOWNSHIP_REVIEW, TOWNSHIP_APPROVAL, *((OBJECTION_REVIEW,) if objection_clock else ())),
+            None,
+            by=[Role.SYSTEM],
+            effect=flag_by_state(OVERDUE_KINDS),
+            label="办理超期 / deadline missed",
+        )
+    )
 
     timers: list[Timer] = [notice_timer(n) for n in spec.notices]
     timers += [
@@ -338,6 +347,15 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         Timer(TOWNSHIP_APPROVAL, "flag_overdue", lambda _c: spec.decision_after_notice),
         *review.timers(spec, termination),
     ]
+    deadlines = [
+        Deadline(TOWNSHIP_REVIEW, lambda _c: spec.township_opinion),
+        Deadline(TOWNSHIP_APPROVAL, lambda _c: spec.decision_after_notice),
+        Deadline(AWAITING_INFO, _info_due),
+    ]
+    if objection_clock is not None:
+        clock = objection_clock
+        timers.append(Timer(OBJECTION_REVIEW, "flag_overdue", lambda _c: clock))
+        deadlines.append(Deadline(OBJECTION_REVIEW, lambda _c: clock))
     states = (
         DRAFT,
         VILLAGE_REVIEW,
@@ -363,11 +381,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             terminal=frozenset({REJECTED, WITHDRAWN, review.EXITED}),
             transitions=tuple(transitions),
             timers=tuple(timers),
-            deadlines=(
-                Deadline(TOWNSHIP_REVIEW, lambda _c: spec.township_opinion),
-                Deadline(TOWNSHIP_APPROVAL, lambda _c: spec.decision_after_notice),
-                Deadline(AWAITING_INFO, _info_due),
-            ),
+            deadlines=tuple(deadlines),
             labels=labels,
             title="低保/特困审核确认 / minimum living allowance and extreme-poverty support",
         )

@@ -10,7 +10,7 @@ from sqlmodel import select
 from engine.errors import GuardRejected, NotFound, RoleNotPermitted
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household
 from workflows.models import Notice, Objection
-from workflows.services import case_details, objection_contact, raise_objection, running_notices
+from workflows.services import case_details, objection_contact, overdue_flags, raise_objection, running_notices
 
 DAY = timedelta(days=1)
 
@@ -76,8 +76,10 @@ def test_an_objection_stops_the_clock_and_dismissing_it_posts_a_fresh_notice(
     object_to(flow, notice_id, posted + 2 * DAY)
     assert flow.state(case_id) == "objection_review"
     assert board(flow, posted + 2 * DAY) == []
-    assert flow.sweep(posted + 30 * DAY).fired == 0, "the notice clock stopped: nothing moves on by itself"
-    assert flow.state(case_id) == "objection_review"
+    assert flow.sweep(posted + 30 * DAY).fired == 1, "the notice clock stopped; only the objection's clock ran out"
+    late = flow.case(case_id)
+    assert late.state == "objection_review", "nothing moves on by itself"
+    assert [f["kind"] for f in late.data["flags"]] == ["objection_overdue"]
     with pytest.raises(GuardRejected, match="finding"):
         flow.act(case_id, "dismiss_objection", flow.world.boss3, posted + 30 * DAY, {})
     flow.act(
@@ -94,6 +96,24 @@ def test_an_objection_stops_the_clock_and_dismissing_it_posts_a_fresh_notice(
     with flow.session(write=False) as s:
         found = s.exec(select(Objection).where(Objection.case_id == case_id)).one()  # type: ignore[arg-type]
         assert (found.outcome, found.decided_by) == ("dismissed", "boss3")
+
+
+def test_T4_an_objection_is_decided_within_fifteen_working_days_or_the_breach_is_flagged(
+    flow: Flow, now: datetime
+) -> None:
+    case_id, posted = to_notice(flow, now, "notice_township")  # posted 2026-10-06, in the National Day holiday
+    object_to(flow, int(board(flow, posted)[0]["id"]), posted + DAY)  # type: ignore[call-overload]
+    case = flow.case(case_id)
+    assert case.deadline is not None, "the objection's clock shows on the case and orders the queue"
+    assert flow.env.calendar.working_days_between(case.state_entered_at, case.deadline) == 15
+    assert flow.sweep(case.deadline - timedelta(minutes=1)).fired == 0
+    flow.sweep(case.deadline)
+    late = flow.case(case_id)
+    assert late.state == "objection_review"
+    assert [f["kind"] for f in late.data["flags"]] == ["objection_overdue"]
+    with flow.session(write=False) as s:
+        flags = overdue_flags(s, actor=flow.world.inspector)
+        assert [(f.application_id, f.kind) for f in flags] == [(case_id, "objection_overdue")]
 
 
 @pytest.mark.parametrize(("stage", "review"), [(s, r) for s, (r, _) in STAGES.items()])
