@@ -82,11 +82,13 @@ def not_recused(ctx: GuardContext) -> Iterable[str]:
 
 @actor_guard
 def not_village_actor(ctx: GuardContext) -> Iterable[str]:
-    """The person who acted at the village stage does not also act at the township stage."""
+    """The person who acted at the village stage, or visited the household as one of its
+    investigators, does not also act at the township stage."""
     if ctx.actor.username in (ctx.case.data.get("village_actors") or []):
         yield (
-            "您已在村级评议阶段办理本案，乡镇审核须由他人办理 / "
-            "you acted at the village review of this case; another official must act at the township"
+            "您已在村级评议阶段办理本案（含入户调查），乡镇审核审批须由他人办理 / "
+            "you acted at the village review of this case (or visited the household for it); "
+            "another official must act at the township"
         )
 
 
@@ -102,9 +104,9 @@ def not_township_actor(ctx: GuardContext) -> Iterable[str]:
 
 @actor_guard
 def not_township_passer(ctx: GuardContext) -> Iterable[str]:
-    """审批 never by the person who gave the township's opinion (审核)."""
+    """审批 never by a person who gave the township's opinion (审核), on any round of the case."""
     passed = ctx.case.data.get("township_pass") or {}
-    if passed.get("by") == ctx.actor.username:
+    if ctx.actor.username in (ctx.case.data.get("township_passers") or [passed.get("by")]):
         yield (
             "您出具了乡镇审核意见，审批须由另一人作出 / "
             "you gave the township's opinion on this case; another official must decide it"

@@ -85,14 +85,23 @@ def _village_passed(ctx: GuardContext) -> Mapping[str, Any]:
             proposed_monthly_fen=d.get("proposed_monthly_fen"),
         ),
         "proposed_monthly_fen": d.get("proposed_monthly_fen"),
-        "village_actors": appended(ctx, "village_actors", ctx.actor.username),
+        # the investigators did the village review as much as whoever forwards it
+        "village_actors": list(
+            dict.fromkeys([*(ctx.case.data.get("village_actors") or []), ctx.actor.username, *_investigators(d)])
+        ),
     }
+
+
+def _investigators(data: Mapping[str, Any]) -> list[str]:
+    found = data.get("investigators")
+    return [str(name) for name in found] if isinstance(found, list) else []
 
 
 def _township_passed(ctx: GuardContext) -> Mapping[str, Any]:
     return {
         "township_pass": stamp(ctx, opinion=str(ctx.data.get("opinion", "")).strip()),
         "township_actors": appended(ctx, "township_actors", ctx.actor.username),
+        "township_passers": appended(ctx, "township_passers", ctx.actor.username),
     }
 
 

@@ -17,6 +17,7 @@ from tests.workflows.support import (
     Flow,
     household,
 )
+from workflows.services import raise_objection, running_notices
 
 
 def reasons(excinfo: pytest.ExceptionInfo[GuardRejected]) -> str:
@@ -141,6 +142,41 @@ def test_the_same_person_may_not_act_at_village_and_township(flow: Flow, now: da
         flow.act(case_id, "approve", w.boss, now + timedelta(days=16), APPROVE)
     flow.act(case_id, "approve", w.boss3, now + timedelta(days=16), APPROVE)
     assert flow.state(case_id) == "notice_final"
+
+
+def test_an_investigator_of_the_house_visit_may_not_give_the_opinion_or_decide(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    case_id = flow.submit(household(), now)
+    flow.act(case_id, "village_pass", w.clerk, now, {**VILLAGE_PASS, "investigators": ["clerk", "boss"]})
+    flow.sweep(now + timedelta(days=7))
+    with pytest.raises(GuardRejected, match="visited the household"):
+        flow.act(case_id, "township_pass", w.boss, now + timedelta(days=8), TOWNSHIP_PASS)
+    flow.act(case_id, "township_pass", w.boss2, now + timedelta(days=8), TOWNSHIP_PASS)
+    flow.sweep(now + timedelta(days=15))
+    with pytest.raises(GuardRejected, match="visited the household"):
+        flow.act(case_id, "approve", w.boss, now + timedelta(days=16), APPROVE)
+    flow.act(case_id, "approve", w.boss3, now + timedelta(days=16), APPROVE)
+
+
+def test_whoever_gave_the_opinion_on_any_round_may_not_decide(flow: Flow, now: datetime) -> None:
+    """An upheld objection sends the case back for a second opinion; the first one still counts."""
+    w = flow.world
+    case_id = flow.submit(household(), now)
+    to_township_review(flow, now, case_id)
+    flow.act(case_id, "township_pass", w.boss, now + timedelta(days=8), TOWNSHIP_PASS)
+    with flow.session() as s:
+        notice_id = running_notices(s, env=flow.env, now=now + timedelta(days=9))[0].id
+        raise_objection(
+            s, env=flow.env, notice_id=notice_id, reason="收入不实", contact=None, now=now + timedelta(days=9)
+        )
+    flow.act(case_id, "uphold_objection", w.boss, now + timedelta(days=10), {"finding": "需重新审核 / review again"})
+    assert flow.state(case_id) == "township_review"
+    flow.act(case_id, "township_pass", w.boss2, now + timedelta(days=11), TOWNSHIP_PASS)
+    flow.sweep(now + timedelta(days=18))
+    assert flow.state(case_id) == "township_approval"
+    with pytest.raises(GuardRejected, match="another official must decide it"):
+        flow.act(case_id, "approve", w.boss, now + timedelta(days=19), APPROVE)
+    flow.act(case_id, "approve", w.boss3, now + timedelta(days=19), APPROVE)
 
 
 def test_the_township_that_returned_a_case_does_not_redo_the_village_review(flow: Flow, now: datetime) -> None:
