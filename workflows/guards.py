@@ -359,7 +359,8 @@ def adjusted_amount(ctx: GuardContext) -> Iterable[str]:
 
 
 def emergency_grant(ctx: GuardContext) -> Iterable[str]:
-    """K5, K6, K7: within the township's ceiling, covered by the fund, once per cause per year."""
+    """K5, K6, K7: within the township's ceiling, covered by the fund, once per cause per year; over the
+    K6 cap or a second time in a year only by an explicit case-by-case county decision (county_override)."""
     rules = rules_of(ctx)
     amount = ctx.data.get("amount_fen")
     county = ctx.role == Role.COUNTY_OFFICER
@@ -374,6 +375,14 @@ def emergency_grant(ctx: GuardContext) -> Iterable[str]:
         yield (
             f"金额超过乡镇审批限额 {rules.emergency_township_ceiling_fen / 100:.2f} 元，请报县级审批 / "
             "the amount is over the township's limit; refer it to the county (refer_to_county)"
+        )
+    cap = rules.emergency_cap_multiple * rules.dibao_standard_fen
+    if county and amount > cap and not override:
+        yield (
+            f"金额超过当地低保月标准的 {rules.emergency_cap_multiple} 倍（{cap / 100:.2f} 元），"
+            "须县级一事一议并注明 county_override / "
+            f"the amount is over {rules.emergency_cap_multiple} times the monthly standard; "
+            "grant it only as a case-by-case county decision, with county_override: true"
         )
     balance = int(ctx.facts.get("fund_balance", 0))
     if amount > balance:

@@ -123,9 +123,8 @@ class ApplicationIn(BaseModel):
     @model_validator(mode="after")
     def _emergency_needs_cause(self) -> ApplicationIn:
         if self.aid_type == "emergency" and not self.cause:
-            raise ValueError(
-                "急难救助须写明事由（cause）/ emergency aid needs its cause (e.g. fire, accident, illness)"
-            )
+            # K7 counts grants per cause; one not named is counted as "other" (其他).
+            self.cause = "other"
         if self.aid_type == "emergency" and not self.amount_requested_fen:
             raise ValueError(
                 "急难救助须填写申请金额（amount_requested_fen，分，正整数）/ "

@@ -63,7 +63,9 @@ def test_K5_township_limit_refers_larger_grants_to_the_county(flow: Flow, now: d
     assert flow.state(case_id) == "county_emergency_approval"
     with pytest.raises(RoleNotPermitted):
         flow.act(case_id, "grant_emergency", flow.world.boss, now, {"amount_fen": 800_000})
-    flow.act(case_id, "grant_emergency", flow.world.county, now + DAY, {"amount_fen": 800_000})
+    with pytest.raises(GuardRejected, match="county_override"):  # K6: over 10x the monthly standard
+        flow.act(case_id, "grant_emergency", flow.world.county, now + DAY, {"amount_fen": 800_000})
+    flow.act(case_id, "grant_emergency", flow.world.county, now + DAY, {"amount_fen": 800_000, "county_override": True})
     assert flow.state(case_id) == "emergency_paid"
     assert (balance(flow), balance(flow, COUNTY)) == (2_000_000, 4_200_000), "the county pays from its own fund"
 
@@ -178,3 +180,14 @@ def test_an_objection_to_the_notice_after_the_fact_can_send_the_aid_to_recovery(
     assert flow.state(case_id) == "objection_review"
     flow.act(case_id, "uphold_objection", flow.world.boss2, now + 3 * DAY, {"finding": "虚报 / false report"})
     assert flow.state(case_id) == "recovery"
+
+
+def test_an_emergency_filed_without_a_cause_counts_as_other(flow: Flow, now: datetime) -> None:
+    from workflows.schemas import ApplicationIn
+
+    body = household(aid_type="emergency").model_dump(by_alias=True)
+    body.pop("cause")
+    payload = ApplicationIn.model_validate(body)
+    assert payload.cause == "other"
+    case_id = flow.submit(payload, now, actor=flow.world.boss)
+    assert flow.case(case_id).data["cause"] == "other"
