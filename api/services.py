@@ -20,7 +20,6 @@ from engine.queue import Cursor, actionable_states, queue_page, state_counts, vi
 from engine.runtime import (
     SweepResult,
     TransitionRecord,
-    acting_role,
     available_actions,
     load_case,
     roles_on_case,
@@ -29,7 +28,7 @@ from engine.runtime import (
 from engine.store import AuditEntry, Case, Database, utcnow
 from notifications.messages import on_transition
 from workflows.schemas import ApplicationIn
-from workflows.services import Env, actor_facts, case_details, perform_action, submit_application
+from workflows.services import Env, actor_facts, case_details, check_may_act, perform_action, submit_application
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -133,7 +132,7 @@ def _primary(roles: frozenset[str]) -> str:
 def parse_action(session: Session, env: Env, actor: Actor, case_id: int, action: str, body: bytes) -> ActionIn:
     """Check scope (404), role (403) and state (409) before the body is read, as the contract orders."""
     case = load_case(session, case_id, actor)
-    acting_role(env.definition_for(case), case, actor, action)
+    check_may_act(env, case, actor, action)
     if len(body) == 0:
         raise InvalidInput("请求体为空，需提供 version / empty body: 'version' is required")
     return _parsed(ActionIn, body)

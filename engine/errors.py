@@ -38,10 +38,11 @@ class TransitionNotAllowed(WorkflowError):
 
     code = "transition_not_allowed"
 
-    def __init__(self, action: str, state: str) -> None:
-        super().__init__(
+    def __init__(self, action: str, state: str, detail: str | None = None) -> None:
+        default = (
             f"操作「{action}」在当前状态「{state}」下不可执行 / action '{action}' is not available in state '{state}'"
         )
+        super().__init__(detail or default)
         self.action = action
         self.state = state
 

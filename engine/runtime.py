@@ -141,8 +141,8 @@ def acting_role(definition: WorkflowDefinition, case: Case, actor: Actor, action
     """The role under which `actor` may fire `action` on `case` now, or the typed refusal.
 
     Precedence as the contract states it: 403 when no role of the actor may ever fire the
-    action; 409 when it is not available from the present state; 403 again when it is, but not
-    for any role the actor holds.
+    action; 409 when it is not available from the present state, to anyone or to the actor's
+    roles (the action is theirs elsewhere in the workflow, so it is the state that refuses it).
     """
     held = _may_ever_fire(definition, case, actor, action)
     rule = definition.transition_from(case.state, action)
@@ -150,9 +150,11 @@ def acting_role(definition: WorkflowDefinition, case: Case, actor: Actor, action
         raise TransitionNotAllowed(action, case.state)
     allowed = held & rule.roles
     if not allowed:
-        raise RoleNotPermitted(
-            f"在「{case.state}」状态下，您的角色无权执行「{action}」/ "
-            f"your role may not perform '{action}' in state '{case.state}'"
+        whose = ", ".join(sorted(rule.roles))
+        raise TransitionNotAllowed(
+            action,
+            case.state,
+            f"在「{case.state}」状态下「{action}」由 {whose} 办理 / in state '{case.state}', '{action}' is for {whose}",
         )
     return next(r for r in _ROLE_ORDER if r in allowed)
 

@@ -23,9 +23,9 @@ from engine import auditlog
 from engine.access import PUBLIC, Actor, Role, covers, region_level
 from engine.calendar import SHANGHAI, WorkCalendar, add_months, local_date
 from engine.definition import WorkflowDefinition
-from engine.errors import InvalidInput, NotFound, RoleNotPermitted
+from engine.errors import InvalidInput, NotFound, RoleNotPermitted, TransitionNotAllowed
 from engine.queue import visible_clause
-from engine.runtime import TransitionRecord, acting_role, create_case, fire, load_case
+from engine.runtime import TransitionRecord, acting_role, create_case, fire, load_case, roles_on_case
 from engine.secrets import FieldCipher, mask_account, mask_id_number, mask_name, valid_id_number
 from engine.store import AuditEntry, Case, Region, RoleGrant, TimerRow, User
 from workflows import emergency, registry, review, standard
@@ -607,18 +607,48 @@ def perform_action(
     """An official's or applicant's act on a case: checked by the engine, then its domain records."""
     case = load_case(session, case_id, actor)
     _check_fen(data)
-    if action in (OBJECT, "object"):
-        raise InvalidInput("异议请在公示栏提出 / objections are raised on the notice board, not as an action")
     if version == case.version:
         # 403 and 409 come before a body's 422, as the contract orders them (a stale version is
         # refused when firing, whatever the data).
-        acting_role(env.definition_for(case), case, actor, action)
+        check_may_act(env, case, actor, action)
         check_action_data(action, data)
+    else:
+        _check_action_name(env, case, actor, action)
     if action == "convert_to_standard":
         return _convert(session, env=env, actor=actor, case=case, version=version, data=data, comment=comment, now=now)
     return _fire(
         session, env=env, case=case, actor=actor, action=action, data=data, version=version, now=now, comment=comment
     )
+
+
+def check_may_act(env: Env, case: Case, actor: Actor, action: str) -> None:
+    """The actor may fire `action` on the case now, as far as role and state go: else 403 or 409."""
+    acting_role(_check_action_name(env, case, actor, action), case, actor, action)
+
+
+def _check_action_name(env: Env, case: Case, actor: Actor, action: str) -> WorkflowDefinition:
+    if action in (OBJECT, "object"):
+        raise InvalidInput("异议请在公示栏提出 / objections are raised on the notice board, not as an action")
+    definition = env.definition_for(case)
+    if not definition.transitions_for(action):
+        _refuse_foreign_action(env, case, actor, action)
+    return definition
+
+
+def _refuse_foreign_action(env: Env, case: Case, actor: Actor, action: str) -> None:
+    """An action of another workflow (approve on an emergency case): 409 to a role that fires it
+    there, 403 to one that never does; a name no workflow knows is bad input (422)."""
+    roles = frozenset().union(*(t.roles for d in env.definitions() for t in d.transitions_for(action)))
+    if not roles:
+        raise InvalidInput(f"未知操作「{action}」/ unknown action '{action}'")
+    if roles_on_case(actor, case) & roles:
+        raise TransitionNotAllowed(
+            action,
+            case.state,
+            f"「{action}」不适用于此类申请（{env.definition_for(case).title.split(' / ')[0]}）/ "
+            f"'{action}' does not apply to this kind of case ({case.workflow})",
+        )
+    raise RoleNotPermitted(f"您的角色无权执行「{action}」/ your role may not perform '{action}'")
 
 
 def _after(session: Session, env: Env, case: Case, record: TransitionRecord, now: datetime) -> None:

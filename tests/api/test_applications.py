@@ -120,6 +120,39 @@ def test_broken_json_is_422_and_unknown_actions_are_refused(client: TestClient, 
     assert "launch_rocket" in r.json()["detail"]
 
 
+def test_an_action_of_another_workflow_is_403_to_a_role_that_never_fires_it_and_409_to_one_that_does(
+    client: TestClient, token_for: H
+) -> None:
+    emergency = _create(client, token_for, user="township1", aid_type="emergency")
+    dibao = _create(client, token_for)
+
+    def act(case: dict, user: str, action: str) -> httpx.Response:  # type: ignore[type-arg]
+        body = {"version": case["version"], "data": {}}
+        return client.post(f"/api/v1/applications/{case['id']}/actions/{action}", json=body, headers=token_for(user))
+
+    assert act(emergency, "village1", "approve").status_code == 403, "a village officer never approves"
+    r = act(emergency, "township1", "approve")
+    assert r.status_code == 409, "the township approves standard cases, not emergency ones"
+    assert "does not apply" in r.json()["detail"]
+    assert act(dibao, "township1", "grant_emergency").status_code == 409
+    assert act(dibao, "village1", "grant_emergency").status_code == 403
+    # a role that fires the action at another stage is refused by the stage (409), naming who acts there
+    r = act(emergency, "township1", "refer_to_county")
+    assert r.status_code == 422  # a referral needs its reason
+    body = {"version": emergency["version"], "data": {"reason": "超出乡镇限额 / over the limit"}}
+    r = client.post(
+        f"/api/v1/applications/{emergency['id']}/actions/refer_to_county", json=body, headers=token_for("township1")
+    )
+    assert r.status_code == 200, r.text
+    r = client.post(
+        f"/api/v1/applications/{emergency['id']}/actions/grant_emergency",
+        json={"version": r.json()["version"], "data": {"amount_fen": 100_000}},
+        headers=token_for("township1"),
+    )
+    assert r.status_code == 409
+    assert "county_officer" in r.json()["detail"]
+
+
 @pytest.mark.parametrize(
     "change",
     [
