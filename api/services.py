@@ -216,9 +216,17 @@ def summary(session: Session, env: Env, case: Case) -> ApplicationSummary:
     )
 
 
-def queue(session: Session, env: Env, actor: Actor, *, limit: int, cursor: str | None) -> QueueOut:
+def queue(session: Session, env: Env, actor: Actor, *, limit: int, cursor: str | None, now: datetime) -> QueueOut:
+    """The cases the actor can act on now: the index finds those in a state their role acts in; the
+    guards that judge the person (recusal, separation of duties) drop the rest."""
+
+    def actionable(case: Case) -> bool:
+        facts = actor_facts(session, env=env, case=case, actor=actor, now=now)
+        return bool(available_actions(env.definition_for(case), case, actor, now=now, facts=facts))
+
     after = _cursor(cursor)
-    cases, nxt = queue_page(session, actor, actionable_states(env.definitions()), limit=limit, after=after)
+    states = actionable_states(env.definitions())
+    cases, nxt = queue_page(session, actor, states, limit=limit, after=after, keep=actionable)
     return QueueOut(
         items=[summary(session, env, c) for c in cases],
         next_cursor=nxt.encode() if nxt else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -96,6 +96,19 @@ def queue_query(
     return q.order_by(_c.deadline, _c.id).limit(limit)
 
 
+def _batch(
+    session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]], n: int, after: Cursor | None
+) -> list[Case]:
+    """Up to `n` cases in queue order after `after`: those with a deadline, then the rest."""
+    rows: list[Case] = []
+    if after is None or after.deadline is not None:
+        rows.extend(session.scalars(queue_query(actor, states_by_role, limit=n, after=after)))
+    if len(rows) < n:
+        rest = queue_query(actor, states_by_role, limit=n - len(rows), after=after, undated=True)
+        rows.extend(session.scalars(rest))
+    return rows
+
+
 def queue_page(
     session: Session,
     actor: Actor,
@@ -103,21 +116,28 @@ def queue_page(
     *,
     limit: int = 50,
     after: Cursor | None = None,
+    keep: Callable[[Case], bool] | None = None,
+    max_batches: int = 20,
 ) -> tuple[Sequence[Case], Cursor | None]:
     """One page of the actor's queue: cases with a deadline first (soonest first), then the rest.
 
-    Keyset pagination on (deadline, id): each page is an index range, never an OFFSET scan.
+    Keyset pagination on (deadline, id): each page is an index range, never an OFFSET scan. `keep`
+    drops cases the index cannot judge (the actor is recused, or acted at an earlier stage); the
+    page is then filled from further ranges, at most `max_batches` of them, after which it is
+    returned short with a cursor to go on from.
     """
-    rows: list[Case] = []
-    if after is None or after.deadline is not None:
-        rows.extend(session.scalars(queue_query(actor, states_by_role, limit=limit + 1, after=after)))
-    if len(rows) <= limit:
-        rest = queue_query(actor, states_by_role, limit=limit + 1 - len(rows), after=after, undated=True)
-        rows.extend(session.scalars(rest))
-    page = rows[:limit]
-    more = len(rows) > limit
-    last = page[-1] if page else None
-    return page, (Cursor(last.deadline, last.id or 0) if more and last is not None else None)
+    page: list[Case] = []
+    cursor = after
+    for _ in range(max_batches):
+        rows = _batch(session, actor, states_by_role, limit + 1, cursor)
+        page.extend(row for row in rows if keep is None or keep(row))
+        if len(page) > limit:
+            last = page[limit - 1]
+            return page[:limit], Cursor(last.deadline, last.id or 0)
+        if len(rows) <= limit:
+            return page, None
+        cursor = Cursor(rows[-1].deadline, rows[-1].id or 0)
+    return page, cursor
 
 
 def state_counts(session: Session, actor: Actor) -> dict[str, int]:

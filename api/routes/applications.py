@@ -114,7 +114,8 @@ def my_queue(
     state: StateDep,
     session: ReadSessionDep,
     actor: Official,
+    now: Now,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> QueueOut:
-    return services.queue(session, state.env, actor, limit=limit, cursor=cursor)
+    return services.queue(session, state.env, actor, limit=limit, cursor=cursor, now=now)

@@ -55,6 +55,12 @@ def test_from_submission_through_three_notices_to_a_payment_line(
     passer_view = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1")).json()
     assert "approve" not in passer_view["actions"], "whoever gave the opinion is not offered the decision"
     assert "deny" not in passer_view["actions"]
+
+    def queued(user: str) -> list[int]:
+        return [i["id"] for i in client.get("/api/v1/queue", headers=token_for(user)).json()["items"]]
+
+    assert case["id"] in queued("township1b")
+    assert case["id"] not in queued("township1"), "a case the caller may not act on is not in their queue"
     # the official who gave the opinion may not decide
     r = client.post(
         f"/api/v1/applications/{case['id']}/actions/approve",

@@ -73,3 +73,42 @@ def test_queue_pages_follow_the_deadline_then_id_and_never_repeat(db: Database, 
             if after is None:
                 break
     assert seen == ids[::-1]  # soonest deadline first, each once
+
+
+def test_a_filtered_queue_fills_its_pages_from_further_ranges_and_keeps_its_order(db: Database, now: datetime) -> None:
+    """Cases the caller may not act on (recused, say) are dropped; pages still hold `limit` cases."""
+    with db.session() as s:
+        make_regions(s)
+        clerk = make_user(s, "clerk", role="village_officer", region=VILLAGE)
+        boss = make_user(s, "boss", role="township_officer", region=TOWNSHIP)
+        ids = []
+        for i in range(9):  # deadlines on some, none on others: both phases of the queue
+            case = case_on_notice(s, clerk=clerk, reference=f"F-{i}", at=now)
+            due = now + timedelta(days=10 - i) if i % 3 else None
+            s.execute(
+                text("UPDATE cases SET state='decision', deadline=:d WHERE id=:i"),
+                {"d": due.replace(tzinfo=None) if db.is_sqlite and due else due, "i": case.id},
+            )
+            ids.append((due, case.id))
+    expected_all = [i for _d, i in sorted((d, i) for d, i in ids if d is not None)] + sorted(
+        i for d, i in ids if d is None
+    )
+    dropped = set(expected_all[1::2])  # every other case in queue order
+    expected = [i for i in expected_all if i not in dropped]
+    seen: list[int] = []
+    sizes: list[int] = []
+    after: Cursor | None = None
+    with db.session(write=False) as s:
+        while True:
+            page, after = queue_page(s, boss, STATES, limit=2, after=after, keep=lambda c: c.id not in dropped)
+            seen.extend(c.id or 0 for c in page)
+            sizes.append(len(page))
+            if after is None:
+                break
+    assert seen == expected
+    assert sizes[:-1] == [2] * (len(sizes) - 1), "every page but the last is full"
+    # A bound on the work of one page: it comes back short, with a cursor to go on from.
+    with db.session(write=False) as s:
+        page, after = queue_page(s, boss, STATES, limit=2, keep=lambda c: False, max_batches=2)
+    assert page == []
+    assert after is not None
