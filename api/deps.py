@@ -15,7 +15,8 @@ from api.auth import Tokens, actor_from_token
 from api.settings import Settings
 from api.throttle import Throttles
 from engine.access import Actor, Role
-from engine.errors import RoleNotPermitted
+from engine.errors import GuardRejected, RoleNotPermitted
+from engine.runtime import record_refusal
 from engine.store import Database
 
 if TYPE_CHECKING:
@@ -41,8 +42,15 @@ StateDep = Annotated[AppState, Depends(app_state)]
 
 
 def _write_session(state: StateDep) -> Iterator[Session]:
-    with state.db.session(write=True) as session:
-        yield session
+    try:
+        with state.db.session(write=True) as session:
+            yield session
+    except GuardRejected as refused:
+        # The act is rolled back; a refusal that judged the person is recorded on its own.
+        if refused.about_actor and refused.attempt is not None:
+            with state.db.session(write=True) as session:
+                record_refusal(session, refused, at=state.clock())
+        raise
 
 
 def _read_session(state: StateDep) -> Iterator[Session]:

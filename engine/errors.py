@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class WorkflowError(Exception):
@@ -68,11 +69,25 @@ class GuardRejected(WorkflowError):
 
     code = "guard_rejected"
 
-    def __init__(self, action: str, state: str, reasons: Sequence[str]) -> None:
+    def __init__(self, action: str, state: str, reasons: Sequence[str], *, about_actor: Sequence[str] = ()) -> None:
         self.action = action
         self.state = state
         self.reasons = tuple(reasons)
+        # The reasons that judged the person rather than the act (recusal, separation of duties):
+        # such a refusal is itself put on the audit trail, after the refused act is rolled back.
+        self.about_actor = tuple(about_actor)
+        self.attempt: Attempt | None = None
         super().__init__("；".join(self.reasons))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who tried what, where: enough to record a refusal once the attempt is rolled back."""
+
+    actor: str
+    role: str
+    region_code: str
+    case_id: int | None
 
 
 class InvalidInput(WorkflowError):

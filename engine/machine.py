@@ -11,7 +11,7 @@ from typing import Any
 
 from transitions import EventData, Machine, MachineError
 
-from engine.definition import GuardContext, Transition, WorkflowDefinition
+from engine.definition import GuardContext, Transition, WorkflowDefinition, judges_actor
 from engine.errors import GuardRejected, TransitionNotAllowed
 
 
@@ -58,9 +58,15 @@ class CompiledWorkflow:
 
     def check_guards(self, rule: Transition, ctx: GuardContext) -> None:
         """Run every guard and raise once with all their reasons."""
-        reasons = [reason for guard in rule.guards for reason in guard(ctx)]
+        reasons: list[str] = []
+        about_actor: list[str] = []
+        for guard in rule.guards:
+            found = list(guard(ctx))
+            reasons += found
+            if judges_actor(guard):
+                about_actor += found
         if reasons:
-            raise GuardRejected(ctx.action, ctx.case.state, reasons)
+            raise GuardRejected(ctx.action, ctx.case.state, reasons, about_actor=about_actor)
 
     def step(self, state: str, action: str, ctx: GuardContext) -> str:
         """The state reached by firing `action` from `state` (guards are checked before this)."""

@@ -18,7 +18,15 @@ from engine import auditlog
 from engine.access import Actor, Role, county_of, township_of
 from engine.calendar import WorkCalendar
 from engine.definition import CaseView, GuardContext, WorkflowDefinition, judges_actor
-from engine.errors import InvalidInput, NotFound, RoleNotPermitted, StaleVersion, TransitionNotAllowed
+from engine.errors import (
+    Attempt,
+    GuardRejected,
+    InvalidInput,
+    NotFound,
+    RoleNotPermitted,
+    StaleVersion,
+    TransitionNotAllowed,
+)
 from engine.machine import compiled
 from engine.store import Case, RawStatement, TimerRow, utcnow
 
@@ -231,7 +239,11 @@ def fire(
         before, actor, role, action, MappingProxyType(dict(data)), now, MappingProxyType(dict(facts or {}))
     )
     machine = compiled(definition)
-    machine.check_guards(rule, ctx)
+    try:
+        machine.check_guards(rule, ctx)
+    except GuardRejected as refused:
+        refused.attempt = Attempt(actor.username, role, case.region_code, case.id)
+        raise
     to_state = machine.step(case.state, action, ctx)
 
     patch = dict(rule.effect(ctx)) if rule.effect is not None else {}
@@ -321,6 +333,27 @@ def fire(
         data=MappingProxyType(dict(data)),
         due_at=due_at,
     )
+
+
+def record_refusal(session: Session, refused: GuardRejected, *, at: datetime) -> bool:
+    """Put on the audit trail a refusal that judged the person (recusal, separation of duties), in
+    a transaction of its own after the refused act was rolled back. False when there is none to record."""
+    if not refused.about_actor or refused.attempt is None:
+        return False
+    who = refused.attempt
+    auditlog.append(
+        session,
+        at=at,
+        actor=who.actor,
+        role=who.role,
+        action="refused",
+        region_code=who.region_code,
+        case_id=who.case_id,
+        from_state=refused.state,
+        to_state=refused.state,
+        data={"attempted": refused.action, "reasons": list(refused.about_actor)},
+    )
+    return True
 
 
 def create_case(

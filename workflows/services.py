@@ -23,7 +23,7 @@ from engine import auditlog
 from engine.access import PUBLIC, Actor, Role, covers, region_level
 from engine.calendar import SHANGHAI, WorkCalendar, add_months, local_date
 from engine.definition import WorkflowDefinition
-from engine.errors import InvalidInput, NotFound, RoleNotPermitted, TransitionNotAllowed
+from engine.errors import Attempt, GuardRejected, InvalidInput, NotFound, RoleNotPermitted, TransitionNotAllowed
 from engine.queue import visible_clause
 from engine.runtime import TransitionRecord, acting_role, create_case, fire, load_case, roles_on_case
 from engine.secrets import FieldCipher, mask_account, mask_id_number, mask_name, valid_id_number
@@ -434,6 +434,14 @@ def _open_case(
     data = _case_data(session, env, payload, spec)
     data.update(extra or {})
     recused = _related_officials(session, data)
+    if role != Role.APPLICANT and actor.username in recused:
+        reason = (
+            "您与该申请家庭存在近亲属关系，须回避，不能代为申请，请由其他工作人员办理 / "
+            "you are a relative of this household and must recuse: another official must file for it"
+        )
+        refused = GuardRejected("create", definition.initial, [reason], about_actor=[reason])
+        refused.attempt = Attempt(actor.username, role, payload.village, None)
+        raise refused
     data["recused"] = recused
     shared = _shared_accounts(session, data)
     if shared:

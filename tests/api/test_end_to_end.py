@@ -68,6 +68,15 @@ def test_from_submission_through_three_notices_to_a_payment_line(
         json={"version": case["version"], "data": {"monthly_amount_fen": 50_000, "mode": "household"}},
     )
     assert r.status_code == 422
+    refusals = [
+        e
+        for e in client.get(f"/api/v1/applications/{case['id']}/audit", headers=token_for("inspector")).json()
+        if e["action"] == "refused"
+    ]
+    assert [(e["actor"], e["data"]["attempted"], e["from_state"]) for e in refusals] == [
+        ("township1", "approve", "township_approval")
+    ], "the refused attempt is on the trail, though the act itself was rolled back"
+    assert "another official must decide it" in refusals[0]["data"]["reasons"][0]
     case = _act(client, token_for, "township1b", case, "approve", {"monthly_amount_fen": 50_000, "mode": "household"})
     assert case["state"] == "notice_final"
 

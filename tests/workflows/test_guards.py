@@ -127,6 +127,19 @@ def test_a_declared_relative_in_office_must_recuse_and_the_trail_says_so(flow: F
         assert '"official":"clerk"' in recusals[0].data.replace(" ", "")
 
 
+def test_a_relative_in_office_may_not_file_for_the_household_and_the_refusal_judges_the_person(
+    flow: Flow, now: datetime
+) -> None:
+    relatives = [{"name": "张书记", "id_number": OFFICIAL_IDS["clerk"], "relation": "兄弟"}]
+    with pytest.raises(GuardRejected, match="must recuse") as refused:
+        flow.submit(household(relatives=relatives), now, actor=flow.world.clerk)
+    assert refused.value.about_actor == refused.value.reasons
+    assert refused.value.attempt is not None
+    assert (refused.value.attempt.actor, refused.value.attempt.case_id) == ("clerk", None)
+    with flow.session(write=False) as s:
+        assert s.exec(select(Case)).all() == [], "nothing was filed"
+
+
 def test_the_same_person_may_not_act_at_village_and_township(flow: Flow, now: datetime) -> None:
     w = flow.world
     case_id = flow.submit(household(), now)
