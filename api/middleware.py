@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors
 
 MAX_BODY = 256 * 1024
+# Paths answered without a login; on every other path a missing token is 401 before anything else.
+PUBLIC = ("/api/v1/auth/token", "/api/v1/track/", "/api/v1/notices", "/healthz", "/docs", "/openapi.json")
 
 
 def _holds_nul(value: Any) -> bool:
@@ -85,6 +87,17 @@ class InputGuard:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kib = self.limit // 1024
-        response = errors.problem(413, f"请求体超过 {kib} KiB / request body over {kib} KiB", code="too_large")
+        headers = dict(scope.get("headers", []))
+        path = str(scope.get("path", ""))
+        if b"authorization" not in headers and path != "/" and not path.startswith(PUBLIC):
+            # The contract's order: 401 without a token comes before anything about the body.
+            response = errors.problem(
+                401,
+                "未登录或凭据无效 / not authenticated",
+                code="unauthenticated",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        else:
+            kib = self.limit // 1024
+            response = errors.problem(413, f"请求体超过 {kib} KiB / request body over {kib} KiB", code="too_large")
         await response(scope, receive, send)

@@ -182,6 +182,10 @@ def test_a_huge_body_is_413(client: TestClient, token_for: H) -> None:
     body = application_body(reason="困" * 300_000)
     r = client.post("/api/v1/applications", json=body, headers=token_for("village1"))
     assert r.status_code == 413
+    r = client.post("/api/v1/applications", json=body)
+    assert r.status_code == 401, "without a token, 401 comes first"
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert client.post("/api/v1/notices/1/objections", json={"reason": "困" * 300_000}).status_code == 413
 
 
 def test_the_queue_lists_actionable_cases_soonest_deadline_first_with_counts(
