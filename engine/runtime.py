@@ -125,9 +125,14 @@ def can_see(actor: Actor, case: Case) -> bool:
     return bool(roles_on_case(actor, case))
 
 
+def valid_id(value: int) -> bool:
+    """An id a row could have: no lookup for the rest (a 64-bit column cannot even be asked for them)."""
+    return 1 <= value <= 2**62
+
+
 def load_case(session: Session, case_id: int, actor: Actor) -> Case:
     """The case if it exists and the actor's scope reaches it; NotFound otherwise, alike."""
-    case = session.get(Case, case_id)
+    case = session.get(Case, case_id) if valid_id(case_id) else None
     if case is None or not can_see(actor, case):
         raise NotFound(f"案件 {case_id} 不存在 / case {case_id} not found")
     return case

@@ -25,7 +25,7 @@ from engine.calendar import SHANGHAI, WorkCalendar, add_months, local_date
 from engine.definition import WorkflowDefinition
 from engine.errors import Attempt, GuardRejected, InvalidInput, NotFound, RoleNotPermitted, TransitionNotAllowed
 from engine.queue import visible_clause
-from engine.runtime import TransitionRecord, acting_role, create_case, fire, load_case, roles_on_case
+from engine.runtime import TransitionRecord, acting_role, create_case, fire, load_case, roles_on_case, valid_id
 from engine.secrets import FieldCipher, mask_account, mask_id_number, mask_name, valid_id_number
 from engine.store import AuditEntry, Case, Region, RoleGrant, TimerRow, User
 from workflows import emergency, registry, review, standard
@@ -870,7 +870,7 @@ def raise_objection(
     session: Session, *, env: Env, notice_id: int, reason: str, contact: str | None, now: datetime
 ) -> ObjectionReceipt:
     """异议: anyone, anonymous allowed, during a running notice; the case goes to objection_review."""
-    notice = session.get(Notice, notice_id)
+    notice = session.get(Notice, notice_id) if valid_id(notice_id) else None
     case = session.get(Case, notice.case_id) if notice is not None else None
     if notice is None or case is None or not notice.posted:
         raise NotFound("公示不存在或已结束 / no such notice is running")
@@ -927,7 +927,7 @@ def raise_objection(
 
 def objection_contact(session: Session, *, env: Env, actor: Actor, objection_id: int, now: datetime) -> str | None:
     """The objector's contact, for inspectors only (hidden from the township that handles it); the view is audited."""
-    objection = session.get(Objection, objection_id)
+    objection = session.get(Objection, objection_id) if valid_id(objection_id) else None
     case = session.get(Case, objection.case_id) if objection is not None else None
     if objection is None or case is None or Role.INSPECTOR not in actor.roles_on(case.region_code):
         raise NotFound(f"异议 {objection_id} 不存在 / objection {objection_id} not found")

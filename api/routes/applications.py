@@ -14,7 +14,7 @@ from workflows.schemas import ApplicationIn
 
 router = APIRouter(prefix="/api/v1", tags=["applications 申请"], responses=PROBLEMS)
 
-CaseId = Annotated[int, Path(ge=1, le=2**62, description="the case's id")]
+CaseId = Annotated[int, Path(description="the case's id; one that does not exist, or is outside your scope, is 404")]
 
 
 async def _raw_body(request: Request) -> bytes:

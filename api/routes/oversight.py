@@ -33,7 +33,7 @@ def payments(
     summary="异议人联系方式（仅纪检监察）/ an objector's contact (inspectors only; the read is audited)",
 )
 def objection_contact_for_inspector(
-    objection_id: Annotated[int, Path(ge=1, le=2**62)],
+    objection_id: Annotated[int, Path(description="the objection's id (404 when unknown)")],
     state: StateDep,
     session: SessionDep,
     actor: CurrentActor,

@@ -52,7 +52,7 @@ def notices(state: StateDep, session: ReadSessionDep, now: Now) -> list[NoticeOu
     summary="提出异议 / object to a listed case (anonymous allowed)",
 )
 def object_to_notice(
-    notice_id: Annotated[int, Path(ge=1, le=2**62)],
+    notice_id: Annotated[int, Path(description="the notice's id (404 when unknown or ended)")],
     body: ObjectionIn,
     state: StateDep,
     session: SessionDep,

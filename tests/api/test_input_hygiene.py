@@ -77,3 +77,16 @@ def test_unknown_paths_answer_in_both_languages(client: TestClient) -> None:
     r = client.get("/api/v1/nothing-here")
     assert r.status_code == 404
     assert r.json()["detail"] == "没有这个地址 / no such path"
+
+
+@pytest.mark.parametrize("ident", ["0", "-1", str(2**63), str(10**30)])
+def test_an_id_no_row_could_have_is_404_like_any_unknown_one(client: TestClient, token_for: H, ident: str) -> None:
+    assert client.get(f"/api/v1/applications/{ident}").status_code == 401, "401 still comes first"
+    assert client.get(f"/api/v1/applications/{ident}", headers=token_for("township1")).status_code == 404
+    act = client.post(
+        f"/api/v1/applications/{ident}/actions/approve", json={"version": 1}, headers=token_for("township1")
+    )
+    assert act.status_code == 404
+    assert client.get(f"/api/v1/objections/{ident}/contact", headers=token_for("inspector")).status_code == 404
+    assert client.post(f"/api/v1/notices/{ident}/objections", json={"reason": "不实"}).status_code == 404
+    assert client.get("/api/v1/applications/abc", headers=token_for("township1")).status_code == 422
