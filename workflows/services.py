@@ -1256,8 +1256,18 @@ def payable_amount(env: Env, case: Case, month: str) -> int | None:
 
 
 def run_payments(session: Session, *, env: Env, month: str, actor: Actor, now: datetime) -> PaymentRunResult:
-    """A month's payment lines: every case active in it, once (a repeated run adds none)."""
+    """A month's payment lines: every case active in it, once (a repeated run adds none).
+
+    A month may be run in advance (payroll is prepared before the month starts), but no further
+    ahead than the next: who is active later is not known yet."""
     start = _month_start(month)
+    today = local_date(now)
+    latest = f"{today.year + today.month // 12:04d}-{today.month % 12 + 1:02d}"
+    if start > _month_start(latest):
+        raise InvalidInput(
+            f"只能发放本月或下月（{latest}）及以前的月份 / "
+            f"a month can be run at most one month ahead (up to {latest}): {month}"
+        )
     query = select(Case).where(
         Case.workflow == StandardSpec.key,
         or_(

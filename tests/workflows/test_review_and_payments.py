@@ -92,7 +92,7 @@ def test_the_grace_period_pays_on_then_ends_in_exit(flow: Flow, now: datetime) -
         case_id, "begin_exit", flow.world.boss, start, {"reason": "务工收入超过标准 / earnings above the standard"}
     )
     assert flow.state(case_id) == "grace_period"
-    assert pay(flow, "2027-06", start)[0] == 1, "paid during the grace period"
+    assert pay(flow, "2027-06", local("2027-06-10"))[0] == 1, "paid during the grace period"
     flow.sweep(local("2028-01-09"))
     assert flow.state(case_id) == "grace_period"
     flow.sweep(local("2028-01-11"))
@@ -165,6 +165,14 @@ def test_P10_payments_start_the_month_after_activation_and_a_month_is_paid_once(
         assert payment_lines(s, actor=flow.world.far_boss, month="2026-11") == []
         runs = s.exec(select(AuditEntry).where(AuditEntry.action == "payment_run")).all()
         assert len(runs) == 3
+
+
+def test_a_month_can_be_paid_at_most_one_month_ahead(flow: Flow, now: datetime) -> None:
+    active(flow, now)  # active on 2026-10-21
+    assert pay(flow, "2026-12", local("2026-11-25"))[0] == 1, "next month's payroll is prepared ahead"
+    with pytest.raises(InvalidInput, match="2026-12"):
+        pay(flow, "2027-01", local("2026-11-25"))
+    assert pay(flow, "2027-01", local("2026-12-31"))[0] == 1, "across the year's end"
 
 
 def test_emergency_grants_are_not_payment_lines_and_bad_months_are_refused(flow: Flow, now: datetime) -> None:
