@@ -19,6 +19,7 @@ class Unit(StrEnum):
     WORKING_DAYS = "working_days"
     HOURS = "hours"
     MONTHS = "months"
+    SECONDS = "seconds"  # for a due time given to the second (the end of a named day)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,13 @@ class Delay:
             raise ValueError(f"a delay cannot be negative: {self.amount} {self.unit}")
 
     def describe(self) -> str:
-        zh = {Unit.DAYS: "天", Unit.WORKING_DAYS: "个工作日", Unit.HOURS: "小时", Unit.MONTHS: "个月"}[self.unit]
+        zh = {
+            Unit.DAYS: "天",
+            Unit.WORKING_DAYS: "个工作日",
+            Unit.HOURS: "小时",
+            Unit.MONTHS: "个月",
+            Unit.SECONDS: "秒",
+        }[self.unit]
         return f"{self.amount}{zh}"
 
 
@@ -102,6 +109,8 @@ class WorkCalendar:
             return start + timedelta(days=delay.amount)
         if delay.unit is Unit.HOURS:
             return start + timedelta(hours=delay.amount)
+        if delay.unit is Unit.SECONDS:
+            return start + timedelta(seconds=delay.amount)
         return add_months(start, delay.amount)
 
 

@@ -1150,10 +1150,16 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
         "status_text": where,
         "next_step": nxt,
         "deadline": deadline,
-        "submitted_at": case.created_at,
+        "submitted_at": _submitted_at(case),
         "updated_at": case.updated_at,
         "reason": reason,
     }
+
+
+def _submitted_at(case: Case) -> datetime | None:
+    """When the household's application was submitted; a draft has not been."""
+    submitted = case.data.get("submitted") or {}
+    return datetime.fromisoformat(submitted["at"]) if submitted.get("at") else None
 
 
 def find_by_tracking_code(session: Session, *, env: Env, code: str) -> Case | None:

@@ -140,8 +140,8 @@ def _info_due(case: CaseView) -> Delay:
     except ValueError:
         return Delay(0, Unit.HOURS)
     end = datetime.combine(day, time(23, 59, 59), tzinfo=SHANGHAI)
-    hours = int((end - case.state_entered_at).total_seconds() // 3600)
-    return Delay(max(hours, 0), Unit.HOURS)
+    seconds = int((end - case.state_entered_at).total_seconds())  # due within the second before the end
+    return Delay(max(seconds, 0), Unit.SECONDS)
 
 
 def _decided(dest: str) -> Any:

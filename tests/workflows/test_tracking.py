@@ -68,3 +68,23 @@ def test_a_request_for_information_is_due_at_the_end_of_its_day_in_shanghai(flow
     shown = status(flow, case_id, now)
     assert shown["deadline"] == datetime(2026, 12, 20, 15, 59, 59, tzinfo=UTC)
     assert shown["deadline"].isoformat().replace("+00:00", "Z") == "2026-12-20T15:59:59Z"
+
+
+def test_the_case_deadline_of_a_request_for_information_is_the_end_of_its_day_to_the_second(
+    flow: Flow, now: datetime
+) -> None:
+    asked_at = now + timedelta(hours=5, minutes=33, seconds=52)  # not on a whole hour
+    case_id = flow.submit(household(), now)
+    flow.act(case_id, "request_info", flow.world.clerk, asked_at, {"missing": ["收入证明"], "due": "2026-12-10"})
+    deadline = flow.case(case_id).deadline
+    assert deadline is not None
+    end_of_day = datetime(2026, 12, 10, 15, 59, 59, tzinfo=UTC)  # 23:59:59 in Shanghai
+    assert end_of_day - timedelta(seconds=1) < deadline <= end_of_day
+
+
+def test_a_draft_has_not_been_submitted(flow: Flow, now: datetime) -> None:
+    draft = household().model_copy(update={"draft": True})
+    case_id = flow.submit(draft, now)
+    assert status(flow, case_id, now)["submitted_at"] is None
+    flow.act(case_id, "submit", flow.world.clerk, now + DAY)
+    assert status(flow, case_id, now + DAY)["submitted_at"] == now + DAY
