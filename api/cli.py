@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ def _database(settings: Settings, *, migrate: bool = True) -> Database:
 
 
 MIN_PASSWORD = 10
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 
 
 def _safe_url(url: str) -> str:
@@ -120,6 +122,8 @@ def users_add(
     settings = _settings()
     if id_number is not None and not valid_id_number(id_number):
         _fail(f"身份证号码无效（校验位不符）/ invalid identity number: {id_number}", 2)
+    if email is not None and not EMAIL.fullmatch(email):
+        _fail(f"电子邮箱格式无效 / not an e-mail address: {email}", 2)
     cipher = FieldCipher(settings.secret_key)
     generated = password is None
     password = password or secrets.token_urlsafe(12)
@@ -229,13 +233,20 @@ def audit_keygen(path: Path) -> None:
 @audit_app.command("checkpoint")
 def audit_checkpoint(key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM)")]) -> None:
     """打印签名的链头检查点 / print a signed checkpoint of the chain head (JSON)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     from engine.auditlog import load_key, make_checkpoint
 
     if not key.exists():
         _fail(f"密钥文件不存在 / no key file {key}; create one with `aidflow audit keygen {key}`", 2)
+    try:
+        signer = load_key(key)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        _fail(f"密钥文件不是 Ed25519 私钥（PEM）/ {key} is not an Ed25519 private key in PEM: {exc}", 2)
+        raise
     db = _database(_settings(), migrate=False)
     with db.session(write=False) as session:
-        typer.echo(make_checkpoint(session, load_key(key), utcnow()).to_json())
+        typer.echo(make_checkpoint(session, signer, utcnow()).to_json())
 
 
 @timers_app.command("run")
@@ -362,7 +373,13 @@ def demo(
 
 
 def main() -> None:
+    from sqlalchemy.exc import OperationalError
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except OperationalError as exc:
+        url = _safe_url(os.environ.get("AIDFLOW_DATABASE_URL", "sqlite:///./aidflow.db"))
+        typer.echo(f"数据库无法连接或打开 / cannot reach or open the database {url}: {exc.orig}", err=True)
+        sys.exit(2)

@@ -12,6 +12,27 @@ from engine.errors import Conflict, InvalidInput, NotFound
 from engine.store import Region, RoleGrant, User
 
 ASSIGNABLE_ROLES = frozenset(r.value for r in Role if r not in (Role.SYSTEM, Role.PUBLIC))
+# The level of region each role is granted on (inspectors and admins: any level, from a village up).
+ROLE_LEVEL = {
+    Role.APPLICANT: "village",
+    Role.VILLAGE_OFFICER: "village",
+    Role.TOWNSHIP_OFFICER: "township",
+    Role.COUNTY_OFFICER: "county",
+}
+_LEVEL_ZH = {"village": "村", "township": "乡镇", "county": "县"}
+
+
+def _check_grant(session: Session, role: str, region: str) -> None:
+    if role not in ASSIGNABLE_ROLES:
+        raise InvalidInput(f"未知角色 / unknown role {role!r}; one of {sorted(ASSIGNABLE_ROLES)}")
+    if not valid_region_code(region) or session.get(Region, region) is None:
+        raise NotFound(f"区划 {region} 不存在 / region {region} not found")
+    level = ROLE_LEVEL.get(Role(role))
+    if level is not None and region_level(region) != level:
+        raise InvalidInput(
+            f"{role} 须授予在{_LEVEL_ZH[level]}级区划上，{region} 是{_LEVEL_ZH.get(region_level(region), '其他')}级 / "
+            f"{role} is granted on a {level}, and {region} is a {region_level(region)}"
+        )
 
 
 def add_region(session: Session, *, code: str, name: str, actor: Actor, now: datetime) -> Region:
@@ -58,10 +79,7 @@ def add_user(
     id_number_hash: str | None = None,
 ) -> User:
     """Create an account and grant it one role on one region."""
-    if role not in ASSIGNABLE_ROLES:
-        raise InvalidInput(f"未知角色 / unknown role {role!r}; one of {sorted(ASSIGNABLE_ROLES)}")
-    if session.get(Region, region) is None:
-        raise NotFound(f"区划 {region} 不存在 / region {region} not found")
+    _check_grant(session, role, region)
     if session.exec(select(User).where(User.username == username)).first() is not None:
         raise Conflict(f"用户名 {username} 已被使用 / username {username} is taken")
     user = User(
@@ -82,10 +100,7 @@ def add_user(
 def grant_role(session: Session, *, user: User, role: str, region: str, actor: Actor, now: datetime) -> None:
     """Grant `role` on `region` (and so on everything below it) to `user`."""
     assert user.id is not None
-    if role not in ASSIGNABLE_ROLES:
-        raise InvalidInput(f"未知角色 / unknown role {role!r}; one of {sorted(ASSIGNABLE_ROLES)}")
-    if session.get(Region, region) is None:
-        raise NotFound(f"区划 {region} 不存在 / region {region} not found")
+    _check_grant(session, role, region)
     existing = select(RoleGrant).where(
         RoleGrant.user_id == user.id, RoleGrant.role == role, RoleGrant.region_code == region
     )

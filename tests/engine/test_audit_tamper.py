@@ -3,6 +3,7 @@ verify_log must fail and name the first entry that no longer verifies."""
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from datetime import datetime, timedelta
@@ -292,8 +293,21 @@ def test_any_single_changed_character_in_any_stored_field_is_found_at_that_entry
             if column == "seq":
                 seqs_after = set(conn.execute(text("SELECT CAST(seq AS TEXT) FROM audit_entries")).scalars())
                 after = next(iter(seqs_after - seqs_before), raw)
-                # Where the chain first breaks: the gap the row left, or the row itself if it now sorts first.
-                first_bad = min(seq, int(after)) if re.fullmatch(r"-?[0-9]+", after) else seq
+                # Where the chain first breaks: the gap the row left, or the row itself if it now sorts first
+                # (a fraction such as 1.5, stored by SQLite as a real, sorts between 1 and 2: it breaks at 2).
+                stored_as = (
+                    conn.execute(
+                        text("SELECT typeof(seq) FROM audit_entries WHERE CAST(seq AS TEXT) = :a"), {"a": after}
+                    ).scalar()
+                    if db.is_sqlite
+                    else "integer"
+                )
+                if re.fullmatch(r"-?[0-9]+", after):
+                    first_bad = min(seq, int(after))
+                elif stored_as == "real":
+                    first_bad = min(seq, max(1, math.ceil(float(after))))
+                else:
+                    first_bad = seq
             else:
                 after = conn.execute(text(f"SELECT {stored} FROM audit_entries WHERE seq = :s"), {"s": seq}).scalar()
                 first_bad = seq

@@ -152,3 +152,29 @@ def test_audit_verify_refuses_a_checkpoint_whose_signature_does_not_verify(
     code, output = _cli(db_url, "verify", "--checkpoint", str(forged))
     assert code == 1
     assert "signature does not verify" in output
+
+
+def test_a_key_file_that_is_not_a_key_is_refused_in_words(db_url: str, chain: Chain, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a key\n")
+    code, output = _cli(db_url, "checkpoint", "--key", str(junk))
+    assert code == 2
+    assert "is not an Ed25519 private key" in output
+
+
+def test_a_database_that_cannot_be_opened_is_reported_without_a_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    missing = tmp_path / "no-such-dir" / "aidflow.db"
+    result = subprocess.run(
+        [sys.executable, "-c", "from api.cli import main; main()", "audit", "verify"],
+        env={**os.environ, "AIDFLOW_DATABASE_URL": f"sqlite:///{missing}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cannot reach or open the database" in result.stderr
+    assert "Traceback" not in result.stderr
