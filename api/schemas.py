@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
@@ -40,9 +40,14 @@ class ActionIn(Strict):
 
     version: int = Field(ge=1, description="the case's version as the caller last read it")
     comment: str | None = Field(default=None, max_length=2000)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict, description="the act's data; null is taken as {}")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": list(ACTION_EXAMPLES.values())})
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 class AuditOut(BaseModel):

@@ -28,7 +28,15 @@ from engine.runtime import (
 from engine.store import AuditEntry, Case, Database, utcnow
 from notifications.messages import on_transition
 from workflows.schemas import ApplicationIn
-from workflows.services import Env, actor_facts, case_details, check_may_act, perform_action, submit_application
+from workflows.services import (
+    Env,
+    actor_facts,
+    case_details,
+    check_may_act,
+    perform_action,
+    step_due,
+    submit_application,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -103,7 +111,7 @@ def application_view(
         state_label=definition.label(case.state),
         version=case.version,
         village=case.region_code,
-        deadline=case.deadline,
+        deadline=step_due(session, env, case),
         actions=available_actions(
             definition, case, actor, now=now, facts=actor_facts(session, env=env, case=case, actor=actor, now=now)
         ),

@@ -120,7 +120,8 @@ class NoticeOut(BaseModel):
     id: int
     reference: str
     name: str
-    village: str
+    village: str  # the village's name, as the board shows it
+    village_code: str  # its 12-digit code, as applications name it
     household_size: int
     aid_type: str
     amount_fen: int | None
@@ -854,6 +855,7 @@ def running_notices(session: Session, *, env: Env, now: datetime) -> list[Notice
             reference=n.reference,
             name=_public_name(n.masked_name, masked=True),
             village=village,
+            village_code=n.region_code,
             household_size=n.household_size,
             aid_type=n.aid_type,
             amount_fen=n.amount_fen,
@@ -1094,7 +1096,7 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def _plain_deadline(session: Session, env: Env, case: Case) -> datetime | None:
+def step_due(session: Session, env: Env, case: Case) -> datetime | None:
     """By when the case's present step is due, wherever that is known."""
     d = case.data
     if case.state.startswith("notice_"):
@@ -1141,7 +1143,7 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
         asked = d["info_request"]
         items = "；".join(str(m) for m in asked.get("missing") or [])
         nxt = f"Provide by {asked.get('due')}: {items}" if en else f"请于 {asked.get('due')} 前补齐：{items}"
-    deadline = _plain_deadline(session, env, case)
+    deadline = step_due(session, env, case)
     label = env.definition_for(case).label(case.state)
     return {
         "reference": case.reference,

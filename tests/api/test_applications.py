@@ -58,6 +58,18 @@ def test_village_pass_moves_the_case_to_the_first_notice_with_a_deadline(client:
     case = pass_village(client, token_for, _create(client, token_for))
     assert case["state"] == "notice_village"
     assert case["version"] >= 3
+    assert case["deadline"] is not None
+
+
+def test_null_action_data_is_taken_as_none_given(client: TestClient, token_for: H) -> None:
+    case = _create(client, token_for)
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/village_reject",
+        json={"version": case["version"], "data": None},
+        headers=token_for("village1"),
+    )
+    assert r.status_code == 422
+    assert "reason" in r.json()["detail"], "refused by the guard for its missing reason, not for the null"
 
 
 def test_a_stale_version_is_409_and_changes_nothing(client: TestClient, token_for: H) -> None:
