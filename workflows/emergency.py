@@ -68,6 +68,7 @@ def _converted(ctx: GuardContext) -> Mapping[str, Any]:
 def build(spec: EmergencySpec) -> WorkflowDefinition:
     township, county = (Role.TOWNSHIP_OFFICER,), (Role.COUNTY_OFFICER,)
     post = spec.post_notice
+    first_aid = spec.first_aid
     transitions = (
         transition(
             "submit",
@@ -147,6 +148,14 @@ def build(spec: EmergencySpec) -> WorkflowDefinition:
             effect=flag("paperwork_overdue"),
             label="补办手续超期 / paperwork overdue",
         ),
+        transition(
+            "flag_first_aid_overdue",
+            REPORTED,
+            None,
+            by=[Role.SYSTEM],
+            effect=flag("first_aid_overdue"),
+            label="先行救助超时 / first aid overdue",
+        ),
         transition(CLOSE_NOTICE, post.state, CLOSED, by=[Role.SYSTEM], label="事后公示期满 / notice ended"),
         transition(
             "withdraw",
@@ -182,8 +191,15 @@ def build(spec: EmergencySpec) -> WorkflowDefinition:
             initial=DRAFT,
             terminal=frozenset({CLOSED, REJECTED, CONVERTED, RECOVERY, WITHDRAWN}),
             transitions=transitions,
-            timers=(Timer(PAID, "flag_paperwork_overdue", lambda _c: spec.paperwork), notice_timer(post)),
-            deadlines=(Deadline(PAID, lambda _c: spec.paperwork),),
+            timers=(
+                Timer(PAID, "flag_paperwork_overdue", lambda _c: spec.paperwork),
+                notice_timer(post),
+                *((Timer(REPORTED, "flag_first_aid_overdue", lambda _c: first_aid),) if first_aid else ()),
+            ),
+            deadlines=(
+                Deadline(PAID, lambda _c: spec.paperwork),
+                *((Deadline(REPORTED, lambda _c: first_aid),) if first_aid else ()),
+            ),
             labels=labels,
             title="急难型临时救助 / emergency temporary aid",
         )

@@ -107,6 +107,7 @@ class Rules:
     payment_start_months: int
     village_review: Delay | None = None  # when a region sets one: the village review is due within it
     objection_review: Delay | None = None  # an objection is decided within it; a breach is flagged
+    emergency_first_aid: Delay | None = None  # an emergency is decided within it; a breach is flagged
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -164,6 +165,7 @@ class Rules:
             payment_start_months=int(raw["payments"]["start_months_after_activation"]),
             village_review=_delay(std["village_review"]) if std.get("village_review") else None,
             objection_review=_delay(std["objection_review"]) if std.get("objection_review") else None,
+            emergency_first_aid=_delay(emergency["first_aid"]) if emergency.get("first_aid") else None,
         )
 
 

@@ -113,23 +113,35 @@ class StandardSpec:
 
 @dataclass(frozen=True)
 class EmergencySpec:
-    """急难型临时救助: the paperwork clock and the notice after the fact."""
+    """急难型临时救助: the first-aid and paperwork clocks and the notice after the fact."""
 
     paperwork: Delay
     post_notice: NoticeStage
+    first_aid: Delay | None = None
 
     key = "emergency"
 
     @classmethod
     def from_rules(cls, rules: Rules) -> EmergencySpec:
-        return cls(paperwork=rules.emergency_paperwork, post_notice=rules.emergency_post_notice)
+        return cls(
+            paperwork=rules.emergency_paperwork,
+            post_notice=rules.emergency_post_notice,
+            first_aid=rules.emergency_first_aid,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"paperwork": _delay_json(self.paperwork), "post_notice": self.post_notice.to_json()}
+        body = {"paperwork": _delay_json(self.paperwork), "post_notice": self.post_notice.to_json()}
+        if self.first_aid is not None:  # absent from specs written before it existed
+            body["first_aid"] = _delay_json(self.first_aid)
+        return body
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> EmergencySpec:
-        return cls(paperwork=_delay(raw["paperwork"]), post_notice=NoticeStage.from_json(raw["post_notice"]))
+        return cls(
+            paperwork=_delay(raw["paperwork"]),
+            post_notice=NoticeStage.from_json(raw["post_notice"]),
+            first_aid=_delay(raw["first_aid"]) if raw.get("first_aid") else None,
+        )
 
     @property
     def version(self) -> int:

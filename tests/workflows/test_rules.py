@@ -209,6 +209,28 @@ def test_K4_emergency_paperwork_is_due_within_five_days(flow: Flow, now: datetim
     assert flow.case(case_id).deadline == now + 5 * DAY
 
 
+def test_K4_emergency_aid_is_decided_within_24_hours_or_the_delay_is_flagged(flow: Flow, now: datetime) -> None:
+    from datetime import timedelta
+
+    from workflows.services import overdue_flags
+
+    with flow.session() as s:
+        deposit_fund(s, env=flow.env, township_code=TOWNSHIP, amount_fen=1_000_000, actor=SYSTEM, now=now)
+    prompt = flow.submit(household(aid_type="emergency", serial=1), now, actor=flow.world.boss)
+    slow = flow.submit(household(aid_type="emergency", serial=5), now, actor=flow.world.boss)
+    assert flow.case(slow).deadline == now + timedelta(hours=24)
+    flow.act(prompt, "grant_emergency", flow.world.boss, now + timedelta(hours=3), {"amount_fen": 100_000})
+    assert flow.sweep(now + timedelta(hours=24) - timedelta(seconds=1)).fired == 0
+    flow.sweep(now + timedelta(hours=24))
+    late = flow.case(slow)
+    assert late.state == "emergency_reported", "flagged, still to be decided"
+    assert [f["kind"] for f in late.data["flags"]] == ["first_aid_overdue"]
+    assert flow.case(prompt).data.get("flags") == []
+    with flow.session(write=False) as s:
+        found = [(f.application_id, f.kind) for f in overdue_flags(s, actor=flow.world.inspector)]
+    assert found == [(slow, "first_aid_overdue")]
+
+
 def test_K6_emergency_cap_ten_times_standard(db: Database, world: World, now: datetime) -> None:
     generous = Override("", date(2020, 1, 1), {"emergency": {"township_limit_fen": 5_000_000}})
     flow = Flow(db, make_env(generous), world)
