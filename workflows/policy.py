@@ -98,6 +98,7 @@ class Rules:
     grace_months: int
     termination_notice_for: frozenset[str]
     termination_approved_by_county_for: frozenset[str]
+    suspension_months: int | None
     termination_notice: NoticeStage
     emergency_township_limit_fen: int
     emergency_cap_multiple: int
@@ -155,6 +156,9 @@ class Rules:
             termination_notice_for=frozenset(str(a) for a in review["termination_notice_for"]),
             termination_approved_by_county_for=frozenset(
                 str(a) for a in review.get("termination_approved_by_county_for", [])
+            ),
+            suspension_months=(
+                _months(review["suspension_months"], "suspension_months") if review.get("suspension_months") else None
             ),
             termination_notice=NoticeStage.from_json(review["termination_notice"], name="termination"),
             emergency_township_limit_fen=_fen(emergency["township_limit_fen"], "township_limit_fen"),

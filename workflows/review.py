@@ -12,7 +12,7 @@ from engine.access import Role
 from engine.calendar import Delay, Unit
 from engine.definition import CaseView, GuardContext, Timer, Transition, transition
 from workflows import guards as g
-from workflows.common import CLOSE_NOTICE, appended, notice_timer, official, stamp
+from workflows.common import CLOSE_NOTICE, appended, flag, notice_timer, official, stamp
 from workflows.policy import NoticeStage
 from workflows.spec import StandardSpec
 
@@ -20,6 +20,7 @@ ACTIVE = "active"
 UNDER_REVIEW = "under_review"
 GRACE_PERIOD = "grace_period"
 TERMINATION_APPROVAL = "termination_approval"
+SUSPENDED = "suspended"
 EXITED = "exited"
 
 LABELS = {
@@ -27,6 +28,7 @@ LABELS = {
     UNDER_REVIEW: "定期核查中 / under review",
     GRACE_PERIOD: "渐退期 / grace period",
     TERMINATION_APPROVAL: "终止待县级审批 / termination awaiting county approval",
+    SUSPENDED: "中止发放 / payments suspended",
     "notice_termination": "终止公示 / termination notice",
     EXITED: "已退出 / exited",
 }
@@ -86,6 +88,50 @@ def _adjusted(ctx: GuardContext) -> Mapping[str, Any]:
 
 def _grace(ctx: GuardContext) -> Mapping[str, Any]:
     return {"review": None, "grace": stamp(ctx, reason=str(ctx.data.get("reason", "")).strip())}
+
+
+def _suspended(ctx: GuardContext) -> Mapping[str, Any]:
+    return {"suspension": stamp(ctx, reason=str(ctx.data.get("reason", "")).strip())}
+
+
+def _resumed(ctx: GuardContext) -> Mapping[str, Any]:
+    ended = {**dict(ctx.case.data.get("suspension") or {}), "resumed": stamp(ctx, note=str(ctx.data.get("note", "")))}
+    return {"suspension": None, "suspensions": appended(ctx, "suspensions", ended)}
+
+
+def _suspension_transitions(spec: StandardSpec) -> list[Transition]:
+    """D3: a household that will not cooperate with its review is suspended (中止: not paid) until it
+    does; one suspended past the policy's months is flagged for the township to end its support."""
+    if spec.suspension_months is None:
+        return []
+    township = (Role.TOWNSHIP_OFFICER,)
+    return [
+        official(
+            "suspend",
+            UNDER_REVIEW,
+            SUSPENDED,
+            by=township,
+            guards=(g.written_reason,),
+            effect=_suspended,
+            label="不配合核查，中止发放 / suspended: the household does not cooperate with the review",
+        ),
+        official(
+            "resume",
+            SUSPENDED,
+            UNDER_REVIEW,
+            by=township,
+            effect=_resumed,
+            label="恢复核查 / the review resumes",
+        ),
+        transition(
+            "flag_suspension_long",
+            SUSPENDED,
+            None,
+            by=[Role.SYSTEM],
+            effect=flag("suspended_too_long"),
+            label="中止超期，应终止保障 / suspended too long: support should end",
+        ),
+    ]
 
 
 def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Transition, ...]:
@@ -175,7 +221,7 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
         ),
         official(
             "terminate",
-            (ACTIVE, UNDER_REVIEW),
+            (ACTIVE, UNDER_REVIEW, *((SUSPENDED,) if spec.suspension_months is not None else ())),
             None,
             by=township,
             guards=(g.written_reason,),
@@ -198,6 +244,7 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
             label="自愿退出 / voluntary exit",
         ),
     ]
+    found += _suspension_transitions(spec)
     if by_county:
         county = (Role.COUNTY_OFFICER,)
         found += [
@@ -246,6 +293,9 @@ def timers(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Timer, 
     ]
     if termination is not None:
         found.append(notice_timer(termination))
+    if spec.suspension_months is not None:
+        months = spec.suspension_months
+        found.append(Timer(SUSPENDED, "flag_suspension_long", lambda _c: Delay(months, Unit.MONTHS)))
     return tuple(found)
 
 
@@ -255,6 +305,7 @@ def states(spec: StandardSpec, termination: NoticeStage | None) -> tuple[str, ..
         UNDER_REVIEW,
         GRACE_PERIOD,
         *((TERMINATION_APPROVAL,) if spec.termination_approved_by_county_for else ()),
+        *((SUSPENDED,) if spec.suspension_months is not None else ()),
         *((termination.state,) if termination is not None else ()),
         EXITED,
     )

@@ -244,6 +244,8 @@ ACTION_DATA: dict[str, type[BaseModel]] = {
     "begin_exit": ReasonData,
     "terminate": ReasonData,
     "approve_termination": NoteData,
+    "suspend": ReasonData,
+    "resume": NoteData,
     "reject_termination": ReasonData,
     "voluntary_exit": ReasonData,
     "grant_emergency": GrantEmergencyData,

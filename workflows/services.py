@@ -48,7 +48,7 @@ from workflows.texts import plain
 
 _PREFIX = {"dibao": "DB", "tekun": "TK", "emergency": "LS"}
 _OFFICER_ROLES = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER)
-FLAG_ACTIONS = ("flag_overdue", "flag_paperwork_overdue", "flag_first_aid_overdue")
+FLAG_ACTIONS = ("flag_overdue", "flag_paperwork_overdue", "flag_first_aid_overdue", "flag_suspension_long")
 _cases = Case.__table__.c  # type: ignore[attr-defined]
 _funds = Fund.__table__  # type: ignore[attr-defined]
 _lines = PaymentLine.__table__  # type: ignore[attr-defined]
@@ -1179,7 +1179,11 @@ def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
         .order_by(_audit.seq.desc())
     )
     rows = session.connection().execute(query).all()
-    kinds = {"flag_paperwork_overdue": "paperwork_overdue", "flag_first_aid_overdue": "first_aid_overdue"}
+    kinds = {
+        "flag_paperwork_overdue": "paperwork_overdue",
+        "flag_first_aid_overdue": "first_aid_overdue",
+        "flag_suspension_long": "suspended_too_long",
+    }
     found = []
     for case_id, action, state, at, reference, region in rows:
         kind = kinds.get(action) or standard.OVERDUE_KINDS.get(state or "", "overdue")

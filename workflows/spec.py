@@ -50,6 +50,7 @@ class StandardSpec:
     termination_notice: NoticeStage
     termination_approved_by_county_for: tuple[str, ...] = ()
     objection_review: Delay | None = None
+    suspension_months: int | None = None
 
     key = "standard"
 
@@ -67,6 +68,7 @@ class StandardSpec:
             termination_notice=rules.termination_notice,
             termination_approved_by_county_for=tuple(sorted(rules.termination_approved_by_county_for)),
             objection_review=rules.objection_review,
+            suspension_months=rules.suspension_months,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -85,6 +87,8 @@ class StandardSpec:
             body["termination_approved_by_county_for"] = list(self.termination_approved_by_county_for)
         if self.objection_review is not None:
             body["objection_review"] = _delay_json(self.objection_review)
+        if self.suspension_months is not None:
+            body["suspension_months"] = self.suspension_months
         return body
 
     @classmethod
@@ -101,6 +105,7 @@ class StandardSpec:
             termination_notice=NoticeStage.from_json(raw["termination_notice"]),
             termination_approved_by_county_for=tuple(raw.get("termination_approved_by_county_for", ())),
             objection_review=_delay(raw["objection_review"]) if raw.get("objection_review") else None,
+            suspension_months=int(raw["suspension_months"]) if raw.get("suspension_months") else None,
         )
 
     @property

@@ -44,6 +44,10 @@ PLAIN: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         ),
         ("县级批准终止或继续保障", "The county approves the termination or support continues"),
     ),
+    "suspended": (
+        ("因未配合定期核查，保障金中止发放", "Payments are suspended: the household has not taken part in its review"),
+        ("请联系乡镇配合核查，核查恢复后继续", "Contact the township to take part in the review; it then resumes"),
+    ),
     "exited": (("已退出保障", "Support has ended"), ("无", "Nothing further")),
     "rejected": (
         ("申请未获批准", "The application was refused"),

@@ -11,7 +11,7 @@ from engine.access import SYSTEM
 from engine.errors import GuardRejected, InvalidInput, RoleNotPermitted
 from engine.store import AuditEntry
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household, local
-from workflows.services import payment_lines, run_payments
+from workflows.services import overdue_flags, payment_lines, run_payments
 
 DAY = timedelta(days=1)
 
@@ -68,6 +68,43 @@ def test_D2_a_review_without_material_change_keeps_the_amount(flow: Flow, now: d
     assert (case.state, case.data["monthly_amount_fen"]) == ("active", 50_000)
     assert "adjustments" not in case.data
     assert pay(flow, "2026-12", now + 70 * DAY) == (1, 0, 50_000)
+
+
+def test_D3_a_household_that_will_not_cooperate_is_suspended_and_flagged_after_six_months(
+    flow: Flow, now: datetime
+) -> None:
+    w = flow.world
+    case_id = active(flow, now)  # active on 2026-10-21
+    flow.act(case_id, "start_review", w.boss, local("2026-11-02"))
+    with pytest.raises(GuardRejected, match="reason"):
+        flow.act(case_id, "suspend", w.boss, local("2026-11-20"), {})
+    flow.act(
+        case_id, "suspend", w.boss, local("2026-11-20"), {"reason": "多次联系未配合入户核查 / would not take part"}
+    )
+    assert flow.state(case_id) == "suspended"
+    assert pay(flow, "2026-12", local("2026-12-01"))[0] == 0, "not paid while suspended"
+    flow.sweep(local("2027-05-19"))
+    assert flow.case(case_id).data["flags"] == []
+    flow.sweep(local("2027-05-21"))
+    late = flow.case(case_id)
+    assert late.state == "suspended", "flagged for the township to decide, never ended by itself"
+    assert [f["kind"] for f in late.data["flags"]] == ["suspended_too_long"]
+    with flow.session(write=False) as s:
+        assert [f.kind for f in overdue_flags(s, actor=w.inspector)] == ["suspended_too_long"]
+    flow.act(case_id, "resume", w.boss, local("2027-05-22"), {"note": "已配合 / cooperating now"})
+    assert flow.state(case_id) == "under_review"
+    flow.act(case_id, "continue", w.boss, local("2027-05-25"))
+    assert pay(flow, "2027-06", local("2027-06-01"))[0] == 1, "paid again once the review is done"
+
+
+def test_a_suspended_case_may_be_terminated(flow: Flow, now: datetime) -> None:
+    case_id = active(flow, now)
+    flow.act(case_id, "start_review", flow.world.boss, local("2026-11-02"))
+    flow.act(case_id, "suspend", flow.world.boss, local("2026-11-20"), {"reason": "联系不上 / unreachable"})
+    flow.act(
+        case_id, "terminate", flow.world.boss, local("2027-06-01"), {"reason": "中止满六个月 / suspended six months"}
+    )
+    assert flow.state(case_id) == "exited"
 
 
 def test_adjust_records_the_amount_before_and_after(flow: Flow, now: datetime) -> None:
