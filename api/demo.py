@@ -269,6 +269,25 @@ class Scenario:
             ("active_1", 2, paid),
             ("active_2", 3, paid),
             ("under_review", 1, [*paid, (1, "T", "start_review", {})]),
+            (
+                "grace_period",
+                0,
+                [
+                    *paid,
+                    (3, "T", "start_review", {}),
+                    (2, "T", "begin_exit", {"reason": "务工收入超过标准 / earnings"}),
+                ],
+            ),
+            ("exited", 1, [*paid, (2, "T", "voluntary_exit", {"reason": "家庭情况好转，自愿退出 / voluntary"})]),
+            (
+                "suspended",
+                2,
+                [
+                    *paid,
+                    (3, "T", "start_review", {}),
+                    (2, "T", "suspend", {"reason": "多次联系未配合核查 / would not take part"}),
+                ],
+            ),
             ("rejected", 2, [(12, "V", "submit", {}), (10, "V", "village_reject", refused)]),
             (
                 "withdrawn",
@@ -285,6 +304,12 @@ class Scenario:
             "termination_approval",
             2,
             [*paid, (2, "T", "start_review", {}), (1, "T", "terminate", ending)],
+            aid_type="tekun",
+        )
+        self.plan(
+            "notice_termination",
+            3,
+            [*paid, (4, "T", "start_review", {}), (3, "T", "terminate", ending), (2, "C", "approve_termination", {})],
             aid_type="tekun",
         )
         emergencies: list[tuple[str, int, list[tuple[int, str, str, dict[str, Any]]]]] = [
@@ -305,6 +330,30 @@ class Scenario:
                     (4, "T", "submit", {}),
                     (4, "T", "grant_emergency", {"amount_fen": 150_000}),
                     (2, "T", "complete_paperwork", {"note": "补齐签字盖章 / signatures added"}),
+                ],
+            ),
+        ]
+        paperwork = {"note": "补齐签字盖章 / signatures added"}
+        emergencies += [
+            (
+                "closed",
+                0,
+                [
+                    (20, "T", "submit", {}),
+                    (20, "T", "grant_emergency", {"amount_fen": 100_000}),
+                    (18, "T", "complete_paperwork", paperwork),
+                ],
+            ),
+            ("converted", 2, [(3, "T", "submit", {}), (3, "T", "convert_to_standard", {"aid_type": "dibao"})]),
+            (
+                "recovery",
+                3,
+                [
+                    (6, "T", "submit", {}),
+                    (6, "T", "grant_emergency", {"amount_fen": 80_000}),
+                    (5, "T", "complete_paperwork", paperwork),
+                    (4, "-", "object", {"reason": "该户未受灾 / the household suffered no loss"}),
+                    (3, "T2", "uphold_objection", {"finding": "经核实未受灾，追回救助金 / verified: to be recovered"}),
                 ],
             ),
         ]
