@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import (
+    AuditUnavailable,
     Conflict,
     DefinitionInvalid,
     GuardRejected,
@@ -37,9 +38,11 @@ STATUS: dict[type[WorkflowError], int] = {
     InvalidInput: 422,
     TooManyRequests: 429,
     DefinitionInvalid: 500,
+    AuditUnavailable: 503,
 }
 
 TITLES = {
+    503: "暂停服务 / unavailable",
     400: "请求无效 / bad request",
     401: "未登录或凭据无效 / not authenticated",
     403: "无权执行 / forbidden",

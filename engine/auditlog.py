@@ -15,7 +15,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, String, bindparam, func, insert, select, type_coerce, update
-from sqlalchemy.exc import NoResultFound
 from sqlmodel import Session
 
 from engine.audit import (
@@ -30,6 +29,7 @@ from engine.audit import (
     link_hash,
     verify,
 )
+from engine.errors import AuditUnavailable
 from engine.store import AuditEntry, AuditHead, RawStatement
 
 _entries = AuditEntry.__table__  # type: ignore[attr-defined]
@@ -85,7 +85,10 @@ def append(
     head = cursor.fetchone()
     cursor.close()
     if head is None:
-        raise NoResultFound("the audit head row is missing")
+        raise AuditUnavailable(
+            "审计链头记录缺失，已停止写入，请联系系统管理员核查 / "
+            "the audit chain's head row is missing: nothing can be recorded until it is repaired"
+        )
     head_seq, head_hash = int(head[0]), str(head[1])
     link = Link(
         seq=head_seq + 1,
@@ -249,7 +252,10 @@ def _verify_since(session: Session | Connection, checkpoint: Checkpoint) -> Verd
 
 def _against_head(session: Session | Connection, verdict: Verdict) -> Verdict:
     """The recorded head must be where the chain ends: a witness against a cut-off tail."""
-    head = session.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one()
+    head = session.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one_or_none()
+    if head is None:
+        why = "the recorded head is missing: the chain's end cannot be witnessed"
+        return Verdict(False, verdict.entries, verdict.head, verdict.entries + 1, why)
     if head.seq != verdict.entries or head.hash != verdict.head:
         first_bad = min(head.seq, verdict.entries) + 1 if head.seq != verdict.entries else verdict.entries
         return Verdict(

@@ -127,3 +127,9 @@ class AuditChainBroken(WorkflowError):
         super().__init__(f"audit entry {first_bad}: {why}")
         self.first_bad = first_bad
         self.why = why
+
+
+class AuditUnavailable(WorkflowError):
+    """The audit chain cannot be appended to (its head row is gone): nothing may change unrecorded."""
+
+    code = "audit_unavailable"

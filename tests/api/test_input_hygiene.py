@@ -90,3 +90,8 @@ def test_an_id_no_row_could_have_is_404_like_any_unknown_one(client: TestClient,
     assert client.get(f"/api/v1/objections/{ident}/contact", headers=token_for("inspector")).status_code == 404
     assert client.post(f"/api/v1/notices/{ident}/objections", json={"reason": "不实"}).status_code == 404
     assert client.get("/api/v1/applications/abc", headers=token_for("township1")).status_code == 422
+
+
+def test_a_list_cursor_beyond_64_bits_is_422_not_a_server_error(client: TestClient, token_for: H) -> None:
+    r = client.get(f"/api/v1/applications?after={2**63}", headers=token_for("inspector"))
+    assert r.status_code == 422

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, text, update
 from sqlalchemy.exc import DBAPIError
 
+from engine import auditlog
 from engine.audit import Link, Verdict, link_hash
 from engine.auditlog import Checkpoint, verify_log
+from engine.errors import AuditUnavailable
 from engine.store import AuditEntry, Database
 from tests.engine.conftest import Chain
 from tests.engine.support import attacker, drop_append_only
@@ -76,6 +78,27 @@ def test_the_database_refuses_to_update_or_delete_an_audit_entry(db: Database, c
     verdict = _verdict(db)
     assert verdict.ok
     assert verdict.entries == chain.n
+
+
+def test_the_head_row_cannot_be_deleted_and_without_it_verify_says_so_and_nothing_is_recorded(
+    db: Database, chain: Chain, now: datetime
+) -> None:
+    statements = ["DELETE FROM audit_head", *(["TRUNCATE audit_head"] if not db.is_sqlite else [])]
+    for statement in statements:
+        with pytest.raises(DBAPIError, match="audit_head is kept"), db.engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    with db.engine.begin() as conn:  # an attacker with DDL rights removes the protection first
+        if db.is_sqlite:
+            conn.exec_driver_sql("DROP TRIGGER audit_head_no_delete")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_head_kept ON audit_head")
+        conn.exec_driver_sql("DELETE FROM audit_head")
+    verdict = _verdict(db)
+    assert (verdict.ok, verdict.first_bad) == (False, chain.n + 1)
+    assert verdict.why is not None
+    assert "head is missing" in verdict.why
+    with pytest.raises(AuditUnavailable), db.session() as s:
+        auditlog.append(s, at=now, actor="x", role="system", action="login")
 
 
 @pytest.mark.parametrize("column", COLUMNS)
