@@ -38,7 +38,7 @@ ACTION_EXAMPLES: dict[str, dict[str, Any]] = {
 class ActionIn(Strict):
     """An act on a case: the version the caller saw, an optional comment, the act's data."""
 
-    version: int = Field(ge=1, description="the case's version as the caller last read it")
+    version: int = Field(strict=True, ge=1, description="the case's version as the caller last read it")
     comment: str | None = Field(default=None, max_length=2000)
     data: dict[str, Any] = Field(default_factory=dict, description="the act's data; null is taken as {}")
 

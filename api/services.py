@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -150,8 +150,15 @@ def _parsed(model: type[M], body: bytes) -> M:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(_problem(e) for e in exc.errors())
         raise InvalidInput(f"请求内容无效 / invalid request: {problems}") from exc
+
+
+def _problem(error: Any) -> str:
+    """One validation error as `where: what`; our own messages (Chinese / English) without pydantic's prefix."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {message}" if where else message
 
 
 FILING_ROLES = frozenset({Role.APPLICANT, Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER})

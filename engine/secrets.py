@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import os
+from datetime import date
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -63,8 +64,15 @@ def mask_name(name: str) -> str:
 
 
 def valid_id_number(value: str) -> bool:
-    """An 18-character resident identity number with a correct GB 11643 check character."""
-    if len(value) != 18 or not value[:17].isdigit():
+    """An 18-character resident identity number (GB 11643): 17 ASCII digits whose birth-date code is a
+    real day from 1900 up to today, and a correct check character."""
+    if len(value) != 18 or not value[:17].isascii() or not value[:17].isdigit():
+        return False
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return False
+    if not date(1900, 1, 1) <= born <= date.today():
         return False
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     total = sum(int(d) * w for d, w in zip(value[:17], weights, strict=True))

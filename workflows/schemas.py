@@ -133,6 +133,8 @@ class ApplicationIn(BaseModel):
         ids = [m.id_number for m in self.members]
         if len(set(ids)) != len(ids):
             raise ValueError("同一身份证号码登记了两次 / the same identity number is listed twice")
+        if self.applicant.id_number.upper() not in {i.upper() for i in ids}:
+            raise ValueError("申请人须列为家庭成员之一（members）/ the applicant must be listed among the members")
         return self
 
 

@@ -23,7 +23,15 @@ from engine import auditlog
 from engine.access import PUBLIC, Actor, Role, covers, region_level
 from engine.calendar import SHANGHAI, WorkCalendar, add_months, local_date
 from engine.definition import WorkflowDefinition
-from engine.errors import Attempt, GuardRejected, InvalidInput, NotFound, RoleNotPermitted, TransitionNotAllowed
+from engine.errors import (
+    Attempt,
+    Conflict,
+    GuardRejected,
+    InvalidInput,
+    NotFound,
+    RoleNotPermitted,
+    TransitionNotAllowed,
+)
 from engine.queue import visible_clause
 from engine.runtime import TransitionRecord, acting_role, create_case, fire, load_case, roles_on_case, valid_id
 from engine.secrets import FieldCipher, mask_account, mask_id_number, mask_name, valid_id_number
@@ -402,6 +410,33 @@ def _shared_accounts(session: Session, data: Mapping[str, Any]) -> list[int]:
     return sorted({int(r) for r in rows})
 
 
+def _refuse_a_second_open_application(
+    session: Session, data: Mapping[str, Any], definition: WorkflowDefinition
+) -> None:
+    """One household, one standard application at a time: a second one still open for any of its
+    members would be decided, and paid, twice. (Emergency aid may run beside it: P16.)"""
+    hashes = sorted({str(m["id_hash"]) for m in members(data) if m.get("id_hash")})
+    if not hashes:
+        return
+    found = session.exec(
+        select(Case.reference)
+        .join(CaseIdentifier, col(CaseIdentifier.case_id) == col(Case.id))
+        .where(
+            col(CaseIdentifier.lookup_hash).in_(hashes),
+            col(CaseIdentifier.kind).in_(("applicant", "member")),
+            Case.workflow == definition.key,
+            col(Case.state).not_in(sorted(definition.terminal)),
+        )
+        .limit(1)
+    ).first()
+    if found is not None:
+        raise Conflict(
+            f"该家庭成员已有在办的申请 {found}，请继续办理该申请或先撤回 / "
+            f"a member of this household already has an open application ({found}): "
+            "continue that one, or withdraw it first"
+        )
+
+
 def _index_identifiers(session: Session, case: Case) -> None:
     assert case.id is not None
     rows = [("applicant", (case.data.get("applicant") or {}).get("id_hash"))]
@@ -434,6 +469,8 @@ def _open_case(
     definition = registry.build(spec)
     data = _case_data(session, env, payload, spec)
     data.update(extra or {})
+    if spec.key == StandardSpec.key:
+        _refuse_a_second_open_application(session, data, definition)
     recused = _related_officials(session, data)
     if role != Role.APPLICANT and actor.username in recused:
         reason = (
@@ -492,6 +529,16 @@ def submit_application(session: Session, *, env: Env, actor: Actor, payload: App
     if session.get(Region, payload.village) is None or region_level(payload.village) != "village":
         raise NotFound(f"村 {payload.village} 不存在 / village {payload.village} not found")
     role = _filing_role(session, actor, payload.village)
+    if (
+        role == Role.APPLICANT
+        and payload.aid_type != "emergency"
+        and Role.APPLICANT not in actor.roles_on(payload.village)
+    ):
+        # 低保/特困 are applied for where the household lives; emergency aid wherever it happens (K8).
+        raise InvalidInput(
+            "低保、特困须向户籍所在村申请，您的账户不属于该村 / "
+            f"minimum allowance and extreme-poverty support are applied for in your own village, not {payload.village}"
+        )
     case, code = _open_case(
         session,
         env=env,

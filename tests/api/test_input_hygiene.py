@@ -95,3 +95,51 @@ def test_an_id_no_row_could_have_is_404_like_any_unknown_one(client: TestClient,
 def test_a_list_cursor_beyond_64_bits_is_422_not_a_server_error(client: TestClient, token_for: H) -> None:
     r = client.get(f"/api/v1/applications?after={2**63}", headers=token_for("inspector"))
     assert r.status_code == 422
+
+
+def test_identity_numbers_need_a_real_birth_date_and_the_applicant_among_the_members(
+    client: TestClient, token_for: H
+) -> None:
+    from engine.secrets import id_check_char
+
+    def with_born(born: str) -> str:
+        first = f"341122{born}001"
+        return first + id_check_char(first)
+
+    for born in ("19801332", "20991231", "18800101"):  # no such day, not yet born, implausibly old
+        body = application_body()
+        body["members"][0]["id_number"] = body["applicant"]["id_number"] = with_born(born)
+        r = client.post("/api/v1/applications", json=body, headers=token_for("village1"))
+        assert r.status_code == 422, born
+    body = application_body()
+    body["members"] = body["members"][1:]
+    r = client.post("/api/v1/applications", json=body, headers=token_for("village1"))
+    assert r.status_code == 422
+    assert "applicant must be listed among the members" in r.json()["detail"]
+    assert "Value error" not in r.json()["detail"]
+
+
+def test_an_acts_version_must_be_a_whole_number_not_a_string(client: TestClient, token_for: H) -> None:
+    case = client.post("/api/v1/applications", json=application_body(), headers=token_for("village1")).json()
+    for version in (str(case["version"]), float(case["version"])):
+        r = client.post(
+            f"/api/v1/applications/{case['id']}/actions/village_reject",
+            json={"version": version, "data": {"reason": "不符合条件"}},
+            headers=token_for("village1"),
+        )
+        assert r.status_code == 422, version
+    assert client.get(f"/api/v1/applications/{case['id']}", headers=token_for("village1")).json()["state"] == (
+        "village_review"
+    )
+
+
+def test_an_applicant_applies_for_the_allowance_in_their_own_village_only(client: TestClient, token_for: H) -> None:
+    from tests.api.conftest import OTHER_VILLAGE
+
+    r = client.post(
+        "/api/v1/applications", json=application_body(village=OTHER_VILLAGE), headers=token_for("applicant1")
+    )
+    assert r.status_code == 422
+    assert "own village" in r.json()["detail"]
+    r = client.post("/api/v1/applications", json=application_body(), headers=token_for("applicant1"))
+    assert r.status_code == 201

@@ -22,10 +22,10 @@ STAGES = {
 }
 
 
-def to_notice(flow: Flow, now: datetime, stage: str) -> tuple[int, datetime]:
+def to_notice(flow: Flow, now: datetime, stage: str, serial: int = 1) -> tuple[int, datetime]:
     """A case in `stage`, and when that notice was posted."""
     w = flow.world
-    case_id = flow.submit(household(), now)
+    case_id = flow.submit(household(serial=serial), now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     if stage == "notice_village":
         return case_id, now
@@ -202,7 +202,7 @@ def test_the_board_names_each_stage_by_a_stable_name_with_its_label_beside_it(fl
         "notice_final": ("final", "定榜 / final notice"),
     }
     for serial, (state, (name, label)) in enumerate(expected.items(), start=1):
-        case_id, posted = to_notice(flow, now, state)
+        case_id, posted = to_notice(flow, now, state, serial=10 * serial)
         reference = flow.case(case_id).reference
         shown = [n for n in board(flow, posted + DAY) if n["reference"] == reference]
         assert [(n["stage"], n["stage_label"]) for n in shown] == [(name, label)], serial

@@ -279,3 +279,16 @@ def test_a_case_outside_the_scope_is_not_found_alike(flow: Flow, now: datetime) 
                 comment=None,
                 now=now,
             )
+
+
+def test_a_household_has_one_open_standard_application_at_a_time(flow: Flow, now: datetime) -> None:
+    from engine.errors import Conflict
+
+    first = flow.submit(household(), now)
+    with pytest.raises(Conflict, match="already has an open application"):
+        flow.submit(household(), now + timedelta(days=1))
+    flow.act(first, "withdraw", flow.world.clerk, now + timedelta(days=2), {"reason": "重新申请 / to apply again"})
+    again = flow.submit(household(), now + timedelta(days=3))
+    assert flow.state(again) == "village_review"
+    # emergency aid may run beside an open standard application (P16)
+    flow.submit(household(aid_type="emergency"), now + timedelta(days=3), actor=flow.world.boss)
