@@ -14,6 +14,7 @@ from sqlmodel import Session
 from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, QueueOut, VerifyOut
 from engine import auditlog
 from engine.access import Actor, Role
+from engine.accounts import actor_for
 from engine.auditlog import verify_log
 from engine.errors import InvalidInput, RoleNotPermitted
 from engine.queue import Cursor, actionable_states, queue_page, state_counts, visible_page
@@ -25,15 +26,17 @@ from engine.runtime import (
     roles_on_case,
     run_due,
 )
-from engine.store import AuditEntry, Case, Database, utcnow
+from engine.store import AuditEntry, Case, Database, User, utcnow
 from notifications.messages import on_transition
 from workflows.schemas import ApplicationIn
 from workflows.services import (
     Env,
+    ObjectionReceipt,
     actor_facts,
     case_details,
     check_may_act,
     perform_action,
+    raise_objection,
     step_due,
     submit_application,
 )
@@ -200,12 +203,35 @@ def act(
     return application_view(session, env, actor, load_case(session, case_id, actor), now, record_view=False)
 
 
+def object_to(
+    session: Session, env: Env, *, notice_id: int, reason: str, contact: str | None, now: datetime
+) -> ObjectionReceipt:
+    """An objection from the public; the officials who must review it hear of it."""
+    return raise_objection(
+        session,
+        env=env,
+        notice_id=notice_id,
+        reason=reason,
+        contact=contact,
+        now=now,
+        on_fired=lambda record: notify(session, env, record),
+    )
+
+
 def notify(session: Session, env: Env, record: TransitionRecord) -> None:
     """Hand a transition to notifications, which decides who hears of it (in the same transaction)."""
     case = session.get(Case, record.case_id)
     assert case is not None
     applicant = case.data.get("applicant") or {}
-    on_transition(session, record, env.definition_for(case), applicant_email=applicant.get("email"))
+    definition = env.definition_for(case)
+
+    def may_act(case: Case, user: User) -> bool:
+        """A task for this official now: an action they may fire, withdrawing (a filer's right) aside."""
+        official = actor_for(session, user)
+        facts = actor_facts(session, env=env, case=case, actor=official, now=record.at)
+        return any(a != "withdraw" for a in available_actions(definition, case, official, now=record.at, facts=facts))
+
+    on_transition(session, record, definition, applicant_email=applicant.get("email"), may_act=may_act)
 
 
 def case_audit(session: Session, actor: Actor, case_id: int) -> list[AuditOut]:

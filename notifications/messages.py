@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -29,8 +30,11 @@ def _local(moment: datetime | None) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-def _officials_who_act(session: Session, case: Case, definition: WorkflowDefinition) -> list[User]:
-    """Officials with an e-mail whose role can act on the case in its new state."""
+def _officials_who_act(
+    session: Session, case: Case, definition: WorkflowDefinition, may_act: MayAct | None
+) -> list[User]:
+    """Officials with an e-mail who can act on the case in its new state: their role acts there, and
+    (given `may_act`) they are not barred from it as persons (recused, or acted at an earlier stage)."""
     roles = {r for t in definition.available_from(case.state) for r in t.roles} - {
         Role.SYSTEM,
         Role.PUBLIC,
@@ -48,13 +52,23 @@ def _officials_who_act(session: Session, case: Case, definition: WorkflowDefinit
     ).all()
     seen: dict[int, User] = {}
     for user, region in rows:
-        if user.email and user.active and covers(region, case.region_code) and user.id is not None:
+        reaches = user.email and user.active and covers(region, case.region_code) and user.id is not None
+        if reaches and user.id not in seen and (may_act is None or may_act(case, user)):
+            assert user.id is not None
             seen[user.id] = user
     return list(seen.values())
 
 
+MayAct = Callable[[Case, User], bool]
+"""Whether this official may act on the case now (the service that fired the transition knows how)."""
+
+
 def on_transition(
-    session: Session, record: TransitionRecord, definition: WorkflowDefinition, applicant_email: str | None = None
+    session: Session,
+    record: TransitionRecord,
+    definition: WorkflowDefinition,
+    applicant_email: str | None = None,
+    may_act: MayAct | None = None,
 ) -> int:
     """Queue the messages a transition calls for, in the caller's transaction; returns how many."""
     if not record.moved:
@@ -62,7 +76,8 @@ def on_transition(
     case = session.get(Case, record.case_id)
     assert case is not None
     recipients: list[tuple[str, bool, str]] = [
-        (u.email or "", True, u.display_name or u.username) for u in _officials_who_act(session, case, definition)
+        (u.email or "", True, u.display_name or u.username)
+        for u in _officials_who_act(session, case, definition, may_act)
     ]
     if case.applicant_user_id is not None:
         owner = session.get(User, case.applicant_user_id)

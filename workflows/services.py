@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
@@ -916,7 +916,14 @@ def running_notices(session: Session, *, env: Env, now: datetime) -> list[Notice
 
 
 def raise_objection(
-    session: Session, *, env: Env, notice_id: int, reason: str, contact: str | None, now: datetime
+    session: Session,
+    *,
+    env: Env,
+    notice_id: int,
+    reason: str,
+    contact: str | None,
+    now: datetime,
+    on_fired: Callable[[TransitionRecord], None] | None = None,
 ) -> ObjectionReceipt:
     """异议: anyone, anonymous allowed, during a running notice; the case goes to objection_review."""
     notice = session.get(Notice, notice_id) if valid_id(notice_id) else None
@@ -964,7 +971,11 @@ def raise_objection(
             data=act,
         )
     else:
-        _fire(session, env=env, case=case, actor=PUBLIC, action=OBJECT, data=act, version=case.version, now=now)
+        record = _fire(
+            session, env=env, case=case, actor=PUBLIC, action=OBJECT, data=act, version=case.version, now=now
+        )
+        if on_fired is not None:
+            on_fired(record)
     return ObjectionReceipt(
         receipt_code=objection.receipt_code,
         reference=case.reference,

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from api import services
 from api.deps import Now, ReadSessionDep, SessionDep, StateDep, client_address
 from api.schemas import PROBLEMS, ObjectionIn
 from engine.errors import NotFound
@@ -14,7 +15,6 @@ from workflows.services import (
     ObjectionReceipt,
     find_by_tracking_code,
     plain_status,
-    raise_objection,
     running_notices,
 )
 
@@ -61,6 +61,6 @@ def object_to_notice(
 ) -> ObjectionReceipt:
     state.throttles.objections.check(address, "提交过于频繁 / too many objections from this address")
     state.throttles.objections.hit(address)
-    return raise_objection(
-        session, env=state.env, notice_id=notice_id, reason=body.reason, contact=body.contact, now=now
+    return services.object_to(
+        session, state.env, notice_id=notice_id, reason=body.reason, contact=body.contact, now=now
     )

@@ -62,3 +62,46 @@ def test_a_refused_act_queues_nothing(app: FastAPI, client: TestClient, token_fo
     )
     assert r.status_code == 422
     assert len(_outbox(app)) == before
+
+
+def test_officials_hear_only_of_what_they_may_act_on_and_an_objection_reaches_its_reviewers(
+    app: FastAPI, client: TestClient, token_for: H, clock: Clock
+) -> None:
+    with app.state.aidflow.db.session() as s:
+        for name in ("township1", "township1b", "village1"):
+            s.exec(select(User).where(User.username == name)).one().email = f"{name}@xinan.invalid"
+    case = client.post("/api/v1/applications", json=application_body(), headers=token_for("village1")).json()
+    case = pass_village(client, token_for, case)
+
+    def mails_to(name: str, state: str) -> int:
+        return sum(1 for m in _outbox(app) if m.recipient == f"{name}@xinan.invalid" and m.subject.endswith(state))
+
+    assert mails_to("township1", "notice_village") == 0, "a running notice is nobody's task"
+    assert mails_to("village1", "notice_village") == 0
+    # the public objects: the township officers who review objections hear of it
+    notice = next(n for n in client.get("/api/v1/notices").json() if n["reference"] == case["reference"])
+    r = client.post(f"/api/v1/notices/{notice['id']}/objections", json={"reason": "家有轿车未申报 / an undeclared car"})
+    assert r.status_code == 201
+    assert mails_to("township1", "objection_review") == 1
+    assert mails_to("township1b", "objection_review") == 1
+    current = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1")).json()
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/dismiss_objection",
+        json={"version": current["version"], "data": {"finding": "已申报 / declared"}},
+        headers=token_for("township1b"),
+    )
+    assert r.status_code == 200, r.text
+    state = app.state.aidflow
+    run_timers(state.db, clock.moment + timedelta(days=8), state.env)
+    current = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1")).json()
+    assert current["state"] == "township_review"
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/township_pass",
+        json={"version": current["version"], "data": {"opinion": "核查属实 / verified"}},
+        headers=token_for("township1"),
+    )
+    assert r.status_code == 200, r.text
+    run_timers(state.db, clock.moment + timedelta(days=16), state.env)
+    # the decision is not offered to whoever gave the opinion, and neither is the mail
+    assert mails_to("township1", "township_approval") == 0
+    assert mails_to("township1b", "township_approval") == 1
