@@ -231,7 +231,14 @@ def notify(session: Session, env: Env, record: TransitionRecord) -> None:
         facts = actor_facts(session, env=env, case=case, actor=official, now=record.at)
         return any(a != "withdraw" for a in available_actions(definition, case, official, now=record.at, facts=facts))
 
-    on_transition(session, record, definition, applicant_email=applicant.get("email"), may_act=may_act)
+    on_transition(
+        session,
+        record,
+        definition,
+        applicant_email=applicant.get("email"),
+        may_act=may_act,
+        due=step_due(session, env, case),
+    )
 
 
 def case_audit(session: Session, actor: Actor, case_id: int) -> list[AuditOut]:

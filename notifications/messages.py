@@ -16,6 +16,7 @@ from engine.definition import WorkflowDefinition
 from engine.runtime import TransitionRecord
 from engine.store import Case, RoleGrant, User
 from notifications.outbox import enqueue
+from workflows.texts import plain
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -59,6 +60,22 @@ def _officials_who_act(
     return list(seen.values())
 
 
+def _part(label: str, i: int) -> str:
+    """One language of a "中文 / English" label (the whole label when it has one only)."""
+    parts = label.split(" / ", 1)
+    return parts[i] if len(parts) == 2 else label
+
+
+def _reason(case: Case) -> str:
+    """The written reason the household is owed when its case ends or is refused (P11)."""
+    d = case.data
+    for key in ("refusal", "withdrawal", "exited", "termination", "suspension"):
+        record = d.get(key)
+        if isinstance(record, dict) and record.get("reason"):
+            return str(record["reason"])
+    return ""
+
+
 MayAct = Callable[[Case, User], bool]
 """Whether this official may act on the case now (the service that fired the transition knows how)."""
 
@@ -69,6 +86,7 @@ def on_transition(
     definition: WorkflowDefinition,
     applicant_email: str | None = None,
     may_act: MayAct | None = None,
+    due: datetime | None = None,
 ) -> int:
     """Queue the messages a transition calls for, in the caller's transaction; returns how many."""
     if not record.moved:
@@ -86,6 +104,9 @@ def on_transition(
     if applicant_email and all(r[0] != applicant_email for r in recipients):
         recipients.append((applicant_email, False, ""))
     template = _templates.get_template("state_changed.txt")
+    where_zh, next_zh = plain(case.state, "zh")
+    where_en, next_en = plain(case.state, "en")
+    info = case.data.get("info_request") or {} if case.state == "awaiting_info" else {}
     queued = 0
     for address, for_official, name in recipients:
         body = template.render(
@@ -93,12 +114,19 @@ def on_transition(
             reference=record.reference,
             aid_label_zh=_AID_ZH.get(record.workflow, record.workflow),
             at_local=_local(record.at),
-            from_label=definition.label(record.from_state),
-            to_label=definition.label(record.to_state),
-            from_state=record.from_state,
-            to_state=record.to_state,
+            from_zh=_part(definition.label(record.from_state), 0),
+            to_zh=_part(definition.label(record.to_state), 0),
+            from_en=_part(definition.label(record.from_state), 1),
+            to_en=_part(definition.label(record.to_state), 1),
             for_official=for_official,
-            deadline_local=_local(case.deadline),
+            deadline_local=_local(due if due is not None else case.deadline),
+            where_zh=where_zh,
+            next_zh=next_zh,
+            where_en=where_en,
+            next_en=next_en,
+            reason=_reason(case),
+            missing=[str(m) for m in info.get("missing") or []],
+            missing_due=str(info.get("due") or ""),
         )
         subject = f"【社会救助】{record.reference} {definition.label(record.to_state)} / case {record.to_state}"
         if enqueue(

@@ -105,3 +105,35 @@ def test_officials_hear_only_of_what_they_may_act_on_and_an_objection_reaches_it
     # the decision is not offered to whoever gave the opinion, and neither is the mail
     assert mails_to("township1", "township_approval") == 0
     assert mails_to("township1b", "township_approval") == 1
+
+
+def test_the_household_reads_where_its_case_is_what_is_missing_and_why_it_was_refused(
+    app: FastAPI, client: TestClient, token_for: H
+) -> None:
+    body = application_body()
+    body["applicant"]["email"] = "wang@family.invalid"
+    case = client.post("/api/v1/applications", json=body, headers=token_for("village1")).json()
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/request_info",
+        json={"version": case["version"], "data": {"missing": ["户口簿 / household register"], "due": "2026-10-20"}},
+        headers=token_for("village1"),
+    )
+    assert r.status_code == 200, r.text
+    asked = next(m for m in _outbox(app) if m.recipient == "wang@family.invalid" and "awaiting_info" in m.subject)
+    assert "户口簿 / household register" in asked.body
+    assert "2026-10-20" in asked.body
+    assert 'from "village review" to "awaiting information"' in asked.body
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/provide_info",
+        json={"version": r.json()["version"], "data": {"note": "已补齐"}},
+        headers=token_for("village1"),
+    )
+    r = client.post(
+        f"/api/v1/applications/{case['id']}/actions/village_reject",
+        json={"version": r.json()["version"], "data": {"reason": "人均收入高于标准 / income above the standard"}},
+        headers=token_for("village1"),
+    )
+    assert r.status_code == 200, r.text
+    refused = next(m for m in _outbox(app) if m.recipient == "wang@family.invalid" and "rejected" in m.subject)
+    assert "人均收入高于标准 / income above the standard" in refused.body
+    assert "行政复议" in refused.body and "administrative review" in refused.body
