@@ -259,7 +259,7 @@ def summary(session: Session, env: Env, case: Case) -> ApplicationSummary:
         state_label=env.definition_for(case).label(case.state),
         version=case.version,
         village=case.region_code,
-        deadline=case.deadline,
+        deadline=step_due(session, env, case),
         updated_at=case.updated_at,
     )
 

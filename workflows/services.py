@@ -1172,20 +1172,22 @@ def step_due(session: Session, env: Env, case: Case) -> datetime | None:
         entered = _aware(case.state_entered_at)
         delay = env.rules(case.region_code, entered).village_review
         return env.calendar.due(entered, delay) if delay is not None else case.deadline
-    if case.state == review.ACTIVE:
-        due_at = session.exec(
-            select(TimerRow.due_at)
-            .where(
-                TimerRow.case_id == case.id,
-                TimerRow.state == case.state,
-                TimerRow.entered_version == case.entered_version,
-                TimerRow.action == "start_review",
-                col(TimerRow.fired_at).is_(None),
-            )
-            .order_by(col(TimerRow.due_at))
-        ).first()
-        return _aware(due_at) if due_at is not None else case.deadline
-    return case.deadline
+    if case.deadline is not None:
+        return case.deadline
+    # Else the next thing the calendar will do to it: the review, the grace period's end, a notice's
+    # end (a missed clock's flag is not a step, and is not shown as one).
+    due_at = session.exec(
+        select(TimerRow.due_at)
+        .where(
+            TimerRow.case_id == case.id,
+            TimerRow.state == case.state,
+            TimerRow.entered_version == case.entered_version,
+            col(TimerRow.action).not_like("flag%"),
+            col(TimerRow.fired_at).is_(None),
+        )
+        .order_by(col(TimerRow.due_at))
+    ).first()
+    return _aware(due_at) if due_at is not None else None
 
 
 def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: datetime) -> dict[str, Any]:

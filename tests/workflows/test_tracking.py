@@ -88,3 +88,17 @@ def test_a_draft_has_not_been_submitted(flow: Flow, now: datetime) -> None:
     assert status(flow, case_id, now)["submitted_at"] is None
     flow.act(case_id, "submit", flow.world.clerk, now + DAY)
     assert status(flow, case_id, now + DAY)["submitted_at"] == now + DAY
+
+
+def test_a_grace_period_shows_when_it_ends(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    case_id = flow.submit(household(), now)
+    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
+    flow.sweep(now + 7 * DAY)
+    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
+    flow.sweep(now + 15 * DAY)
+    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
+    flow.sweep(now + 23 * DAY)
+    flow.act(case_id, "start_review", w.boss, now + 30 * DAY)
+    flow.act(case_id, "begin_exit", w.boss, now + 30 * DAY, {"reason": "务工收入超过标准"})
+    assert status(flow, case_id, now + 31 * DAY)["deadline"] == datetime(2027, 10, 28, 2, 0, tzinfo=UTC)
