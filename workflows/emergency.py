@@ -150,7 +150,7 @@ def build(spec: EmergencySpec) -> WorkflowDefinition:
         ),
         transition(
             "flag_first_aid_overdue",
-            REPORTED,
+            (REPORTED, COUNTY_APPROVAL),
             None,
             by=[Role.SYSTEM],
             effect=flag("first_aid_overdue"),
@@ -194,11 +194,23 @@ def build(spec: EmergencySpec) -> WorkflowDefinition:
             timers=(
                 Timer(PAID, "flag_paperwork_overdue", lambda _c: spec.paperwork),
                 notice_timer(post),
-                *((Timer(REPORTED, "flag_first_aid_overdue", lambda _c: first_aid),) if first_aid else ()),
+                # K4: a referral does not stop the clock; the county decides within the same span
+                *(
+                    (
+                        Timer(REPORTED, "flag_first_aid_overdue", lambda _c: first_aid),
+                        Timer(COUNTY_APPROVAL, "flag_first_aid_overdue", lambda _c: first_aid),
+                    )
+                    if first_aid
+                    else ()
+                ),
             ),
             deadlines=(
                 Deadline(PAID, lambda _c: spec.paperwork),
-                *((Deadline(REPORTED, lambda _c: first_aid),) if first_aid else ()),
+                *(
+                    (Deadline(REPORTED, lambda _c: first_aid), Deadline(COUNTY_APPROVAL, lambda _c: first_aid))
+                    if first_aid
+                    else ()
+                ),
             ),
             labels=labels,
             title="急难型临时救助 / emergency temporary aid",
