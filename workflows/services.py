@@ -1196,9 +1196,20 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
     en = lang == "en"
     d = case.data
     reason = None
-    for key in ("refusal", "withdrawal", "exited"):
-        if case.state in ("rejected", "withdrawn", "exited") and d.get(key):
+    keys = {
+        "rejected": ("refusal",),
+        "withdrawn": ("withdrawal",),
+        "exited": ("exited",),
+        review.TERMINATION_APPROVAL: ("termination",),
+        "notice_termination": ("termination",),
+        review.SUSPENDED: ("suspension",),
+        review.GRACE_PERIOD: ("grace",),
+    }
+    for key in keys.get(case.state, ()):
+        if isinstance(d.get(key), dict):
             reason = str(d[key].get("reason") or "") or None
+    if case.state == "exited" and (d.get("exited") or {}).get("how") == "terminated":
+        nxt = plain("rejected", lang)[1]  # the right of appeal, as for a refusal
     if case.state == "awaiting_info" and d.get("info_request"):
         asked = d["info_request"]
         items = "；".join(str(m) for m in asked.get("missing") or [])
@@ -1212,6 +1223,7 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
         "status_text": where,
         "next_step": nxt,
         "deadline": deadline,
+        "deadline_local": deadline.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if deadline else None,
         "submitted_at": _submitted_at(case),
         "updated_at": case.updated_at,
         "reason": reason,

@@ -44,6 +44,13 @@ PLAIN: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         ),
         ("县级批准终止或继续保障", "The county approves the termination or support continues"),
     ),
+    "notice_termination": (
+        ("拟终止保障，正在公示", "Support is to end: the decision is posted on the notice board"),
+        (
+            "公示期满无异议后停止发放，如有异议可在公示期内提出",
+            "Payments stop when the notice ends without an upheld objection; objections may be raised until then",
+        ),
+    ),
     "suspended": (
         ("因未配合定期核查，保障金中止发放", "Payments are suspended: the household has not taken part in its review"),
         ("请联系乡镇配合核查，核查恢复后继续", "Contact the township to take part in the review; it then resumes"),

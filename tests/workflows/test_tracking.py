@@ -102,3 +102,28 @@ def test_a_grace_period_shows_when_it_ends(flow: Flow, now: datetime) -> None:
     flow.act(case_id, "start_review", w.boss, now + 30 * DAY)
     flow.act(case_id, "begin_exit", w.boss, now + 30 * DAY, {"reason": "务工收入超过标准"})
     assert status(flow, case_id, now + 31 * DAY)["deadline"] == datetime(2027, 10, 28, 2, 0, tzinfo=UTC)
+
+
+def test_ending_support_is_told_plainly_with_its_reason_and_the_right_of_appeal(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    case_id = flow.submit(household(aid_type="tekun", incomes=(0,)), now)
+    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
+    flow.sweep(now + 7 * DAY)
+    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
+    flow.sweep(now + 15 * DAY)
+    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
+    flow.sweep(now + 23 * DAY)
+    flow.act(case_id, "terminate", w.boss, now + 30 * DAY, {"reason": "恢复劳动能力 / able to work again"})
+    waiting = status(flow, case_id, now + 30 * DAY)
+    assert waiting["reason"] == "恢复劳动能力 / able to work again"
+    assert "county decides" in waiting["status_text"]
+    flow.act(case_id, "approve_termination", w.county, now + 31 * DAY)
+    posted = status(flow, case_id, now + 31 * DAY)
+    assert "Payments stop when the notice ends" in posted["next_step"]
+    assert posted["deadline"] == now + 38 * DAY
+    assert posted["deadline_local"] == "2026-11-05 10:00"
+    flow.sweep(now + 38 * DAY)
+    ended = status(flow, case_id, now + 38 * DAY)
+    assert ended["state"] == "exited"
+    assert ended["reason"] == "恢复劳动能力 / able to work again"
+    assert "administrative review" in ended["next_step"]
