@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, QueueOut, VerifyOut
@@ -300,9 +300,11 @@ def _cursor(token: str | None) -> Cursor | None:
 
 def verify(session: Session) -> VerifyOut:
     verdict = verify_log(session)
-    return VerifyOut(
-        ok=verdict.ok, entries=verdict.entries, head=verdict.head, first_bad=verdict.first_bad, why=verdict.why
+    # `entries` counts the log as stored; on a broken chain the verifier stopped at `first_bad`.
+    entries = (
+        verdict.entries if verdict.ok else session.execute(select(func.count()).select_from(_audit_table)).scalar_one()
     )
+    return VerifyOut(ok=verdict.ok, entries=entries, head=verdict.head, first_bad=verdict.first_bad, why=verdict.why)
 
 
 def run_timers(db: Database, moment: datetime, env: Env, *, clock: Callable[[], datetime] = utcnow) -> SweepResult:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Clock, application_body, pass_village
@@ -264,3 +265,17 @@ def test_two_officers_acting_at_once_over_http_one_wins_the_other_gets_409(
     assert sorted(results) == [200, 409]
     trail = client.get(f"/api/v1/applications/{case['id']}/audit", headers=token_for("inspector")).json()
     assert [e["action"] for e in trail].count("village_reject") == 1
+
+
+def test_audit_verify_over_http_names_a_tampered_entry_and_counts_the_whole_log(
+    app: FastAPI, client: TestClient, token_for: H
+) -> None:
+    from tests.engine.support import attacker
+
+    _create(client, token_for)
+    intact = client.get("/api/v1/audit/verify", headers=token_for("inspector")).json()
+    with attacker(app.state.aidflow.db) as conn:
+        conn.exec_driver_sql("UPDATE audit_entries SET actor = 'someone_else' WHERE seq = 2")
+    broken = client.get("/api/v1/audit/verify", headers=token_for("inspector")).json()
+    assert (broken["ok"], broken["first_bad"]) == (False, 2)
+    assert broken["entries"] >= intact["entries"], "the whole log, not the prefix that still verifies"
