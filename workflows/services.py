@@ -3,6 +3,7 @@ transaction (it flushes; the caller commits) and fires transitions only through 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -160,6 +161,8 @@ class FlagOut(BaseModel):
     state: str
     at: datetime
     region_code: str
+    official: str | None = None  # who was refused, or who must recuse
+    detail: str | None = None  # what was attempted, and why it was refused
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1242,15 +1245,55 @@ def find_by_tracking_code(session: Session, *, env: Env, code: str) -> Case | No
     return session.exec(select(Case).where(Case.tracking_hash == env.cipher.lookup_hash(code))).first()
 
 
-def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
-    """Breaches recorded on cases in the actor's scope (missed deadlines, paperwork overdue), newest first."""
+def _flag_rows(session: Session, actor: Actor, actions: Sequence[str]) -> Sequence[Any]:
     query = (
-        core_select(_audit.case_id, _audit.action, _audit.from_state, _audit.at, _cases.reference, _cases.region_code)
+        core_select(
+            _audit.case_id,
+            _audit.action,
+            _audit.from_state,
+            _audit.at,
+            _cases.reference,
+            _cases.region_code,
+            _audit.actor,
+            _audit.data,
+        )
         .join_from(AuditEntry.__table__, Case.__table__, _cases.id == _audit.case_id)  # type: ignore[attr-defined]
-        .where(_audit.action.in_(FLAG_ACTIONS), visible_clause(actor))
+        .where(_audit.action.in_(actions), visible_clause(actor))
         .order_by(_audit.seq.desc())
     )
-    rows = session.connection().execute(query).all()
+    return session.connection().execute(query).all()
+
+
+def integrity_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
+    """What an inspector looks at first, in the actor's scope, newest first: missed clocks (as
+    `overdue_flags`), officials refused for recusal or separation of duties (`refused_attempt`), and
+    cases with an official among the household's relatives (`filed_relative`)."""
+    found = overdue_flags(session, actor=actor)
+    for case_id, action, state, at, reference, region, who, raw in _flag_rows(session, actor, ("refused", "recusal")):
+        data = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+        if action == "refused":
+            kind, official = "refused_attempt", who
+            detail = f"{data.get('attempted')}: " + "；".join(str(r) for r in data.get("reasons") or [])
+        else:
+            kind, official, detail = "filed_relative", str(data.get("official") or ""), str(data.get("why") or "")
+        found.append(
+            FlagOut(
+                application_id=case_id,
+                reference=reference,
+                kind=kind,
+                state=state or "",
+                at=at,
+                region_code=region,
+                official=official,
+                detail=detail,
+            )
+        )
+    return sorted(found, key=lambda f: f.at, reverse=True)
+
+
+def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
+    """Breaches recorded on cases in the actor's scope (missed deadlines, paperwork overdue), newest first."""
+    rows = [r[:6] for r in _flag_rows(session, actor, FLAG_ACTIONS)]
     kinds = {
         "flag_paperwork_overdue": "paperwork_overdue",
         "flag_first_aid_overdue": "first_aid_overdue",

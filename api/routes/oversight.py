@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from api import services
 from api.deps import CurrentActor, Now, Official, ReadSessionDep, SessionDep, StateDep
 from api.schemas import PROBLEMS, VerifyOut
-from workflows.services import PaymentLineOut, objection_contact, payment_lines
+from workflows.services import FlagOut, PaymentLineOut, integrity_flags, objection_contact, payment_lines
 
 router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLEMS)
 
@@ -26,6 +26,15 @@ def payments(
     month: Annotated[str, Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
 ) -> list[PaymentLineOut]:
     return payment_lines(session, actor=actor, month=month)
+
+
+@router.get(
+    "/reports/flags",
+    response_model=list[FlagOut],
+    summary="问题线索 / what looks wrong in my scope: missed clocks, refused attempts, filed relatives",
+)
+def flags_report(session: ReadSessionDep, actor: Official) -> list[FlagOut]:
+    return integrity_flags(session, actor=actor)
 
 
 @router.get(

@@ -40,6 +40,7 @@ def expected(user: str, endpoint: str) -> int:
         "GET /api/v1/queue": lambda: 200 if official else 403,
         "GET /api/v1/audit/verify": lambda: 200 if official else 403,
         "GET /api/v1/payments": lambda: 200 if official else 403,
+        "GET /api/v1/reports/flags": lambda: 200 if official else 403,
         "GET /api/v1/me": lambda: 200,
         # only an inspector whose region reaches the case; to anyone else the objection does not exist
         "GET /api/v1/objections/{objection_id}/contact": lambda: 200 if user == "inspector" else 404,
@@ -75,6 +76,7 @@ _ENDPOINTS = [
     "GET /api/v1/queue",
     "GET /api/v1/audit/verify",
     "GET /api/v1/payments",
+    "GET /api/v1/reports/flags",
     "GET /api/v1/me",
     "GET /api/v1/objections/{objection_id}/contact",
 ]
@@ -117,6 +119,7 @@ def test_access_matrix(user: str, client: TestClient, token_for: Callable[[str],
         "GET /api/v1/queue": lambda: client.get("/api/v1/queue", headers=headers),
         "GET /api/v1/audit/verify": lambda: client.get("/api/v1/audit/verify", headers=headers),
         "GET /api/v1/payments": lambda: client.get("/api/v1/payments?month=2026-10", headers=headers),
+        "GET /api/v1/reports/flags": lambda: client.get("/api/v1/reports/flags", headers=headers),
         "GET /api/v1/me": lambda: client.get("/api/v1/me", headers=headers),
         "GET /api/v1/objections/{objection_id}/contact": lambda: client.get(
             f"/api/v1/objections/{objection_id}/contact", headers=headers

@@ -125,6 +125,10 @@ def test_a_declared_relative_in_office_must_recuse_and_the_trail_says_so(flow: F
         recusals = s.exec(select(AuditEntry).where(AuditEntry.case_id == case_id, AuditEntry.action == "recusal")).all()  # type: ignore[arg-type]
         assert [r.data for r in recusals]
         assert '"official":"clerk"' in recusals[0].data.replace(" ", "")
+        from workflows.services import integrity_flags
+
+        kinds = [(f.kind, f.official) for f in integrity_flags(s, actor=flow.world.inspector)]
+        assert ("filed_relative", "clerk") in kinds
 
 
 def test_a_relative_in_office_may_not_file_for_the_household_and_the_refusal_judges_the_person(
