@@ -1194,10 +1194,21 @@ def step_due(session: Session, env: Env, case: Case) -> datetime | None:
 
 
 def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: datetime) -> dict[str, Any]:
-    """The public tracking page: where the case is, what comes next, by when; no personal data."""
+    """The public tracking page: where the case is, what comes next, by when; no personal data.
+
+    A converted emergency case is followed to the standard application it became, so the code on
+    the household's first receipt keeps telling them where things stand."""
+    d = case.data
+    link = d.get("converted_to") or {}
+    if case.state == emergency.CONVERTED and isinstance(link.get("id"), int):
+        successor = session.get(Case, link["id"])
+        if successor is not None:
+            return {
+                **plain_status(session, env=env, case=successor, lang=lang, now=now),
+                "converted_from": case.reference,
+            }
     where, nxt = plain(case.state, lang)
     en = lang == "en"
-    d = case.data
     reason = None
     keys = {
         "rejected": ("refusal",),

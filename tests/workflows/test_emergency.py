@@ -165,6 +165,12 @@ def test_convert_to_standard_opens_a_linked_application(flow: Flow, now: datetim
     assert new.data["converted_from"] == {"id": case_id, "reference": old.reference}
     assert [m["name"] for m in new.data["members"]] == [m["name"] for m in old.data["members"]]
     assert record.data["new_case"]["id"] == new_id
+    from workflows.services import plain_status
+
+    with flow.session(write=False) as s:
+        followed = plain_status(s, env=flow.env, case=old, lang="en", now=now)
+    assert (followed["reference"], followed["state"]) == (new.reference, "village_review")
+    assert followed["converted_from"] == old.reference, "the first receipt's code follows the case"
 
 
 def test_an_objection_to_the_notice_after_the_fact_can_send_the_aid_to_recovery(flow: Flow, now: datetime) -> None:
