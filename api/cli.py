@@ -365,7 +365,12 @@ def demo(
     for username, role, region in logins.accounts:
         typer.echo(f"  {username:<22} {role:<18} {region}")
     if logins.tracking_codes:
-        typer.echo("查询码 / tracking codes: " + ", ".join(logins.tracking_codes[:3]))
+        shown = ("own_application", "notice_village", "awaiting_info", "rejected", "active_0", "emergency_paid")
+        typer.echo("查询码（GET /api/v1/track/{code}）/ tracking codes:")
+        for label, code in logins.tracking_codes:
+            if label in shown:
+                note = "  (applicant1's own case)" if label == "own_application" else ""
+                typer.echo(f"  {label:<18} {code}{note}")
     if no_serve:
         return
     typer.echo(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")

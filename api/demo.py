@@ -39,7 +39,7 @@ GIVEN = ["秀英", "桂兰", "建国", "志强", "玉梅", "海燕", "德福", "
 class Logins:
     password: str
     accounts: list[tuple[str, str, str]] = field(default_factory=list)
-    tracking_codes: list[str] = field(default_factory=list)
+    tracking_codes: list[tuple[str, str]] = field(default_factory=list)  # (the demo case's label, its code)
 
 
 def _officials() -> list[tuple[str, str, str, str]]:
@@ -111,14 +111,16 @@ class Scenario:
     def household(self, village: str, *, aid_type: str, size: int, income: int) -> ApplicationIn:
         rng = self.rng
         surname = rng.choice(SURNAMES)
+        spouse_surname = rng.choice([s for s in SURNAMES if s != surname])
+        givens = rng.sample(GIVEN, size)  # no two members of one household share a name
         members: list[dict[str, Any]] = []
         for i in range(size):
             born = date(1950 + rng.randrange(60), rng.randrange(1, 13), rng.randrange(1, 28))
             members.append(
                 {
-                    "name": surname + rng.choice(GIVEN),
+                    "name": (spouse_surname if i == 1 else surname) + givens[i],
                     "id_number": id_number(rng, village, born),
-                    "relation": "本人" if i == 0 else rng.choice(["配偶", "子女", "父母"]),
+                    "relation": "本人" if i == 0 else "配偶" if i == 1 else rng.choice(["子女", "父母"]),
                     "monthly_income_fen": income if i == 0 else 0,
                 }
             )
@@ -173,7 +175,7 @@ class Scenario:
             )
             assert result.case.id is not None
             self.case_ids[label] = result.case.id
-            self.logins.tracking_codes.append(result.tracking_code)
+            self.logins.tracking_codes.append((label, result.tracking_code))
 
         self.events.append((self.now - timedelta(days=first_day), order, submit))
         for offset, (days, who, action, data) in enumerate(steps[1:], start=1):
