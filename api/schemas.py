@@ -23,7 +23,7 @@ ACTION_EXAMPLES: dict[str, dict[str, Any]] = {
         "version": 2,
         "comment": "入户调查完成 / home visit done",
         "data": {
-            "investigators": ["li_village", "zhao_village"],
+            "investigators": ["village1_a", "village1_b"],
             "visit_date": "2026-10-12",
             "appraisal": {"for": 11, "against": 2, "abstain": 0},
             "proposed_monthly_fen": 70000,
@@ -32,7 +32,38 @@ ACTION_EXAMPLES: dict[str, dict[str, Any]] = {
     "approve": {"version": 5, "data": {"monthly_amount_fen": 70000, "mode": "household"}},
     "village_reject": {"version": 3, "data": {"reason": "家庭人均收入高于当地低保标准 / income above the standard"}},
     "grant_emergency": {"version": 2, "data": {"amount_fen": 200000}},
+    "township_pass": {
+        "version": 4,
+        "data": {"opinion": "经核查，收入与财产符合条件 / verified: income and assets qualify"},
+    },
+    "request_info": {
+        "version": 2,
+        "data": {"missing": ["户口簿复印件 / household register copy"], "due": "2026-12-10"},
+    },
+    "dismiss_objection": {
+        "version": 5,
+        "data": {"finding": "经核实，异议不成立 / verified: the objection is unfounded"},
+    },
+    "refer_to_county": {"version": 2, "data": {"reason": "超出乡镇审批限额 / over the township's limit"}},
+    "terminate": {"version": 9, "data": {"reason": "家庭收入已超过标准 / income now above the standard"}},
 }
+
+
+def action_reference() -> str:
+    """The per-action data, as the server checks it (workflows.schemas.ACTION_DATA), for the docs."""
+    from workflows.schemas import ACTION_DATA
+
+    lines = [
+        "Acts on a case. `data` holds the action's own fields; unknown keys or wrong types are 422, and a "
+        "missing field is left to the guard, whose reason says what to supply.",
+        "",
+        "| action | data fields |",
+        "|---|---|",
+    ]
+    for action, model in ACTION_DATA.items():
+        fields = ", ".join(f"`{f.alias or name}`" for name, f in model.model_fields.items()) or "(none)"
+        lines.append(f"| `{action}` | {fields} |")
+    return "\n".join(lines)
 
 
 class ActionIn(Strict):
@@ -130,7 +161,9 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         404: "不存在或不在辖区内 / not found, or outside the caller's scope",
         409: "当前状态不可执行或版本已过期 / not available in this state, or the version is stale",
         422: "请求无效或不符合条件 / invalid request, or a guard refused (reasons given)",
+        413: "请求体超过 256 KiB / request body over 256 KiB",
         429: "请求过于频繁 / throttled; see Retry-After",
+        503: "数据库或审计链暂不可用 / the database or the audit chain is unavailable",
     }.items()
 }
 
@@ -157,3 +190,21 @@ class MeOut(BaseModel):
     username: str
     display_name: str
     grants: list[dict[str, str]]
+
+
+class TrackOut(BaseModel):
+    """The public tracking page, in the language asked for; no personal data."""
+
+    reference: str
+    state: str
+    state_label: str
+    status_text: str = Field(description="where the case is, in plain words")
+    next_step: str = Field(description="what happens next")
+    deadline: datetime | None = Field(description="by when the present step is due (UTC)")
+    deadline_local: str | None = Field(description="the same in Beijing time, as shown to people")
+    submitted_at: datetime | None = Field(description="null for a draft")
+    updated_at: datetime
+    reason: str | None = Field(description="the written reason when refused, withdrawn or ending")
+    converted_from: str | None = Field(
+        default=None, description="an emergency case's reference, when this is what it became"
+    )

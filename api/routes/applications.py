@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api import services
 from api.deps import CurrentActor, CurrentReader, Now, Official, ReadSessionDep, SessionDep, StateDep
-from api.schemas import ACTION_EXAMPLES, PROBLEMS, ActionIn, ApplicationOut, AuditOut, Page, QueueOut
+from api.schemas import (
+    ACTION_EXAMPLES,
+    PROBLEMS,
+    ActionIn,
+    ApplicationOut,
+    AuditOut,
+    Page,
+    QueueOut,
+    action_reference,
+)
 from engine.runtime import load_case
 from workflows.schemas import ApplicationIn
 
@@ -72,6 +81,7 @@ def get_application(
     "/applications/{case_id}/actions/{action}",
     response_model=ApplicationOut,
     summary="办理 / act on an application",
+    description=action_reference(),
     openapi_extra={
         "requestBody": {
             "required": True,

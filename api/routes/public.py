@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api import services
 from api.deps import Now, ReadSessionDep, SessionDep, StateDep, client_address
-from api.schemas import PROBLEMS, ObjectionIn
+from api.schemas import PROBLEMS, ObjectionIn, TrackOut
 from engine.errors import NotFound
 from workflows.services import (
     NoticeOut,
@@ -21,7 +21,12 @@ from workflows.services import (
 router = APIRouter(prefix="/api/v1", tags=["public 公开"], responses=PROBLEMS)
 
 
-@router.get("/track/{code}", summary="查询办理进度 / track an application by the code on its receipt")
+@router.get(
+    "/track/{code}",
+    response_model=TrackOut,
+    summary="查询办理进度 / track an application by the code on its receipt",
+    responses={429: {"description": "too many look-ups or unknown codes from this address (see Retry-After)"}},
+)
 def track(
     code: Annotated[str, Path(min_length=8, max_length=64)],
     state: StateDep,

@@ -279,3 +279,17 @@ def test_audit_verify_over_http_names_a_tampered_entry_and_counts_the_whole_log(
     broken = client.get("/api/v1/audit/verify", headers=token_for("inspector")).json()
     assert (broken["ok"], broken["first_bad"]) == (False, 2)
     assert broken["entries"] >= intact["entries"], "the whole log, not the prefix that still verifies"
+
+
+def test_the_openapi_document_states_each_actions_data_and_the_tracking_answer(app: FastAPI) -> None:
+    from workflows.schemas import ACTION_DATA
+
+    doc = app.openapi()
+    act = doc["paths"]["/api/v1/applications/{case_id}/actions/{action}"]["post"]
+    for action in ACTION_DATA:
+        assert f"| `{action}` |" in act["description"], action
+    assert "`investigators`" in act["description"]
+    examples = act["requestBody"]["content"]["application/json"]["examples"]
+    assert {"village_pass", "township_pass", "approve", "request_info"} <= set(examples)
+    track = doc["paths"]["/api/v1/track/{code}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert track["$ref"].endswith("/TrackOut")
