@@ -270,7 +270,9 @@ def queue(session: Session, env: Env, actor: Actor, *, limit: int, cursor: str |
 
     def actionable(case: Case) -> bool:
         facts = actor_facts(session, env=env, case=case, actor=actor, now=now)
-        return bool(available_actions(env.definition_for(case), case, actor, now=now, facts=facts))
+        definition = env.definition_for(case)
+        tasks = {t.action for t in definition.available_from(case.state) if t.queued}
+        return any(a in tasks for a in available_actions(definition, case, actor, now=now, facts=facts))
 
     after = _cursor(cursor)
     states = actionable_states(env.definitions())

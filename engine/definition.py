@@ -59,6 +59,17 @@ def judges_actor(guard: Guard) -> bool:
     return bool(getattr(guard, "about_actor", False))
 
 
+def refusal_recorded(guard: Guard) -> Guard:
+    """Mark an actor guard whose refusal is itself put on the audit trail (recusal, separation of
+    duties: an attempt an inspector should see), as `actor_guard` does for listing actions."""
+    guard.refusal_recorded = True  # type: ignore[attr-defined]
+    return actor_guard(guard)
+
+
+def records_refusal(guard: Guard) -> bool:
+    return bool(getattr(guard, "refusal_recorded", False))
+
+
 Effect = Callable[[GuardContext], Mapping[str, Any]]
 """An effect returns the keys to merge into the case's data when the transition is applied."""
 

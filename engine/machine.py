@@ -11,7 +11,7 @@ from typing import Any
 
 from transitions import EventData, Machine, MachineError
 
-from engine.definition import GuardContext, Transition, WorkflowDefinition, judges_actor
+from engine.definition import GuardContext, Transition, WorkflowDefinition, records_refusal
 from engine.errors import GuardRejected, TransitionNotAllowed
 
 
@@ -63,7 +63,7 @@ class CompiledWorkflow:
         for guard in rule.guards:
             found = list(guard(ctx))
             reasons += found
-            if judges_actor(guard):
+            if records_refusal(guard):
                 about_actor += found
         if reasons:
             raise GuardRejected(ctx.action, ctx.case.state, reasons, about_actor=about_actor)

@@ -63,7 +63,13 @@ class Cursor:
     @classmethod
     def decode(cls, token: str) -> Cursor:
         raw = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return cls(datetime.fromisoformat(raw[0]) if raw[0] else None, int(raw[1]))
+        ident = int(raw[1])
+        if not 0 <= ident <= 2**31 - 1:
+            raise ValueError(f"cursor id out of range: {ident}")
+        moment = datetime.fromisoformat(raw[0]) if raw[0] else None
+        if moment is not None and moment.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        return cls(moment, ident)
 
 
 def _queue_clause(actor: Actor, states_by_role: Mapping[str, frozenset[str]]) -> ColumnElement[bool]:

@@ -125,9 +125,12 @@ def can_see(actor: Actor, case: Case) -> bool:
     return bool(roles_on_case(actor, case))
 
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32 bits on PostgreSQL
+
+
 def valid_id(value: int) -> bool:
-    """An id a row could have: no lookup for the rest (a 64-bit column cannot even be asked for them)."""
-    return 1 <= value <= 2**62
+    """An id a row could have: no lookup for the rest (the column cannot even be asked for them)."""
+    return 1 <= value <= MAX_ID
 
 
 def load_case(session: Session, case_id: int, actor: Actor) -> Case:

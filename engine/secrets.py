@@ -6,11 +6,13 @@ import base64
 import hashlib
 import hmac
 import os
-from datetime import date
+from datetime import date, datetime
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from engine.calendar import SHANGHAI
 
 
 def _derive(secret: str, purpose: bytes) -> bytes:
@@ -72,7 +74,7 @@ def valid_id_number(value: str) -> bool:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         return False
-    if not date(1900, 1, 1) <= born <= date.today():
+    if not date(1900, 1, 1) <= born <= datetime.now(SHANGHAI).date():
         return False
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     total = sum(int(d) * w for d, w in zip(value[:17], weights, strict=True))

@@ -68,12 +68,21 @@ def _part(label: str, i: int) -> str:
 
 def _reason(case: Case) -> str:
     """The written reason the household is owed when its case ends or is refused (P11)."""
-    d = case.data
-    for key in ("refusal", "withdrawal", "exited", "termination", "suspension"):
-        record = d.get(key)
-        if isinstance(record, dict) and record.get("reason"):
-            return str(record["reason"])
-    return ""
+    key = _REASON_OF.get(case.state)
+    record = case.data.get(key) if key else None
+    return str(record.get("reason") or "") if isinstance(record, dict) else ""
+
+
+# The record that holds the reason for the state a case is in (a reason from an earlier state is stale).
+_REASON_OF = {
+    "rejected": "refusal",
+    "withdrawn": "withdrawal",
+    "exited": "exited",
+    "termination_approval": "termination",
+    "notice_termination": "termination",
+    "suspended": "suspension",
+    "grace_period": "grace",
+}
 
 
 MayAct = Callable[[Case, User], bool]

@@ -6,11 +6,13 @@ from the county's own reserve fund account: the township's ceiling does not bind
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.access import Role
-from engine.definition import Deadline, GuardContext, Timer, WorkflowDefinition, transition, validate
+from engine.calendar import Delay, Unit
+from engine.definition import CaseView, Deadline, GuardContext, Timer, WorkflowDefinition, transition, validate
 from workflows import guards as g
 from workflows.common import (
     CLOSE_NOTICE,
@@ -63,6 +65,24 @@ def _paperwork(ctx: GuardContext) -> Mapping[str, Any]:
 
 def _converted(ctx: GuardContext) -> Mapping[str, Any]:
     return {"converted_to": ctx.facts.get("converted_to")}
+
+
+_SPANS = {Unit.SECONDS: 1, Unit.HOURS: 3600, Unit.DAYS: 86400}
+
+
+def _left_of(first_aid: Delay) -> Callable[[CaseView], Delay]:
+    """K4 counts from the report: a referral to the county does not restart the clock, so the county
+    has what is left of it (nothing, if it has already run out)."""
+
+    def left(case: CaseView) -> Delay:
+        per = _SPANS.get(first_aid.unit)
+        reported = (case.data.get("submitted") or {}).get("at")
+        if per is None or not reported:
+            return first_aid
+        ends = datetime.fromisoformat(str(reported)) + timedelta(seconds=first_aid.amount * per)
+        return Delay(max(int((ends - case.state_entered_at).total_seconds()), 0), Unit.SECONDS)
+
+    return left
 
 
 def build(spec: EmergencySpec) -> WorkflowDefinition:
@@ -148,13 +168,19 @@ def build(spec: EmergencySpec) -> WorkflowDefinition:
             effect=flag("paperwork_overdue"),
             label="补办手续超期 / paperwork overdue",
         ),
-        transition(
-            "flag_first_aid_overdue",
-            (REPORTED, COUNTY_APPROVAL),
-            None,
-            by=[Role.SYSTEM],
-            effect=flag("first_aid_overdue"),
-            label="先行救助超时 / first aid overdue",
+        *(
+            (
+                transition(
+                    "flag_first_aid_overdue",
+                    (REPORTED, COUNTY_APPROVAL),
+                    None,
+                    by=[Role.SYSTEM],
+                    effect=flag("first_aid_overdue"),
+                    label="先行救助超时 / first aid overdue",
+                ),
+            )
+            if first_aid
+            else ()
         ),
         transition(CLOSE_NOTICE, post.state, CLOSED, by=[Role.SYSTEM], label="事后公示期满 / notice ended"),
         transition(
@@ -198,7 +224,7 @@ def build(spec: EmergencySpec) -> WorkflowDefinition:
                 *(
                     (
                         Timer(REPORTED, "flag_first_aid_overdue", lambda _c: first_aid),
-                        Timer(COUNTY_APPROVAL, "flag_first_aid_overdue", lambda _c: first_aid),
+                        Timer(COUNTY_APPROVAL, "flag_first_aid_overdue", _left_of(first_aid)),
                     )
                     if first_aid
                     else ()
@@ -207,7 +233,7 @@ def build(spec: EmergencySpec) -> WorkflowDefinition:
             deadlines=(
                 Deadline(PAID, lambda _c: spec.paperwork),
                 *(
-                    (Deadline(REPORTED, lambda _c: first_aid), Deadline(COUNTY_APPROVAL, lambda _c: first_aid))
+                    (Deadline(REPORTED, lambda _c: first_aid), Deadline(COUNTY_APPROVAL, _left_of(first_aid)))
                     if first_aid
                     else ()
                 ),

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.access import Role
 from engine.calendar import local_date
-from engine.definition import GuardContext, actor_guard
+from engine.definition import GuardContext, actor_guard, refusal_recorded
 from workflows.policy import Rules
 
 
@@ -67,7 +67,7 @@ def _iso_date(value: Any) -> date | None:
 # `actor_guard`, the engine also runs them when it lists the actions a caller may fire.
 
 
-@actor_guard
+@refusal_recorded
 def not_recused(ctx: GuardContext) -> Iterable[str]:
     """近亲属回避: an official related to the household (declared, or a member) may not act on it."""
     if ctx.actor.is_system or ctx.role in (Role.APPLICANT, Role.PUBLIC):
@@ -80,7 +80,7 @@ def not_recused(ctx: GuardContext) -> Iterable[str]:
         )
 
 
-@actor_guard
+@refusal_recorded
 def not_village_actor(ctx: GuardContext) -> Iterable[str]:
     """The person who acted at the village stage, or visited the household as one of its
     investigators, does not also act at the township stage."""
@@ -92,7 +92,7 @@ def not_village_actor(ctx: GuardContext) -> Iterable[str]:
         )
 
 
-@actor_guard
+@refusal_recorded
 def not_township_actor(ctx: GuardContext) -> Iterable[str]:
     """And the township's reviewer does not go back to act at the village stage."""
     if ctx.actor.username in (ctx.case.data.get("township_actors") or []):
@@ -102,7 +102,7 @@ def not_township_actor(ctx: GuardContext) -> Iterable[str]:
         )
 
 
-@actor_guard
+@refusal_recorded
 def not_township_passer(ctx: GuardContext) -> Iterable[str]:
     """审批 never by a person who gave the township's opinion (审核), on any round of the case."""
     passed = ctx.case.data.get("township_pass") or {}

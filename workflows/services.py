@@ -34,7 +34,16 @@ from engine.errors import (
     TransitionNotAllowed,
 )
 from engine.queue import visible_clause
-from engine.runtime import TransitionRecord, acting_role, create_case, fire, load_case, roles_on_case, valid_id
+from engine.runtime import (
+    TransitionRecord,
+    acting_role,
+    can_see,
+    create_case,
+    fire,
+    load_case,
+    roles_on_case,
+    valid_id,
+)
 from engine.secrets import FieldCipher, mask_account, mask_id_number, mask_name, valid_id_number
 from engine.store import AuditEntry, Case, Region, RoleGrant, TimerRow, User
 from workflows import emergency, registry, review, standard
@@ -155,8 +164,8 @@ class PaymentLineOut(BaseModel):
 
 
 class FlagOut(BaseModel):
-    application_id: int
-    reference: str
+    application_id: int | None  # None for a refused filing: no case was opened
+    reference: str | None
     kind: str
     state: str
     at: datetime
@@ -414,7 +423,7 @@ def _shared_accounts(session: Session, data: Mapping[str, Any]) -> list[int]:
 
 
 def _refuse_a_second_open_application(
-    session: Session, data: Mapping[str, Any], definition: WorkflowDefinition
+    session: Session, data: Mapping[str, Any], definition: WorkflowDefinition, actor: Actor
 ) -> None:
     """One household, one standard application at a time: a second one still open for any of its
     members would be decided, and paid, twice. (Emergency aid may run beside it: P16.)"""
@@ -422,7 +431,7 @@ def _refuse_a_second_open_application(
     if not hashes:
         return
     found = session.exec(
-        select(Case.reference)
+        select(Case)
         .join(CaseIdentifier, col(CaseIdentifier.case_id) == col(Case.id))
         .where(
             col(CaseIdentifier.lookup_hash).in_(hashes),
@@ -432,12 +441,19 @@ def _refuse_a_second_open_application(
         )
         .limit(1)
     ).first()
-    if found is not None:
+    if found is None:
+        return
+    if can_see(actor, found):
         raise Conflict(
-            f"该家庭成员已有在办的申请 {found}，请继续办理该申请或先撤回 / "
-            f"a member of this household already has an open application ({found}): "
+            f"该家庭成员已有在办的申请 {found.reference}，请继续办理该申请或先撤回 / "
+            f"a member of this household already has an open application ({found.reference}): "
             "continue that one, or withdraw it first"
         )
+    # Outside the caller's scope the other application is not named (nor where it is).
+    raise Conflict(
+        "该家庭成员已有在办的申请，请联系乡镇民政办 / "
+        "a member of this household already has an open application: contact the township office"
+    )
 
 
 def _index_identifiers(session: Session, case: Case) -> None:
@@ -473,7 +489,7 @@ def _open_case(
     data = _case_data(session, env, payload, spec)
     data.update(extra or {})
     if spec.key == StandardSpec.key:
-        _refuse_a_second_open_application(session, data, definition)
+        _refuse_a_second_open_application(session, data, definition, actor)
     recused = _related_officials(session, data)
     if role != Role.APPLICANT and actor.username in recused:
         reason = (
@@ -1299,7 +1315,36 @@ def integrity_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
                 detail=detail,
             )
         )
+    found += _refused_filings(session, actor)
     return sorted(found, key=lambda f: f.at, reverse=True)
+
+
+def _refused_filings(session: Session, actor: Actor) -> list[FlagOut]:
+    """Refusals with no case (an official filing for their own relatives): scoped by the village."""
+    rows = session.connection().execute(
+        core_select(_audit.region_code, _audit.at, _audit.actor, _audit.data, _audit.from_state)
+        .where(_audit.action == "refused", _audit.case_id.is_(None))
+        .order_by(_audit.seq.desc())
+    )
+    found = []
+    for region, at, who, raw, state in rows:
+        if not actor.roles_on(region) - {Role.APPLICANT}:
+            continue
+        data = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+        reasons = "；".join(str(r) for r in data.get("reasons") or [])
+        found.append(
+            FlagOut(
+                application_id=None,
+                reference=None,
+                kind="refused_attempt",
+                state=state or "",
+                at=at,
+                region_code=region,
+                official=who,
+                detail=f"{data.get('attempted')}: {reasons}",
+            )
+        )
+    return found
 
 
 def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:

@@ -62,7 +62,7 @@ def list_applications(
     session: ReadSessionDep,
     actor: CurrentReader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    after: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    after: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     state_name: Annotated[str | None, Query(alias="state", max_length=40)] = None,
 ) -> Page:
     items, nxt = services.list_cases(session, state.env, actor, limit=limit, after=after, state=state_name)

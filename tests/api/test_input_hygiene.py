@@ -143,3 +143,34 @@ def test_an_applicant_applies_for_the_allowance_in_their_own_village_only(client
     assert "own village" in r.json()["detail"]
     r = client.post("/api/v1/applications", json=application_body(), headers=token_for("applicant1"))
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize("ident", [str(2**31), str(2**62)])
+def test_ids_past_the_32_bit_columns_are_404_on_both_databases(client: TestClient, token_for: H, ident: str) -> None:
+    assert client.get(f"/api/v1/applications/{ident}", headers=token_for("township1")).status_code == 404
+    assert client.post(f"/api/v1/notices/{ident}/objections", json={"reason": "不实"}).status_code == 404
+    assert client.get(f"/api/v1/objections/{ident}/contact", headers=token_for("inspector")).status_code == 404
+    assert client.get(f"/api/v1/applications?after={ident}", headers=token_for("inspector")).status_code == 422
+
+
+def test_a_queue_cursor_out_of_range_is_422(client: TestClient, token_for: H) -> None:
+    import base64
+    import json
+
+    for raw in ([None, 2**63], ["2026-10-01T00:00:00+00:00", 2**40], ["2026-10-01T00:00:00", 5]):
+        token = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode()
+        assert client.get(f"/api/v1/queue?cursor={token}", headers=token_for("township1")).status_code == 422, raw
+
+
+def test_a_second_application_elsewhere_is_refused_without_naming_it(client: TestClient, token_for: H) -> None:
+    from tests.api.conftest import OTHER_VILLAGE
+
+    elsewhere = application_body(village=OTHER_VILLAGE)
+    first = client.post("/api/v1/applications", json=elsewhere, headers=token_for("village2"))
+    assert first.status_code == 201
+    body = application_body()
+    body["members"][1]["id_number"] = elsewhere["members"][1]["id_number"]
+    r = client.post("/api/v1/applications", json=body, headers=token_for("village1"))
+    assert r.status_code == 409
+    assert first.json()["reference"] not in r.json()["detail"], "another region's case is not named"
+    assert "contact the township office" in r.json()["detail"]

@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import select
 
 from engine.errors import GuardRejected, InvalidInput
+from engine.runtime import record_refusal
 from engine.store import AuditEntry, Case
 from tests.workflows.support import (
     APPROVE,
@@ -17,7 +18,7 @@ from tests.workflows.support import (
     Flow,
     household,
 )
-from workflows.services import raise_objection, running_notices
+from workflows.services import integrity_flags, raise_objection, running_notices
 
 
 def reasons(excinfo: pytest.ExceptionInfo[GuardRejected]) -> str:
@@ -142,6 +143,19 @@ def test_a_relative_in_office_may_not_file_for_the_household_and_the_refusal_jud
     assert (refused.value.attempt.actor, refused.value.attempt.case_id) == ("clerk", None)
     with flow.session(write=False) as s:
         assert s.exec(select(Case)).all() == [], "nothing was filed"
+    with flow.session() as s:  # as the request's unit of work does once the filing is rolled back
+        assert record_refusal(s, refused.value, at=now)
+    with flow.session(write=False) as s:
+        report = [(f.kind, f.official, f.application_id) for f in integrity_flags(s, actor=flow.world.inspector)]
+        assert report == [("refused_attempt", "clerk", None)]
+        assert integrity_flags(s, actor=flow.world.far_boss) == [], "another township's officer does not see it"
+
+
+def test_a_refusal_that_is_not_about_conflicts_of_interest_is_not_recorded(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(), now, actor=flow.world.clerk)
+    with pytest.raises(GuardRejected) as refused:  # only the filer (or the household) may withdraw
+        flow.act(case_id, "withdraw", flow.world.clerk2, now, {"reason": "撤回"})
+    assert refused.value.about_actor == ()
 
 
 def test_the_same_person_may_not_act_at_village_and_township(flow: Flow, now: datetime) -> None:

@@ -231,15 +231,16 @@ def test_K4_emergency_aid_is_decided_within_24_hours_or_the_delay_is_flagged(flo
     assert found == [(slow, "first_aid_overdue")]
 
 
-def test_K4_a_referral_to_the_county_is_decided_within_24_hours_too(flow: Flow, now: datetime) -> None:
+def test_K4_a_referral_to_the_county_is_decided_within_24_hours_of_the_report(flow: Flow, now: datetime) -> None:
     from datetime import timedelta
 
     case_id = flow.submit(household(aid_type="emergency"), now, actor=flow.world.boss)
     flow.act(
         case_id, "refer_to_county", flow.world.boss, now + timedelta(hours=2), {"reason": "超出限额 / over the limit"}
     )
-    assert flow.case(case_id).deadline == now + timedelta(hours=26)
-    flow.sweep(now + timedelta(hours=26))
+    assert flow.case(case_id).deadline == now + timedelta(hours=24), "the clock runs from the report"
+    assert flow.sweep(now + timedelta(hours=24) - timedelta(seconds=1)).fired == 0
+    flow.sweep(now + timedelta(hours=24))
     late = flow.case(case_id)
     assert late.state == "county_emergency_approval"
     assert [f["kind"] for f in late.data["flags"]] == ["first_aid_overdue"]
