@@ -12,6 +12,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
+from engine.errors import WorkflowError
 
 MAX_BODY = 256 * 1024
 # Paths answered without a login; on every other path a missing token is 401 before anything else.
@@ -38,6 +39,21 @@ def body_has_nul(body: bytes) -> bool:
         return _holds_nul(json.loads(body))
     except ValueError:
         return False  # not JSON: the handler will say so
+
+
+def _valid_token(scope: Scope, header: bytes | None) -> bool:
+    """Whether the request carries a token the app would accept (signature and lifetime; the account
+    itself is checked later, as for any request)."""
+    if not header or not header.lower().startswith(b"bearer "):
+        return False
+    state = getattr(getattr(scope.get("app"), "state", None), "aidflow", None)
+    if state is None:
+        return True  # no app state to judge by: leave it to the handler
+    try:
+        state.tokens.user_id(header[7:].decode("latin-1").strip(), state.clock())
+    except WorkflowError:
+        return False
+    return True
 
 
 class InputGuard:
@@ -89,7 +105,7 @@ class InputGuard:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers", []))
         path = str(scope.get("path", ""))
-        if b"authorization" not in headers and path != "/" and not path.startswith(PUBLIC):
+        if path != "/" and not path.startswith(PUBLIC) and not _valid_token(scope, headers.get(b"authorization")):
             # The contract's order: 401 without a token comes before anything about the body.
             response = errors.problem(
                 401,

@@ -197,6 +197,8 @@ def test_a_huge_body_is_413(client: TestClient, token_for: H) -> None:
     assert r.status_code == 413
     r = client.post("/api/v1/applications", json=body)
     assert r.status_code == 401, "without a token, 401 comes first"
+    r = client.post("/api/v1/applications", json=body, headers={"Authorization": "Bearer not-a-token"})
+    assert r.status_code == 401, "nor with an invalid one"
     assert r.headers["content-type"].startswith("application/problem+json")
     assert client.post("/api/v1/notices/1/objections", json={"reason": "困" * 300_000}).status_code == 413
 
