@@ -218,23 +218,29 @@ def object_to(
     )
 
 
+def has_task(session: Session, env: Env, case: Case, actor: Actor, now: datetime) -> bool:
+    """Whether the case holds a task for the actor now: a queued action they may fire (the guards
+    that judge the person included; withdrawing, a filer's right, is not a task). The queue and the
+    mail both ask this."""
+    definition = env.definition_for(case)
+    tasks = {t.action for t in definition.available_from(case.state) if t.queued}
+    facts = actor_facts(session, env=env, case=case, actor=actor, now=now)
+    return any(a in tasks for a in available_actions(definition, case, actor, now=now, facts=facts))
+
+
 def notify(session: Session, env: Env, record: TransitionRecord) -> None:
     """Hand a transition to notifications, which decides who hears of it (in the same transaction)."""
     case = session.get(Case, record.case_id)
     assert case is not None
     applicant = case.data.get("applicant") or {}
-    definition = env.definition_for(case)
 
     def may_act(case: Case, user: User) -> bool:
-        """A task for this official now: an action they may fire, withdrawing (a filer's right) aside."""
-        official = actor_for(session, user)
-        facts = actor_facts(session, env=env, case=case, actor=official, now=record.at)
-        return any(a != "withdraw" for a in available_actions(definition, case, official, now=record.at, facts=facts))
+        return has_task(session, env, case, actor_for(session, user), record.at)
 
     on_transition(
         session,
         record,
-        definition,
+        env.definition_for(case),
         applicant_email=applicant.get("email"),
         may_act=may_act,
         due=step_due(session, env, case),
@@ -268,15 +274,11 @@ def queue(session: Session, env: Env, actor: Actor, *, limit: int, cursor: str |
     """The cases the actor can act on now: the index finds those in a state their role acts in; the
     guards that judge the person (recusal, separation of duties) drop the rest."""
 
-    def actionable(case: Case) -> bool:
-        facts = actor_facts(session, env=env, case=case, actor=actor, now=now)
-        definition = env.definition_for(case)
-        tasks = {t.action for t in definition.available_from(case.state) if t.queued}
-        return any(a in tasks for a in available_actions(definition, case, actor, now=now, facts=facts))
-
     after = _cursor(cursor)
     states = actionable_states(env.definitions())
-    cases, nxt = queue_page(session, actor, states, limit=limit, after=after, keep=actionable)
+    cases, nxt = queue_page(
+        session, actor, states, limit=limit, after=after, keep=lambda case: has_task(session, env, case, actor, now)
+    )
     return QueueOut(
         items=[summary(session, env, c) for c in cases],
         next_cursor=nxt.encode() if nxt else None,
