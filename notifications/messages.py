@@ -16,7 +16,7 @@ from engine.definition import WorkflowDefinition
 from engine.runtime import TransitionRecord
 from engine.store import Case, RoleGrant, User
 from notifications.outbox import enqueue
-from workflows.texts import plain
+from workflows.texts import plain, reason_for
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -64,25 +64,6 @@ def _part(label: str, i: int) -> str:
     """One language of a "中文 / English" label (the whole label when it has one only)."""
     parts = label.split(" / ", 1)
     return parts[i] if len(parts) == 2 else label
-
-
-def _reason(case: Case) -> str:
-    """The written reason the household is owed when its case ends or is refused (P11)."""
-    key = _REASON_OF.get(case.state)
-    record = case.data.get(key) if key else None
-    return str(record.get("reason") or "") if isinstance(record, dict) else ""
-
-
-# The record that holds the reason for the state a case is in (a reason from an earlier state is stale).
-_REASON_OF = {
-    "rejected": "refusal",
-    "withdrawn": "withdrawal",
-    "exited": "exited",
-    "termination_approval": "termination",
-    "notice_termination": "termination",
-    "suspended": "suspension",
-    "grace_period": "grace",
-}
 
 
 MayAct = Callable[[Case, User], bool]
@@ -133,7 +114,7 @@ def on_transition(
             next_zh=next_zh,
             where_en=where_en,
             next_en=next_en,
-            reason=_reason(case),
+            reason=reason_for(case.state, case.data) or "",
             missing=[str(m) for m in info.get("missing") or []],
             missing_due=str(info.get("due") or ""),
         )

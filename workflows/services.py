@@ -62,7 +62,7 @@ from workflows.models import (
 from workflows.policy import NoticeStage, Policy, Rules
 from workflows.schemas import ACTION_DATA, FEN_LIMIT, ActionData, ApplicationIn
 from workflows.spec import EmergencySpec, StandardSpec
-from workflows.texts import plain
+from workflows.texts import plain, reason_for
 
 _PREFIX = {"dibao": "DB", "tekun": "TK", "emergency": "LS"}
 _OFFICER_ROLES = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER)
@@ -1225,19 +1225,7 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
             }
     where, nxt = plain(case.state, lang)
     en = lang == "en"
-    reason = None
-    keys = {
-        "rejected": ("refusal",),
-        "withdrawn": ("withdrawal",),
-        "exited": ("exited",),
-        review.TERMINATION_APPROVAL: ("termination",),
-        "notice_termination": ("termination",),
-        review.SUSPENDED: ("suspension",),
-        review.GRACE_PERIOD: ("grace",),
-    }
-    for key in keys.get(case.state, ()):
-        if isinstance(d.get(key), dict):
-            reason = str(d[key].get("reason") or "") or None
+    reason = reason_for(case.state, d)
     if case.state == "exited" and (d.get("exited") or {}).get("how") == "terminated":
         nxt = plain("rejected", lang)[1]  # the right of appeal, as for a refusal
     if case.state == "awaiting_info" and d.get("info_request"):

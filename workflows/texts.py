@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 # state → (where it is, what happens next), each (Chinese, English).
 PLAIN: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "draft": (
@@ -94,3 +97,22 @@ def plain(state: str, lang: str) -> tuple[str, str]:
     where, nxt = PLAIN.get(state, NOTICE_PLAIN if state.startswith("notice_") else ((state, state), ("", "")))
     i = 1 if lang == "en" else 0
     return where[i], nxt[i]
+
+
+# The record in a case's data that holds the written reason for the state it is in; a reason kept
+# from an earlier state (a termination refused by the county, say) is stale and not shown.
+REASON_OF = {
+    "rejected": "refusal",
+    "withdrawn": "withdrawal",
+    "exited": "exited",
+    "termination_approval": "termination",
+    "notice_termination": "termination",
+    "suspended": "suspension",
+    "grace_period": "grace",
+}
+
+
+def reason_for(state: str, data: Mapping[str, Any]) -> str | None:
+    """The written reason the household is owed in `state` (P11), if one was given."""
+    record = data.get(REASON_OF.get(state, ""))
+    return (str(record.get("reason") or "") or None) if isinstance(record, Mapping) else None
