@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from engine.access import Actor, Role, region_level, region_prefix
 from engine.definition import WorkflowDefinition
-from engine.store import Case
+from engine.store import MAX_ID, Case
 
 _c = Case.__table__.c  # type: ignore[attr-defined]
 
@@ -64,7 +64,7 @@ class Cursor:
     def decode(cls, token: str) -> Cursor:
         raw = json.loads(base64.urlsafe_b64decode(token.encode()))
         ident = int(raw[1])
-        if not 0 <= ident <= 2**31 - 1:
+        if not 0 <= ident <= MAX_ID:
             raise ValueError(f"cursor id out of range: {ident}")
         moment = datetime.fromisoformat(raw[0]) if raw[0] else None
         if moment is not None and moment.tzinfo is None:

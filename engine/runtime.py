@@ -28,7 +28,7 @@ from engine.errors import (
     TransitionNotAllowed,
 )
 from engine.machine import compiled
-from engine.store import Case, RawStatement, TimerRow, utcnow
+from engine.store import MAX_ID, Case, RawStatement, TimerRow, utcnow
 
 _log = logging.getLogger("aidflow.timers")
 _cases = Case.__table__  # type: ignore[attr-defined]
@@ -123,9 +123,6 @@ def roles_on_case(actor: Actor, case: Case) -> frozenset[str]:
 
 def can_see(actor: Actor, case: Case) -> bool:
     return bool(roles_on_case(actor, case))
-
-
-MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32 bits on PostgreSQL
 
 
 def valid_id(value: int) -> bool:

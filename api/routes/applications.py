@@ -19,6 +19,7 @@ from api.schemas import (
     action_reference,
 )
 from engine.runtime import load_case
+from engine.store import MAX_ID
 from workflows.schemas import ApplicationIn
 
 router = APIRouter(prefix="/api/v1", tags=["applications 申请"], responses=PROBLEMS)
@@ -62,7 +63,7 @@ def list_applications(
     session: ReadSessionDep,
     actor: CurrentReader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    after: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    after: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     state_name: Annotated[str | None, Query(alias="state", max_length=40)] = None,
 ) -> Page:
     items, nxt = services.list_cases(session, state.env, actor, limit=limit, after=after, state=state_name)
