@@ -1285,26 +1285,38 @@ def integrity_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
     cases with an official among the household's relatives (`filed_relative`)."""
     found = overdue_flags(session, actor=actor)
     for case_id, action, state, at, reference, region, who, raw in _flag_rows(session, actor, ("refused", "recusal")):
-        data = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
-        if action == "refused":
-            kind, official = "refused_attempt", who
-            detail = f"{data.get('attempted')}: " + "；".join(str(r) for r in data.get("reasons") or [])
-        else:
-            kind, official, detail = "filed_relative", str(data.get("official") or ""), str(data.get("why") or "")
-        found.append(
-            FlagOut(
-                application_id=case_id,
-                reference=reference,
-                kind=kind,
-                state=state or "",
-                at=at,
-                region_code=region,
-                official=official,
-                detail=detail,
-            )
-        )
+        found.append(_entry_flag(action, state, at, region, who, raw, case_id, reference))
     found += _refused_filings(session, actor)
     return sorted(found, key=lambda f: f.at, reverse=True)
+
+
+def _entry_flag(
+    action: str,
+    state: str | None,
+    at: datetime,
+    region: str,
+    who: str,
+    raw: str,
+    case_id: int | None,
+    reference: str | None,
+) -> FlagOut:
+    """A `refused` or `recusal` audit entry as a line of the report (its data is the entry's JSON)."""
+    data = json.loads(raw)
+    if action == "refused":
+        reasons = "；".join(str(r) for r in data.get("reasons") or [])
+        kind, official, detail = "refused_attempt", who, f"{data.get('attempted')}: {reasons}"
+    else:
+        kind, official, detail = "filed_relative", str(data.get("official") or ""), str(data.get("why") or "")
+    return FlagOut(
+        application_id=case_id,
+        reference=reference,
+        kind=kind,
+        state=state or "",
+        at=at,
+        region_code=region,
+        official=official,
+        detail=detail,
+    )
 
 
 def _refused_filings(session: Session, actor: Actor) -> list[FlagOut]:
@@ -1314,25 +1326,11 @@ def _refused_filings(session: Session, actor: Actor) -> list[FlagOut]:
         .where(_audit.action == "refused", _audit.case_id.is_(None))
         .order_by(_audit.seq.desc())
     )
-    found = []
-    for region, at, who, raw, state in rows:
-        if not actor.roles_on(region) - {Role.APPLICANT}:
-            continue
-        data = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
-        reasons = "；".join(str(r) for r in data.get("reasons") or [])
-        found.append(
-            FlagOut(
-                application_id=None,
-                reference=None,
-                kind="refused_attempt",
-                state=state or "",
-                at=at,
-                region_code=region,
-                official=who,
-                detail=f"{data.get('attempted')}: {reasons}",
-            )
-        )
-    return found
+    return [
+        _entry_flag("refused", state, at, region, who, raw, None, None)
+        for region, at, who, raw, state in rows
+        if actor.roles_on(region) - {Role.APPLICANT}
+    ]
 
 
 def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
