@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
@@ -133,6 +133,19 @@ class Flow:
 
     def __init__(self, db: Database, env: Env, world: World) -> None:
         self.db, self.env, self.world = db, env, world
+
+    def to_active(self, payload: ApplicationIn, now: datetime, approve: dict[str, Any] | None = None) -> int:
+        """A case filed at `now` and walked through three clean notices: active 23 days later."""
+        w, day = self.world, timedelta(days=1)
+        case_id = self.submit(payload, now)
+        self.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
+        self.sweep(now + 7 * day)
+        self.act(case_id, "township_pass", w.boss, now + 8 * day, TOWNSHIP_PASS)
+        self.sweep(now + 15 * day)
+        self.act(case_id, "approve", w.boss2, now + 16 * day, approve or APPROVE)
+        self.sweep(now + 23 * day)
+        assert self.state(case_id) == "active"
+        return case_id
 
     def submit(self, payload: ApplicationIn, now: datetime, actor: Actor | None = None) -> int:
         with self.db.session() as s:

@@ -10,7 +10,7 @@ from sqlmodel import select
 from engine.access import SYSTEM
 from engine.errors import GuardRejected, InvalidInput, RoleNotPermitted
 from engine.store import AuditEntry
-from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household, local
+from tests.workflows.support import VILLAGE_PASS, Flow, household, local
 from workflows.services import overdue_flags, payment_lines, run_payments
 
 DAY = timedelta(days=1)
@@ -18,16 +18,7 @@ DAY = timedelta(days=1)
 
 def active(flow: Flow, now: datetime, **kw: object) -> int:
     """A case that became active on 2026-10-21 (the final notice's end)."""
-    w = flow.world
-    case_id = flow.submit(household(**kw), now)  # type: ignore[arg-type]
-    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
-    flow.sweep(now + 7 * DAY)
-    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
-    flow.sweep(now + 15 * DAY)
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
-    flow.sweep(now + 23 * DAY)
-    assert flow.state(case_id) == "active"
-    return case_id
+    return flow.to_active(household(**kw), now)  # type: ignore[arg-type]
 
 
 def pay(flow: Flow, month: str, now: datetime) -> tuple[int, int, int]:
@@ -241,13 +232,11 @@ def test_adjust_is_capped_at_the_standard_times_the_household_size_and_nothing_o
 
 def test_adjust_of_a_single_person_case_is_capped_at_one_standard(flow: Flow, now: datetime) -> None:
     w = flow.world
-    case_id = flow.submit(household(incomes=(100_000, 0), severe_disability=True), now)
-    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
-    flow.sweep(now + 7 * DAY)
-    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
-    flow.sweep(now + 15 * DAY)
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, {"monthly_amount_fen": 70_000, "mode": "single_person"})
-    flow.sweep(now + 23 * DAY)
+    case_id = flow.to_active(
+        household(incomes=(100_000, 0), severe_disability=True),
+        now,
+        approve={"monthly_amount_fen": 70_000, "mode": "single_person"},
+    )
     later = now + 60 * DAY
     flow.act(case_id, "start_review", w.boss, later)
     with pytest.raises(GuardRejected, match="exceeds the cap of 70000 fen"):

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from engine.store import Database
-from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, World, household, make_env
+from tests.workflows.support import VILLAGE_PASS, Flow, World, household, make_env
 from workflows.policy import Override
 from workflows.services import plain_status
 
@@ -40,14 +40,7 @@ def test_the_village_review_is_due_within_the_policys_span_where_one_is_set(
 
 def test_an_active_case_shows_when_its_next_review_is_due(flow: Flow, now: datetime) -> None:
     w = flow.world
-    case_id = flow.submit(household(), now)
-    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
-    flow.sweep(now + 7 * DAY)
-    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
-    flow.sweep(now + 15 * DAY)
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
-    flow.sweep(now + 23 * DAY)
-    assert flow.state(case_id) == "active"
+    case_id = flow.to_active(household(), now)
     shown = status(flow, case_id, now + 30 * DAY)
     assert shown["deadline"] == datetime(2027, 10, 21, 2, 0, tzinfo=UTC), "a stable household: twelve months on"
     flow.act(case_id, "start_review", w.boss, now + 60 * DAY)
@@ -92,13 +85,7 @@ def test_a_draft_has_not_been_submitted(flow: Flow, now: datetime) -> None:
 
 def test_a_grace_period_shows_when_it_ends(flow: Flow, now: datetime) -> None:
     w = flow.world
-    case_id = flow.submit(household(), now)
-    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
-    flow.sweep(now + 7 * DAY)
-    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
-    flow.sweep(now + 15 * DAY)
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
-    flow.sweep(now + 23 * DAY)
+    case_id = flow.to_active(household(), now)
     flow.act(case_id, "start_review", w.boss, now + 30 * DAY)
     flow.act(case_id, "begin_exit", w.boss, now + 30 * DAY, {"reason": "务工收入超过标准"})
     assert status(flow, case_id, now + 31 * DAY)["deadline"] == datetime(2027, 10, 28, 2, 0, tzinfo=UTC)
@@ -106,13 +93,7 @@ def test_a_grace_period_shows_when_it_ends(flow: Flow, now: datetime) -> None:
 
 def test_ending_support_is_told_plainly_with_its_reason_and_the_right_of_appeal(flow: Flow, now: datetime) -> None:
     w = flow.world
-    case_id = flow.submit(household(aid_type="tekun", incomes=(0,)), now)
-    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
-    flow.sweep(now + 7 * DAY)
-    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
-    flow.sweep(now + 15 * DAY)
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
-    flow.sweep(now + 23 * DAY)
+    case_id = flow.to_active(household(aid_type="tekun", incomes=(0,)), now)
     flow.act(case_id, "terminate", w.boss, now + 30 * DAY, {"reason": "恢复劳动能力 / able to work again"})
     waiting = status(flow, case_id, now + 30 * DAY)
     assert waiting["reason"] == "恢复劳动能力 / able to work again"
