@@ -94,24 +94,6 @@ class AuditOut(BaseModel):
     hash: str
 
 
-class ApplicationOut(BaseModel):
-    id: int
-    reference: str
-    workflow: str
-    workflow_version: int
-    state: str
-    state_label: str
-    version: int
-    village: str
-    deadline: datetime | None
-    actions: list[str] = Field(description="actions the caller may fire now")
-    created_at: datetime
-    updated_at: datetime
-    details: dict[str, Any]
-    history: list[AuditOut]
-    tracking_code: str | None = Field(default=None, description="shown once, on the receipt of a new application")
-
-
 class ApplicationSummary(BaseModel):
     id: int
     reference: str
@@ -122,6 +104,17 @@ class ApplicationSummary(BaseModel):
     village: str
     deadline: datetime | None
     updated_at: datetime
+
+
+class ApplicationOut(ApplicationSummary):
+    """A case as its reader may see it: the summary's fields, and what the reader may do with it."""
+
+    workflow_version: int
+    actions: list[str] = Field(description="actions the caller may fire now")
+    created_at: datetime
+    details: dict[str, Any]
+    history: list[AuditOut]
+    tracking_code: str | None = Field(default=None, description="shown once, on the receipt of a new application")
 
 
 class Page(BaseModel):

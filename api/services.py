@@ -106,20 +106,12 @@ def application_view(
             data={"personal_data": "unmasked" if reveal else "masked"},
         )
     return ApplicationOut(
-        id=case.id,
-        reference=case.reference,
-        workflow=case.workflow,
+        **summary(session, env, case).model_dump(),
         workflow_version=case.workflow_version,
-        state=case.state,
-        state_label=definition.label(case.state),
-        version=case.version,
-        village=case.region_code,
-        deadline=step_due(session, env, case),
         actions=available_actions(
             definition, case, actor, now=now, facts=actor_facts(session, env=env, case=case, actor=actor, now=now)
         ),
         created_at=case.created_at,
-        updated_at=case.updated_at,
         details=details,
         history=[e for e in audit_rows(session, case.id) if e.action not in READS],
         tracking_code=tracking_code,
