@@ -22,8 +22,8 @@ from api.routes import applications, auth, oversight, public
 from api.settings import Settings
 from api.throttle import Throttles
 from engine.store import Database, utcnow
+from workflows.env import Env
 from workflows.schemas import ApplicationIn
-from workflows.services import Env
 
 log = logging.getLogger("aidflow")
 

@@ -253,7 +253,7 @@ def audit_checkpoint(key: Annotated[Path, typer.Option("--key", help="Ed25519 pr
 def timers_run(now: Annotated[str | None, typer.Option("--now", help="ISO-8601; default: the present")] = None) -> None:
     """触发到期的定时器 / fire every timer due by then, in due order."""
     from api.services import run_timers
-    from workflows.services import Env
+    from workflows.env import Env
 
     settings = _settings()
     moment = _parse_moment(now) if now else utcnow()
@@ -287,7 +287,7 @@ def worker(
     from api.services import run_timers
     from notifications.sender import SmtpSender
     from notifications.worker import drain
-    from workflows.services import Env
+    from workflows.env import Env
 
     settings = _settings()
     env = Env.load(settings.policy, settings.secret_key)
@@ -315,7 +315,8 @@ def worker(
 def payments_run(month: Annotated[str, typer.Option("--month", help="YYYY-MM")]) -> None:
     """生成当月发放明细 / create the month's payment lines (a repeated run adds none)."""
     from engine.errors import WorkflowError
-    from workflows.services import Env, run_payments
+    from workflows.env import Env
+    from workflows.payments import run_payments
 
     if not re.fullmatch(r"[1-9]\d{3}-(0[1-9]|1[0-2])", month):
         _fail(f"月份格式应为 YYYY-MM / month must be YYYY-MM: {month!r}", 2)
@@ -334,7 +335,8 @@ def payments_run(month: Annotated[str, typer.Option("--month", help="YYYY-MM")])
 def fund_deposit(township: str, amount_fen: Annotated[int, typer.Option("--amount-fen", min=1, max=10**12)]) -> None:
     """向乡镇临时救助备用金存入 / pay into a township's emergency reserve fund."""
     from engine.errors import WorkflowError
-    from workflows.services import Env, deposit_fund
+    from workflows.env import Env
+    from workflows.fund import deposit_fund
 
     settings = _settings()
     env = Env.load(settings.policy, settings.secret_key)

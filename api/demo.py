@@ -18,9 +18,13 @@ from engine.accounts import actor_for, add_region, add_user
 from engine.calendar import local_date
 from engine.secrets import id_check_char
 from engine.store import Case, Database, Region, User, utcnow
+from workflows.acting import perform_action
+from workflows.applications import submit_application
+from workflows.env import Env
+from workflows.fund import deposit_fund
 from workflows.models import Notice
+from workflows.objections import raise_objection
 from workflows.schemas import ApplicationIn
-from workflows.services import Env, deposit_fund, perform_action, raise_objection, submit_application
 
 PASSWORD = "demo-2026"
 COUNTY = ("341122000000", "来安县")

@@ -20,7 +20,7 @@ from engine.runtime import record_refusal
 from engine.store import Database
 
 if TYPE_CHECKING:
-    from workflows.services import Env
+    from workflows.env import Env
 
 
 @dataclass

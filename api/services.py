@@ -28,18 +28,14 @@ from engine.runtime import (
 )
 from engine.store import AuditEntry, Case, Database, User, utcnow
 from notifications.messages import on_transition
+from workflows.acting import check_may_act, perform_action
+from workflows.applications import submit_application
+from workflows.casefile_view import case_details
+from workflows.env import Env
+from workflows.facts import actor_facts
+from workflows.objections import ObjectionReceipt, raise_objection
 from workflows.schemas import ApplicationIn
-from workflows.services import (
-    Env,
-    ObjectionReceipt,
-    actor_facts,
-    case_details,
-    check_may_act,
-    perform_action,
-    raise_objection,
-    step_due,
-    submit_application,
-)
+from workflows.tracking import step_due
 
 M = TypeVar("M", bound=BaseModel)
 

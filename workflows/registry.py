@@ -6,14 +6,10 @@ that, so a case keeps its version even when the policy file no longer yields it.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-from sqlmodel import Session
-
-from engine.calendar import WorkCalendar
 from engine.definition import WorkflowDefinition
 from engine.errors import DefinitionInvalid
 from engine.store import Case
@@ -21,7 +17,6 @@ from workflows import emergency, standard
 from workflows.policy import Policy
 from workflows.spec import EmergencySpec, StandardSpec
 
-DEV_SECRET = "aidflow-development-secret-change-me"
 KEYS = (StandardSpec.key, EmergencySpec.key)
 
 _built: dict[tuple[str, int], WorkflowDefinition] = {}
@@ -74,11 +69,3 @@ def definitions_of(policy: Policy) -> dict[tuple[str, int], WorkflowDefinition]:
 def known() -> dict[tuple[str, int], WorkflowDefinition]:
     """Every definition built in this process so far."""
     return dict(_built)
-
-
-def resolve(session: Session, case: Case) -> tuple[WorkflowDefinition, WorkCalendar, Mapping[str, Any]]:
-    """For `aidflow timers run`: the environment's policy and key, read when called."""
-    from workflows.services import Env
-
-    env = Env.load(os.environ.get("AIDFLOW_POLICY") or None, os.environ.get("AIDFLOW_SECRET_KEY") or DEV_SECRET)
-    return env.resolve(session, case)

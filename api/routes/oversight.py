@@ -9,7 +9,9 @@ from fastapi import APIRouter, Path, Query
 from api import services
 from api.deps import CurrentActor, Now, Official, ReadSessionDep, SessionDep, StateDep
 from api.schemas import PROBLEMS, VerifyOut
-from workflows.services import FlagOut, PaymentLineOut, integrity_flags, objection_contact, payment_lines
+from workflows.objections import objection_contact
+from workflows.payments import PaymentLineOut, payment_lines
+from workflows.reports import FlagOut, integrity_flags
 
 router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLEMS)
 

@@ -10,13 +10,9 @@ from api import services
 from api.deps import Now, ReadSessionDep, SessionDep, StateDep, client_address
 from api.schemas import PROBLEMS, ObjectionIn, TrackOut
 from engine.errors import NotFound
-from workflows.services import (
-    NoticeOut,
-    ObjectionReceipt,
-    find_by_tracking_code,
-    plain_status,
-    running_notices,
-)
+from workflows.notices import NoticeOut, running_notices
+from workflows.objections import ObjectionReceipt
+from workflows.tracking import find_by_tracking_code, plain_status
 
 router = APIRouter(prefix="/api/v1", tags=["public 公开"], responses=PROBLEMS)
 

@@ -9,7 +9,7 @@ from api.app import create_app
 from api.demo import PASSWORD, seed
 from api.settings import Settings
 from engine.store import Database
-from workflows.services import Env
+from workflows.env import Env
 
 
 def test_the_demo_county_has_officials_of_every_role_and_cases_in_every_state(db_url: str) -> None:

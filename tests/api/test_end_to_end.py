@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.services import run_timers
 from engine.access import SYSTEM
 from tests.api.conftest import Clock, application_body, pass_village
-from workflows.services import run_payments
+from workflows.payments import run_payments
 
 H = Callable[[str], dict[str, str]]
 

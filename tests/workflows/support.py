@@ -16,9 +16,11 @@ from engine.runtime import SweepResult, TransitionRecord, run_due
 from engine.secrets import FieldCipher, id_check_char
 from engine.store import Case, Database
 from tests.factories import COUNTY, OTHER_TOWNSHIP, OTHER_VILLAGE, TOWNSHIP, VILLAGE, make_regions, make_user
+from workflows.acting import perform_action
+from workflows.applications import submit_application
+from workflows.env import Env
 from workflows.policy import Override, Policy
 from workflows.schemas import ApplicationIn
-from workflows.services import Env, perform_action, submit_application
 
 SECRET = "workflow-tests-secret-0123456789"
 CIPHER = FieldCipher(SECRET)

@@ -16,7 +16,7 @@ from engine.runtime import acting_role, view
 from tests.factories import VILLAGE
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household
 from workflows import guards as g
-from workflows.services import actor_facts
+from workflows.facts import actor_facts
 
 DAY = timedelta(days=1)
 ABOUT_THE_ACTOR = (

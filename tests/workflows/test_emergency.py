@@ -11,8 +11,11 @@ from engine.access import SYSTEM
 from engine.errors import GuardRejected, InvalidInput, NotFound, RoleNotPermitted, TransitionNotAllowed
 from tests.factories import COUNTY, TOWNSHIP
 from tests.workflows.support import Flow, household
+from workflows.fund import deposit_fund, fund_balance
 from workflows.models import FundEntry
-from workflows.services import deposit_fund, fund_balance, overdue_flags, raise_objection, running_notices
+from workflows.notices import running_notices
+from workflows.objections import raise_objection
+from workflows.reports import overdue_flags
 
 DAY = timedelta(days=1)
 
@@ -165,7 +168,7 @@ def test_convert_to_standard_opens_a_linked_application(flow: Flow, now: datetim
     assert new.data["converted_from"] == {"id": case_id, "reference": old.reference}
     assert [m["name"] for m in new.data["members"]] == [m["name"] for m in old.data["members"]]
     assert record.data["new_case"]["id"] == new_id
-    from workflows.services import plain_status
+    from workflows.tracking import plain_status
 
     with flow.session(write=False) as s:
         followed = plain_status(s, env=flow.env, case=old, lang="en", now=now)

@@ -18,7 +18,9 @@ from tests.workflows.support import (
     Flow,
     household,
 )
-from workflows.services import integrity_flags, raise_objection, running_notices
+from workflows.notices import running_notices
+from workflows.objections import raise_objection
+from workflows.reports import integrity_flags
 
 
 def reasons(excinfo: pytest.ExceptionInfo[GuardRejected]) -> str:
@@ -126,7 +128,7 @@ def test_a_declared_relative_in_office_must_recuse_and_the_trail_says_so(flow: F
         recusals = s.exec(select(AuditEntry).where(AuditEntry.case_id == case_id, AuditEntry.action == "recusal")).all()  # type: ignore[arg-type]
         assert [r.data for r in recusals]
         assert '"official":"clerk"' in recusals[0].data.replace(" ", "")
-        from workflows.services import integrity_flags
+        from workflows.reports import integrity_flags
 
         kinds = [(f.kind, f.official) for f in integrity_flags(s, actor=flow.world.inspector)]
         assert ("filed_relative", "clerk") in kinds

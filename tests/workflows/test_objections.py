@@ -9,8 +9,11 @@ from sqlmodel import select
 
 from engine.errors import GuardRejected, NotFound, RoleNotPermitted
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household
+from workflows.casefile_view import case_details
 from workflows.models import Notice, Objection
-from workflows.services import case_details, objection_contact, overdue_flags, raise_objection, running_notices
+from workflows.notices import running_notices
+from workflows.objections import objection_contact, raise_objection
+from workflows.reports import overdue_flags
 
 DAY = timedelta(days=1)
 

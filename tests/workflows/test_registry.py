@@ -64,7 +64,7 @@ def test_aidflow_policy_overrides_the_defaults(tmp_path: Path, monkeypatch: pyte
         '[standard]\ndibao_standard_fen = 80000\n\n[[override]]\nregion = "341122101"\n'
         'effective_from = "2026-07-01"\n[override.standard]\ndibao_standard_fen = 90000\n'
     )
-    from workflows.services import Env
+    from workflows.env import Env
 
     env = Env.load(str(path), "x" * 32)
     assert env.policy.rules(TOWNSHIP, date(2026, 9, 1)).dibao_standard_fen == 80_000

@@ -11,7 +11,8 @@ from engine.access import SYSTEM
 from engine.errors import GuardRejected, InvalidInput, RoleNotPermitted
 from engine.store import AuditEntry
 from tests.workflows.support import VILLAGE_PASS, Flow, household, local
-from workflows.services import overdue_flags, payment_lines, run_payments
+from workflows.payments import payment_lines, run_payments
+from workflows.reports import overdue_flags
 
 DAY = timedelta(days=1)
 
@@ -204,7 +205,7 @@ def test_a_month_can_be_paid_at_most_one_month_ahead(flow: Flow, now: datetime) 
 
 
 def test_emergency_grants_are_not_payment_lines_and_bad_months_are_refused(flow: Flow, now: datetime) -> None:
-    from workflows.services import deposit_fund
+    from workflows.fund import deposit_fund
 
     with flow.session() as s:
         deposit_fund(s, env=flow.env, township_code="341122100000", amount_fen=500_000, actor=SYSTEM, now=now)
@@ -267,7 +268,7 @@ def test_nested_amounts_in_fen_are_checked_as_well(flow: Flow, now: datetime) ->
 
 
 def test_a_deposit_into_the_fund_must_be_below_the_bound(flow: Flow, now: datetime) -> None:
-    from workflows.services import deposit_fund, fund_balance
+    from workflows.fund import deposit_fund, fund_balance
 
     with pytest.raises(InvalidInput), flow.session() as s:
         deposit_fund(s, env=flow.env, township_code="341122100000", amount_fen=10**30, actor=SYSTEM, now=now)

@@ -22,8 +22,8 @@ from tests.workflows.support import (
     make_env,
 )
 from workflows import registry
+from workflows.fund import deposit_fund
 from workflows.policy import Override, Policy
-from workflows.services import deposit_fund
 
 DAY = timedelta(days=1)
 
@@ -212,7 +212,7 @@ def test_K4_emergency_paperwork_is_due_within_five_days(flow: Flow, now: datetim
 def test_K4_emergency_aid_is_decided_within_24_hours_or_the_delay_is_flagged(flow: Flow, now: datetime) -> None:
     from datetime import timedelta
 
-    from workflows.services import overdue_flags
+    from workflows.reports import overdue_flags
 
     with flow.session() as s:
         deposit_fund(s, env=flow.env, township_code=TOWNSHIP, amount_fen=1_000_000, actor=SYSTEM, now=now)

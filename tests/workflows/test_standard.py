@@ -18,8 +18,11 @@ from tests.workflows.support import (
     audit_actions,
     household,
 )
+from workflows.acting import perform_action
+from workflows.applications import submit_application
+from workflows.casefile_view import case_details
 from workflows.models import CaseIdentifier, Notice
-from workflows.services import case_details, find_by_tracking_code, perform_action, plain_status, submit_application
+from workflows.tracking import find_by_tracking_code, plain_status
 
 
 def walk_to_active(flow: Flow, now: datetime, case_id: int | None = None) -> int:
@@ -255,7 +258,7 @@ def test_the_township_opinion_deadline_is_ten_working_days_and_a_breach_is_flagg
     assert [f["kind"] for f in late.data["flags"]] == ["opinion_overdue"]
     with flow.session(write=False) as s:
         assert audit_actions(s, case_id)[-1] == "flag_overdue"
-        from workflows.services import overdue_flags
+        from workflows.reports import overdue_flags
 
         flags = overdue_flags(s, actor=w.inspector)
         assert [(f.application_id, f.kind) for f in flags] == [(case_id, "opinion_overdue")]

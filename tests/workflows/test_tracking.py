@@ -8,7 +8,7 @@ from typing import Any
 from engine.store import Database
 from tests.workflows.support import VILLAGE_PASS, Flow, World, household, make_env
 from workflows.policy import Override
-from workflows.services import plain_status
+from workflows.tracking import plain_status
 
 DAY = timedelta(days=1)
 

@@ -1,0 +1,362 @@
+"""Intake: filing an application (代办 or the household's own), and converting an emergency case."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from engine import auditlog
+from engine.access import Actor, Role, region_level
+from engine.definition import WorkflowDefinition
+from engine.errors import (
+    Attempt,
+    Conflict,
+    GuardRejected,
+    InvalidInput,
+    NotFound,
+    RoleNotPermitted,
+)
+from engine.runtime import (
+    TransitionRecord,
+    acting_role,
+    can_see,
+    create_case,
+)
+from engine.store import Case, Region, User
+from workflows import registry
+from workflows.base import OFFICER_ROLES, encrypted_person, next_reference
+from workflows.firing import fire_act
+from workflows.guards import members
+from workflows.models import (
+    CaseIdentifier,
+)
+from workflows.schemas import ApplicationIn
+from workflows.spec import EmergencySpec, StandardSpec
+
+if TYPE_CHECKING:
+    from workflows.env import Env
+
+
+@dataclass(frozen=True)
+class Submitted:
+    case: Case
+    tracking_code: str
+    record: TransitionRecord | None = None  # the submit transition; None for a draft
+
+
+def _filing_role(session: Session, actor: Actor, village: str) -> str:
+    """Who files: an officer whose scope reaches the village (代办), or an applicant for themselves."""
+    roles = actor.roles_on(village)
+    for role in (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER):
+        if role in roles:
+            return role
+    if actor.has_role(Role.APPLICANT) and actor.user_id is not None:
+        return Role.APPLICANT
+    if any(actor.has_role(r) for r in OFFICER_ROLES):
+        raise NotFound(f"村 {village} 不在您的辖区 / village {village} not found")
+    raise RoleNotPermitted("您的角色不能提交申请 / your role may not submit applications")
+
+
+def _case_data(
+    session: Session, env: Env, payload: ApplicationIn, spec: StandardSpec | EmergencySpec
+) -> dict[str, Any]:
+    relatives = [
+        {**encrypted_person(env, r.name, r.id_number), "relation": r.relation} for r in payload.relatives_in_office
+    ]
+    data: dict[str, Any] = {
+        "aid_type": payload.aid_type,
+        "spec": spec.to_json(),
+        "applicant": {
+            **encrypted_person(env, payload.applicant.name, payload.applicant.id_number),
+            "phone": payload.applicant.phone,
+            "email": payload.applicant.email,
+        },
+        "members": [
+            {
+                **encrypted_person(env, m.name, m.id_number),
+                "relation": m.relation,
+                "monthly_income_fen": m.monthly_income_fen,
+                "severe_disability": m.severe_disability,
+                "serious_illness": m.serious_illness,
+                "can_work": m.can_work,
+            }
+            for m in payload.members
+        ],
+        "assets_fen": payload.assets_fen,
+        "reason": payload.reason,
+        "relatives_in_office": relatives,
+        "filed_relative": bool(relatives),
+        "amount_requested_fen": payload.amount_requested_fen,
+        "cause": payload.cause,
+        "flags": [],
+    }
+    if payload.bank_account:
+        account = payload.bank_account.replace(" ", "")
+        data["bank_account_enc"] = env.cipher.encrypt(account)
+        data["bank_account_hash"] = env.cipher.lookup_hash(account)
+    return data
+
+
+def _related_officials(session: Session, data: Mapping[str, Any]) -> list[str]:
+    """Officials whose identity number is among the household's or its declared relatives' (回避)."""
+    hashes = {str(r["id_hash"]) for r in data.get("relatives_in_office") or []}
+    hashes |= {str(m["id_hash"]) for m in data.get("members") or []}
+    if not hashes:
+        return []
+    rows = session.exec(select(User.username).where(col(User.id_number_hash).in_(sorted(hashes))))
+    return sorted(str(u) for u in rows)
+
+
+def _shared_accounts(session: Session, data: Mapping[str, Any]) -> list[int]:
+    hashed = data.get("bank_account_hash")
+    if not hashed:
+        return []
+    rows = session.exec(
+        select(CaseIdentifier.case_id).where(
+            CaseIdentifier.lookup_hash == hashed, CaseIdentifier.kind == "bank_account"
+        )
+    )
+    return sorted({int(r) for r in rows})
+
+
+def _refuse_a_second_open_application(
+    session: Session, data: Mapping[str, Any], definition: WorkflowDefinition, actor: Actor
+) -> None:
+    """One household, one standard application at a time: a second one still open for any of its
+    members would be decided, and paid, twice. (Emergency aid may run beside it: P16.)"""
+    hashes = sorted({str(m["id_hash"]) for m in members(data) if m.get("id_hash")})
+    if not hashes:
+        return
+    found = session.exec(
+        select(Case)
+        .join(CaseIdentifier, col(CaseIdentifier.case_id) == col(Case.id))
+        .where(
+            col(CaseIdentifier.lookup_hash).in_(hashes),
+            col(CaseIdentifier.kind).in_(("applicant", "member")),
+            Case.workflow == definition.key,
+            col(Case.state).not_in(sorted(definition.terminal)),
+        )
+        .limit(1)
+    ).first()
+    if found is None:
+        return
+    if can_see(actor, found):
+        raise Conflict(
+            f"该家庭成员已有在办的申请 {found.reference}，请继续办理该申请或先撤回 / "
+            f"a member of this household already has an open application ({found.reference}): "
+            "continue that one, or withdraw it first"
+        )
+    # Outside the caller's scope the other application is not named (nor where it is).
+    raise Conflict(
+        "该家庭成员已有在办的申请，请联系乡镇民政办 / "
+        "a member of this household already has an open application: contact the township office"
+    )
+
+
+def _index_identifiers(session: Session, case: Case) -> None:
+    assert case.id is not None
+    rows = [("applicant", (case.data.get("applicant") or {}).get("id_hash"))]
+    rows += [("member", m.get("id_hash")) for m in members(case.data)]
+    rows += [("relative", r.get("id_hash")) for r in case.data.get("relatives_in_office") or []]
+    rows.append(("bank_account", case.data.get("bank_account_hash")))
+    for kind, hashed in rows:
+        if hashed:
+            session.add(
+                CaseIdentifier(case_id=case.id, kind=kind, lookup_hash=str(hashed), county_code=case.county_code)
+            )
+    session.flush()
+
+
+def open_case(
+    session: Session,
+    *,
+    env: Env,
+    actor: Actor,
+    role: str,
+    payload: ApplicationIn,
+    now: datetime,
+    applicant_user_id: int | None,
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[Case, str]:
+    rules = env.rules(payload.village, now)
+    spec: StandardSpec | EmergencySpec = (
+        EmergencySpec.from_rules(rules) if payload.aid_type == "emergency" else StandardSpec.from_rules(rules)
+    )
+    definition = registry.build(spec)
+    data = _case_data(session, env, payload, spec)
+    data.update(extra or {})
+    if spec.key == StandardSpec.key:
+        _refuse_a_second_open_application(session, data, definition, actor)
+    recused = _related_officials(session, data)
+    if role != Role.APPLICANT and actor.username in recused:
+        reason = (
+            "您与该申请家庭存在近亲属关系，须回避，不能代为申请，请由其他工作人员办理 / "
+            "you are a relative of this household and must recuse: another official must file for it"
+        )
+        refused = GuardRejected("create", definition.initial, [reason], about_actor=[reason])
+        refused.attempt = Attempt(actor.username, role, payload.village, None)
+        raise refused
+    data["recused"] = recused
+    shared = _shared_accounts(session, data)
+    if shared:
+        data["shared_bank_account_with"] = shared
+        data["flags"] = [{"kind": "shared_bank_account", "state": definition.initial, "at": now.isoformat()}]
+    code = secrets.token_urlsafe(16)
+    case = create_case(
+        session,
+        definition=definition,
+        region_code=payload.village,
+        reference=next_reference(session, payload.aid_type, now),
+        actor=actor,
+        role=role,
+        data=data,
+        now=now,
+        calendar=env.calendar,
+        applicant_user_id=applicant_user_id,
+        tracking_hash=env.cipher.lookup_hash(code),
+        audit_data={
+            "aid_type": payload.aid_type,
+            "on_behalf": role != Role.APPLICANT,
+            "filed_relative": data["filed_relative"],
+            "workflow_version": definition.version,
+            **({"shared_bank_account_with": shared} if shared else {}),
+            **{k: v for k, v in (extra or {}).items() if k == "converted_from"},
+        },
+    )
+    _index_identifiers(session, case)
+    for username in recused:
+        auditlog.append(
+            session,
+            at=now,
+            actor="system",
+            role=Role.SYSTEM,
+            action="recusal",
+            region_code=case.region_code,
+            case_id=case.id,
+            from_state=case.state,
+            to_state=case.state,
+            data={"official": username, "why": "近亲属回避 / related to the household"},
+        )
+    return case, code
+
+
+def submit_application(session: Session, *, env: Env, actor: Actor, payload: ApplicationIn, now: datetime) -> Submitted:
+    """申请: open the case and submit it at once (unless a draft); the tracking code is shown only now."""
+    if session.get(Region, payload.village) is None or region_level(payload.village) != "village":
+        raise NotFound(f"村 {payload.village} 不存在 / village {payload.village} not found")
+    role = _filing_role(session, actor, payload.village)
+    if (
+        role == Role.APPLICANT
+        and payload.aid_type != "emergency"
+        and Role.APPLICANT not in actor.roles_on(payload.village)
+    ):
+        # 低保/特困 are applied for where the household lives; emergency aid wherever it happens (K8).
+        raise InvalidInput(
+            "低保、特困须向户籍所在村申请，您的账户不属于该村 / "
+            f"minimum allowance and extreme-poverty support are applied for in your own village, not {payload.village}"
+        )
+    case, code = open_case(
+        session,
+        env=env,
+        actor=actor,
+        role=role,
+        payload=payload,
+        now=now,
+        applicant_user_id=actor.user_id if role == Role.APPLICANT else None,
+    )
+    record = None
+    if not payload.draft:
+        record = fire_act(
+            session, env=env, case=case, actor=actor, action="submit", data={}, version=case.version, now=now
+        )
+    return Submitted(case=case, tracking_code=code, record=record)
+
+
+def convert(
+    session: Session,
+    *,
+    env: Env,
+    actor: Actor,
+    case: Case,
+    version: int,
+    data: Mapping[str, Any],
+    comment: str | None,
+    now: datetime,
+) -> TransitionRecord:
+    """急难 → 低保/特困: a new standard application for the same household, linked both ways."""
+    definition = env.definition_for(case)
+    role = acting_role(definition, case, actor, "convert_to_standard")
+    aid_type = data.get("aid_type", "dibao")
+    if aid_type not in ("dibao", "tekun"):
+        raise InvalidInput("aid_type 须为 dibao 或 tekun / aid_type must be dibao or tekun")
+    if version != case.version:
+        from engine.errors import StaleVersion
+
+        assert case.id is not None
+        raise StaleVersion(case.id, version, case.version)
+    payload = _payload_of(env, case, aid_type)
+    new_case, _code = open_case(
+        session,
+        env=env,
+        actor=actor,
+        role=role,
+        payload=payload,
+        now=now,
+        applicant_user_id=case.applicant_user_id,
+        extra={"converted_from": {"id": case.id, "reference": case.reference}},
+    )
+    fire_act(session, env=env, case=new_case, actor=actor, action="submit", data={}, version=new_case.version, now=now)
+    link = {"id": new_case.id, "reference": new_case.reference}
+    return fire_act(
+        session,
+        env=env,
+        case=case,
+        actor=actor,
+        action="convert_to_standard",
+        data={**data, "new_case": link},
+        version=version,
+        now=now,
+        comment=comment,
+        facts={"converted_to": link},
+    )
+
+
+def _payload_of(env: Env, case: Case, aid_type: str) -> ApplicationIn:
+    d = case.data
+    applicant = d.get("applicant") or {}
+    return ApplicationIn.model_validate(
+        {
+            "aid_type": aid_type,
+            "village": case.region_code,
+            "applicant": {
+                "name": applicant["name"],
+                "id_number": env.cipher.decrypt(applicant["id_enc"]),
+                "phone": applicant.get("phone") or "00000",
+                "email": applicant.get("email"),
+            },
+            "members": [
+                {
+                    "name": m["name"],
+                    "id_number": env.cipher.decrypt(m["id_enc"]),
+                    "relation": m["relation"],
+                    "monthly_income_fen": m["monthly_income_fen"],
+                    "severe_disability": m.get("severe_disability", False),
+                    "serious_illness": m.get("serious_illness", False),
+                    "can_work": m.get("can_work", False),
+                }
+                for m in members(d)
+            ],
+            "assets_fen": d.get("assets_fen", 0),
+            "reason": d.get("reason") or "由急难救助转入 / converted from emergency aid",
+            "relatives_in_office": [
+                {"name": r["name"], "id_number": env.cipher.decrypt(r["id_enc"]), "relation": r["relation"]}
+                for r in d.get("relatives_in_office") or []
+            ],
+            "bank_account": env.cipher.decrypt(d["bank_account_enc"]) if d.get("bank_account_enc") else None,
+        }
+    )

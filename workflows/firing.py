@@ -1,0 +1,55 @@
+"""The one call into engine.fire for the aid domain: facts looked up, reactions run after."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from engine.access import Actor
+from engine.runtime import TransitionRecord, fire
+from engine.store import Case
+from workflows.facts import facts_for
+
+if TYPE_CHECKING:
+    from workflows.env import Env
+
+Reaction = Callable[[Session, "Env", Case, TransitionRecord, datetime], None]
+"""A domain record kept when a transition happens (a notice posted, an objection decided, money moved)."""
+
+
+def fire_act(
+    session: Session,
+    *,
+    env: Env,
+    case: Case,
+    actor: Actor,
+    action: str,
+    data: Mapping[str, Any],
+    version: int,
+    now: datetime,
+    comment: str | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> TransitionRecord:
+    """Fire `action` with the facts its guards need, then keep the domain's records of it (env.reactions)."""
+    definition = env.definition_for(case)
+    looked_up = facts_for(session, env, case, action, data, now)
+    looked_up.update(facts or {})
+    record = fire(
+        session,
+        case=case,
+        definition=definition,
+        action=action,
+        actor=actor,
+        data=data,
+        expected_version=version,
+        now=now,
+        calendar=env.calendar,
+        facts=looked_up,
+        comment=comment,
+    )
+    for react in env.reactions:
+        react(session, env, case, record, now)
+    return record
