@@ -30,6 +30,7 @@ from engine.store import AuditEntry, Case, Database, User, utcnow
 from notifications.messages import on_transition
 from workflows.acting import check_may_act, perform_action
 from workflows.applications import submit_application
+from workflows.casefile import CaseFile
 from workflows.casefile_view import case_details
 from workflows.env import Env
 from workflows.facts import actor_facts
@@ -220,7 +221,7 @@ def notify(session: Session, env: Env, record: TransitionRecord) -> None:
     """Hand a transition to notifications, which decides who hears of it (in the same transaction)."""
     case = session.get(Case, record.case_id)
     assert case is not None
-    applicant = case.data.get("applicant") or {}
+    applicant = CaseFile.read(case.data).applicant
 
     def may_act(case: Case, user: User) -> bool:
         return has_task(session, env, case, actor_for(session, user), record.at)
@@ -229,7 +230,7 @@ def notify(session: Session, env: Env, record: TransitionRecord) -> None:
         session,
         record,
         env.definition_for(case),
-        applicant_email=applicant.get("email"),
+        applicant_email=applicant.email_in(env.cipher),
         may_act=may_act,
         due=step_due(session, env, case),
     )

@@ -166,6 +166,8 @@ class WorkflowDefinition:
     entry_states: frozenset[str] = frozenset()
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     title: str = ""
+    # Checks a case's data before it is kept (on creation and after every effect); raises to refuse.
+    check_data: Callable[[Mapping[str, Any]], object] | None = None
 
     def transitions_for(self, action: str) -> tuple[Transition, ...]:
         return tuple(t for t in self.transitions if t.action == action)

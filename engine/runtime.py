@@ -253,6 +253,8 @@ def fire(
 
     patch = dict(rule.effect(ctx)) if rule.effect is not None else {}
     new_data = {**case.data, **patch} if patch else case.data
+    if patch and definition.check_data is not None:
+        definition.check_data(new_data)
     new_version = case.version + 1
     entered = not rule.internal
     values: dict[str, Any] = {"state": to_state, "version": new_version, "updated_at": now}
@@ -381,6 +383,8 @@ def create_case(
     start = state or definition.initial
     if start != definition.initial and start not in definition.entry_states:
         raise InvalidInput(f"workflow {definition.key} cannot start in {start}")
+    if definition.check_data is not None:
+        definition.check_data(data)
     case = Case(
         workflow=definition.key,
         workflow_version=definition.version,

@@ -30,6 +30,7 @@ from engine.runtime import (
 from engine.store import Case, Region, User
 from workflows import registry
 from workflows.base import OFFICER_ROLES, encrypted_person, next_reference
+from workflows.casefile import FILE_VERSION, CaseFile, Person
 from workflows.firing import fire_act
 from workflows.guards import members
 from workflows.models import (
@@ -69,12 +70,13 @@ def _case_data(
         {**encrypted_person(env, r.name, r.id_number), "relation": r.relation} for r in payload.relatives_in_office
     ]
     data: dict[str, Any] = {
+        "file_version": FILE_VERSION,
         "aid_type": payload.aid_type,
         "spec": spec.to_json(),
         "applicant": {
             **encrypted_person(env, payload.applicant.name, payload.applicant.id_number),
-            "phone": payload.applicant.phone,
-            "email": payload.applicant.email,
+            "phone_enc": env.cipher.encrypt(payload.applicant.phone),
+            "email_enc": env.cipher.encrypt(payload.applicant.email) if payload.applicant.email else None,
         },
         "members": [
             {
@@ -327,36 +329,39 @@ def convert(
 
 
 def _payload_of(env: Env, case: Case, aid_type: str) -> ApplicationIn:
-    d = case.data
-    applicant = d.get("applicant") or {}
+    """The emergency case's household, filed again as a standard application."""
+    f = CaseFile.read(case.data)
+
+    def id_number(person: Person) -> str:
+        return env.cipher.decrypt(person.id_enc) if person.id_enc else ""
+
     return ApplicationIn.model_validate(
         {
             "aid_type": aid_type,
             "village": case.region_code,
             "applicant": {
-                "name": applicant["name"],
-                "id_number": env.cipher.decrypt(applicant["id_enc"]),
-                "phone": applicant.get("phone") or "00000",
-                "email": applicant.get("email"),
+                "name": f.applicant.name,
+                "id_number": id_number(f.applicant),
+                "phone": f.applicant.phone_in(env.cipher) or "00000",
+                "email": f.applicant.email_in(env.cipher),
             },
             "members": [
                 {
-                    "name": m["name"],
-                    "id_number": env.cipher.decrypt(m["id_enc"]),
-                    "relation": m["relation"],
-                    "monthly_income_fen": m["monthly_income_fen"],
-                    "severe_disability": m.get("severe_disability", False),
-                    "serious_illness": m.get("serious_illness", False),
-                    "can_work": m.get("can_work", False),
+                    "name": m.name,
+                    "id_number": id_number(m),
+                    "relation": m.relation,
+                    "monthly_income_fen": m.monthly_income_fen,
+                    "severe_disability": m.severe_disability,
+                    "serious_illness": m.serious_illness,
+                    "can_work": m.can_work,
                 }
-                for m in members(d)
+                for m in f.members
             ],
-            "assets_fen": d.get("assets_fen", 0),
-            "reason": d.get("reason") or "由急难救助转入 / converted from emergency aid",
+            "assets_fen": f.assets_fen,
+            "reason": f.reason or "由急难救助转入 / converted from emergency aid",
             "relatives_in_office": [
-                {"name": r["name"], "id_number": env.cipher.decrypt(r["id_enc"]), "relation": r["relation"]}
-                for r in d.get("relatives_in_office") or []
+                {"name": r.name, "id_number": id_number(r), "relation": r.relation} for r in f.relatives_in_office
             ],
-            "bank_account": env.cipher.decrypt(d["bank_account_enc"]) if d.get("bank_account_enc") else None,
+            "bank_account": env.cipher.decrypt(f.bank_account_enc) if f.bank_account_enc else None,
         }
     )

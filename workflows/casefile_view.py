@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from engine.secrets import mask_account, mask_id_number
 from engine.store import Case
-from workflows.guards import household_income, members
+from workflows.casefile import CaseFile
 from workflows.models import (
     Notice,
     Objection,
@@ -31,7 +31,7 @@ def _phone(value: str | None, reveal: bool) -> str | None:
     return value[:3] + "*" * max(0, len(value) - 7) + value[-4:] if len(value) > 7 else "*" * len(value)
 
 
-_COPIED = (
+_COPIED = {
     "aid_type",
     "assets_fen",
     "reason",
@@ -68,56 +68,47 @@ _COPIED = (
     "recused",
     "shared_bank_account_with",
     "submitted",
-)
+}
 
 
 def case_details(session: Session, *, env: Env, case: Case, reveal: bool) -> dict[str, Any]:
     """The case's domain data for an official or the applicant; identifiers masked unless `reveal`."""
-    d = case.data
-    applicant = d.get("applicant") or {}
-    people = members(d)
-    size = max(1, len(people))
-    income = household_income(d)
+    f = CaseFile.read(case.data)
+    income = f.household_income_fen
     notices = session.exec(select(Notice).where(Notice.case_id == case.id).order_by(col(Notice.id))).all()
     objections = session.exec(select(Objection).where(Objection.case_id == case.id).order_by(col(Objection.id))).all()
-    details: dict[str, Any] = {key: d.get(key) for key in _COPIED if key in d}
+    details: dict[str, Any] = f.model_dump(include=_COPIED, by_alias=True, exclude_unset=True, mode="json")
+    account = env.cipher.decrypt(f.bank_account_enc) if f.bank_account_enc else None
     details.update(
         {
             "applicant": {
-                "name": applicant.get("name"),
-                "id_number": _shown_id(env, applicant.get("id_enc"), reveal),
-                "phone": _phone(applicant.get("phone"), reveal),
-                "email": applicant.get("email"),
+                "name": f.applicant.name,
+                "id_number": _shown_id(env, f.applicant.id_enc, reveal),
+                "phone": _phone(f.applicant.phone_in(env.cipher), reveal),
+                "email": f.applicant.email_in(env.cipher),
             },
             "members": [
                 {
-                    "name": m.get("name"),
-                    "id_number": _shown_id(env, m.get("id_enc"), reveal),
-                    "relation": m.get("relation"),
-                    "monthly_income_fen": m.get("monthly_income_fen"),
-                    "severe_disability": m.get("severe_disability", False),
-                    "serious_illness": m.get("serious_illness", False),
-                    "can_work": m.get("can_work", False),
+                    "name": m.name,
+                    "id_number": _shown_id(env, m.id_enc, reveal),
+                    "relation": m.relation,
+                    "monthly_income_fen": m.monthly_income_fen,
+                    "severe_disability": m.severe_disability,
+                    "serious_illness": m.serious_illness,
+                    "can_work": m.can_work,
+                    **({"disability": m.disability.model_dump()} if m.disability else {}),
                 }
-                for m in people
+                for m in f.members
             ],
             "relatives_in_office": [
-                {
-                    "name": r.get("name"),
-                    "id_number": _shown_id(env, r.get("id_enc"), reveal),
-                    "relation": r.get("relation"),
-                }
-                for r in d.get("relatives_in_office") or []
+                {"name": r.name, "id_number": _shown_id(env, r.id_enc, reveal), "relation": r.relation}
+                for r in f.relatives_in_office
             ],
-            "bank_account": (
-                (lambda v: v if reveal else mask_account(v))(env.cipher.decrypt(d["bank_account_enc"]))
-                if d.get("bank_account_enc")
-                else None
-            ),
-            "household_size": len(people),
+            "bank_account": (account if reveal else mask_account(account)) if account else None,
+            "household_size": f.household_size,
             "household_income_fen": income,
-            "per_capita_income_fen": income // size,
-            "paperwork_overdue": any(f.get("kind") == "paperwork_overdue" for f in d.get("flags") or []),
+            "per_capita_income_fen": income // max(1, f.household_size),
+            "paperwork_overdue": f.flagged("paperwork_overdue"),
             "notices": [
                 {
                     "id": n.id,
@@ -144,7 +135,7 @@ def case_details(session: Session, *, env: Env, case: Case, reveal: bool) -> dic
                 }
                 for o in objections
             ],
-            "workflow_spec": d.get("spec"),
+            "workflow_spec": f.spec,
         }
     )
     return details

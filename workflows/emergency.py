@@ -13,6 +13,7 @@ from typing import Any
 from engine.access import Role
 from engine.calendar import Delay, Unit
 from engine.definition import CaseView, Deadline, GuardContext, Timer, WorkflowDefinition, transition, validate
+from workflows import casefile
 from workflows import guards as g
 from workflows.common import (
     CLOSE_NOTICE,
@@ -240,5 +241,6 @@ def build(spec: EmergencySpec) -> WorkflowDefinition:
             ),
             labels=labels,
             title="急难型临时救助 / emergency temporary aid",
+            check_data=casefile.check,
         )
     )

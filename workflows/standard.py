@@ -19,8 +19,8 @@ from engine.definition import (
     transition,
     validate,
 )
+from workflows import casefile, review
 from workflows import guards as g
-from workflows import review
 from workflows.common import (
     CLOSE_NOTICE,
     OBJECTION_REVIEW,
@@ -393,5 +393,6 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             deadlines=tuple(deadlines),
             labels=labels,
             title="低保/特困审核确认 / minimum living allowance and extreme-poverty support",
+            check_data=casefile.check,
         )
     )

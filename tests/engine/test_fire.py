@@ -371,3 +371,19 @@ def test_a_transition_that_chooses_its_destination_goes_where_its_rule_says(
             record = act(s, case, "provide_info", world.applicant, now, definition=CHOOSING)
             reached.append((record.to_state, case.state, case.entered_version))
     assert reached == [("review", "review", 5), ("notice", "notice", 5)]
+
+
+def test_an_effect_whose_data_the_definition_refuses_writes_nothing(db: Database, world: World, now: datetime) -> None:
+    def refuse_amounts(data: object) -> None:
+        if isinstance(data, dict) and "amount_fen" in data:
+            raise InvalidInput("案卷记录有误 / the case file would not be valid: amount_fen")
+
+    strict = dataclasses.replace(TOY, check_data=refuse_amounts)
+    case_id = _case_id(db, world, now, "decision")
+    before = _snapshot(db, case_id)
+    with db.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        with pytest.raises(InvalidInput):
+            act(s, case, "approve", world.boss, now, data={"amount_fen": 100}, definition=strict)
+    assert _snapshot(db, case_id) == before
