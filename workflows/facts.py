@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from engine.access import Actor, Role, covers
+from engine.access import Actor, Role, county_of, covers, township_of
 from engine.calendar import local_date
 from engine.secrets import valid_id_number
 from engine.store import Case, RoleGrant, User
@@ -25,24 +26,68 @@ if TYPE_CHECKING:
 
 
 _MAX_INVESTIGATORS = 20
-_INVESTIGATOR_ROLES = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER)
+_INVESTIGATOR_COLUMNS = (
+    col(User.username),
+    col(User.display_name),
+    col(User.id_number_hash),
+    col(RoleGrant.region_code),
+    col(RoleGrant.role),
+)
 
 
-def investigators_of(session: Session, case: Case, names: Sequence[str]) -> dict[str, str | None]:
-    """Of `names`, the active officials whose grant reaches the case's village, with their identity hash;
-    a name missing here is no one who may sign the house visit."""
+def _may_investigate(role: str, region: str, case: Case, roles: Sequence[str]) -> bool:
+    """P3: a village officer of the case's own village, or a policy-listed role whose grant reaches it."""
+    if role not in roles:
+        return False
+    if role == Role.VILLAGE_OFFICER:
+        return region == case.region_code
+    return covers(region, case.region_code)
+
+
+def _investigator_rows(session: Session, names: Sequence[str] | None) -> Sequence[Any]:
+    query = (
+        core_select(*_INVESTIGATOR_COLUMNS)
+        .join(RoleGrant, col(RoleGrant.user_id) == col(User.id))
+        .where(col(User.active).is_(True))
+        .order_by(col(User.username))
+    )
+    if names is not None:
+        query = query.where(col(User.username).in_(list(names)))
+    return session.execute(query).all()
+
+
+def investigators_of(session: Session, case: Case, names: Sequence[str], roles: Sequence[str]) -> dict[str, str | None]:
+    """Of `names`, the active officials who may sign the case's house visit, with their identity hash;
+    a name missing here is no one who may."""
     if not names:
         return {}
-    rows = session.exec(
-        select(User.username, User.id_number_hash, RoleGrant.region_code)
+    return {
+        str(name): hashed
+        for name, _shown, hashed, region, role in _investigator_rows(session, names)
+        if _may_investigate(str(role), str(region), case, roles)
+    }
+
+
+def eligible_investigators(session: Session, *, env: Env, case: Case, now: datetime) -> list[tuple[str, str]]:
+    """Who may be picked for the case's house visit, as (username, name): the officials of its village
+    (and any role the policy adds), less those related to the household."""
+    roles = env.rules(case.region_code, now).investigator_roles
+    barred = set(case.data.get("recused") or [])
+    village = case.region_code
+    rows = session.execute(
+        core_select(*_INVESTIGATOR_COLUMNS)
         .join(RoleGrant, col(RoleGrant.user_id) == col(User.id))
         .where(
-            col(User.username).in_(list(names)),
             col(User.active).is_(True),
-            col(RoleGrant.role).in_([str(r) for r in _INVESTIGATOR_ROLES]),
+            col(RoleGrant.region_code).in_([village, township_of(village), county_of(village)]),
         )
+        .order_by(col(User.username))
     ).all()
-    return {str(name): hashed for name, hashed, region in rows if covers(str(region), case.region_code)}
+    found: dict[str, str] = {}
+    for name, shown, _hashed, region, role in rows:
+        if str(name) not in barred and _may_investigate(str(role), str(region), case, roles):
+            found.setdefault(str(name), str(shown or name))
+    return sorted(found.items())
 
 
 def _submitted_on(case: Case) -> date:
@@ -67,7 +112,9 @@ def facts_for(
         ]
     if action == "village_pass" and isinstance(data.get("investigators"), list):
         names = sorted({n.strip() for n in data["investigators"] if isinstance(n, str) and n.strip()})
-        facts["investigator_hashes"] = investigators_of(session, case, names[:_MAX_INVESTIGATORS])
+        facts["investigator_hashes"] = investigators_of(
+            session, case, names[:_MAX_INVESTIGATORS], facts["rules"].investigator_roles
+        )
     if action == "village_pass":
         facts["submitted_on"] = _submitted_on(case)
     if action == "grant_emergency":

@@ -7,7 +7,7 @@ force (`rules`), and what only the database knows (identity checks, fund balance
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -113,6 +113,35 @@ def not_township_passer(ctx: GuardContext) -> Iterable[str]:
         )
 
 
+def _challenged(data: Mapping[str, Any], notice_state: str) -> set[str]:
+    """Whose act a notice made public: an objection to it challenges them."""
+    if notice_state == "notice_village":
+        return {str(n) for n in data.get("village_actors") or []}
+    if notice_state == "notice_township":
+        return {str(n) for n in data.get("township_passers") or []}
+    record = {
+        "notice_final": data.get("approval"),
+        "notice_post": data.get("grant"),
+        "notice_termination": data.get("termination"),
+    }.get(notice_state) or {}
+    found = {str(record["by"])} if record.get("by") else set()
+    approved = record.get("approved") or {}
+    if approved.get("by"):
+        found.add(str(approved["by"]))
+    return found
+
+
+@refusal_recorded
+def not_challenged(ctx: GuardContext) -> Iterable[str]:
+    """An objection is judged by someone other than the official whose act it challenges."""
+    objection = ctx.case.data.get("objection") or {}
+    if ctx.actor.username in _challenged(ctx.case.data, str(objection.get("stage", ""))):
+        yield (
+            "异议针对的是您本人的办理结果，须由其他工作人员核查 / "
+            "the objection challenges your own act: another official must review it"
+        )
+
+
 @actor_guard
 def applicant_or_filer(ctx: GuardContext) -> Iterable[str]:
     """Withdrawal: the applicant, or the official who applied on the household's behalf (who filed it)."""
@@ -152,6 +181,13 @@ def complete_missing_list(ctx: GuardContext) -> Iterable[str]:
         yield "请给出补正期限（YYYY-MM-DD）/ give the date to provide them by (YYYY-MM-DD)"
     elif due < local_date(ctx.now):
         yield "补正期限不能早于今天 / the date to provide them by cannot be in the past"
+    else:
+        longest = rules_of(ctx).info_due_max_days
+        if due > local_date(ctx.now) + timedelta(days=longest):
+            yield (
+                f"补正期限最长为 {longest} 天，请在此期限内 / "
+                f"the date to provide them by may be at most {longest} days ahead"
+            )
 
 
 # --------------------------------------------------------------------------- the household
@@ -185,8 +221,9 @@ def investigators(ctx: GuardContext) -> Iterable[str]:
     if unknown:
         listed = "、".join(unknown)
         yield (
-            f"调查人员 {listed} 不是本村在职的工作人员 / investigators {', '.join(unknown)} are not active "
-            "officials whose role reaches this village"
+            f"调查人员 {listed} 不是可为本村签署入户调查的在职工作人员，请从本村工作人员中选择 / "
+            f"investigators {', '.join(unknown)} may not sign this village's house visit: pick them from "
+            "the village's own officials"
         )
     related = relative_hashes(ctx.case.data)
     recused = set(ctx.case.data.get("recused") or [])

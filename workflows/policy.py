@@ -80,6 +80,16 @@ class Appraisal:
         return votes_for > needed if self.strictly_more else votes_for >= needed
 
 
+_INVESTIGATOR_ROLES = ("village_officer", "township_officer", "county_officer")
+
+
+def _roles(raw: Any) -> tuple[str, ...]:
+    roles = tuple(str(r) for r in raw) if isinstance(raw, list) else ()
+    if not roles or any(r not in _INVESTIGATOR_ROLES for r in roles):
+        raise ValueError(f"investigator_roles must be a non-empty list of {_INVESTIGATOR_ROLES}: {raw!r}")
+    return roles
+
+
 @dataclass(frozen=True)
 class Rules:
     """The policy in force for one region on one day, parsed and checked."""
@@ -109,6 +119,8 @@ class Rules:
     village_review: Delay | None = None  # when a region sets one: the village review is due within it
     objection_review: Delay | None = None  # an objection is decided within it; a breach is flagged
     emergency_first_aid: Delay | None = None  # an emergency is decided within it; a breach is flagged
+    investigator_roles: tuple[str, ...] = ("village_officer",)  # P3: who may sign the house visit
+    info_due_max_days: int = 30  # P1: the longest a request for information may give the household
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -170,6 +182,8 @@ class Rules:
             village_review=_delay(std["village_review"]) if std.get("village_review") else None,
             objection_review=_delay(std["objection_review"]) if std.get("objection_review") else None,
             emergency_first_aid=_delay(emergency["first_aid"]) if emergency.get("first_aid") else None,
+            investigator_roles=_roles(std.get("investigator_roles", ["village_officer"])),
+            info_due_max_days=_months(std.get("info_due_max_days", 30), "info_due_max_days"),
         )
 
 
