@@ -286,11 +286,11 @@ class Policy:
         calendar = WorkCalendar.with_overrides(holidays=holidays, workdays=workdays, published_years=published)
         # Every notice gives weekdays off beyond the statutory ones: a year marked published with none
         # listed is a year whose notice was not copied in, and would silently lose its provisional mark.
-        missing = [y for y in published if not calendar.knows_year(y) and y not in listed]
+        missing = "、".join(str(y) for y in published if not calendar.knows_year(y) and y not in listed)
         if missing:
             raise DefinitionInvalid(
-                f"策略 [calendar] 将 {missing} 年标为已公布，却未在 extra_holidays 中列出该年的放假日期 / "
-                f"policy {self.source} marks {missing} as published in [calendar] but lists none of their "
+                f"策略 [calendar] 将 {missing} 年标为已公布，却未在 extra_holidays 中列出其放假日期 / "
+                f"policy {self.source} marks {missing} as published in [calendar] but lists none of its "
                 "holidays in extra_holidays"
             )
         return calendar
