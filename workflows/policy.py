@@ -255,6 +255,7 @@ class Policy:
 
     def _validate(self) -> None:
         try:
+            self.calendar()
             Rules.parse(self.base)
             for override in self.overrides:
                 Rules.parse(self._merged(override.region.ljust(12, "0"), override.effective_from))
@@ -290,8 +291,20 @@ class Policy:
         return found
 
     def calendar(self) -> WorkCalendar:
+        """The working-day calendar with the policy's holidays, make-up days and published years."""
         cal = self.base.get("calendar", {})
-        return WorkCalendar.with_overrides(
-            holidays=[_as_date(d) for d in cal.get("extra_holidays", [])],
-            workdays=[_as_date(d) for d in cal.get("extra_workdays", [])],
-        )
+        holidays = [_as_date(d) for d in cal.get("extra_holidays", [])]
+        workdays = [_as_date(d) for d in cal.get("extra_workdays", [])]
+        published = [int(y) for y in cal.get("published_years", [])]
+        listed = {d.year for d in holidays}
+        calendar = WorkCalendar.with_overrides(holidays=holidays, workdays=workdays, published_years=published)
+        # Every notice gives weekdays off beyond the statutory ones: a year marked published with none
+        # listed is a year whose notice was not copied in, and would silently lose its provisional mark.
+        missing = "、".join(str(y) for y in published if not calendar.knows_year(y) and y not in listed)
+        if missing:
+            raise DefinitionInvalid(
+                f"策略 [calendar] 将 {missing} 年标为已公布，却未在 extra_holidays 中列出其放假日期 / "
+                f"policy {self.source} marks {missing} as published in [calendar] but lists none of its "
+                "holidays in extra_holidays"
+            )
+        return calendar

@@ -1,12 +1,25 @@
-"""Working days on the official calendar (chinese_calendar), and the policy's word for unpublished years."""
+"""Working days on the official calendar (chinese_calendar), the 放假办法 beyond it, and the policy's word."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import chinese_calendar
 import pytest
 
-from engine.calendar import SHANGHAI, Delay, Unit, WorkCalendar, add_months, local_date
+from engine.calendar import (
+    PACKAGE_YEARS,
+    SHANGHAI,
+    Delay,
+    Festival,
+    Unit,
+    WorkCalendar,
+    add_months,
+    compensatory_days,
+    festival_days,
+    local_date,
+    statutory_holidays,
+)
 
 CAL = WorkCalendar()
 
@@ -80,11 +93,166 @@ def test_working_days_between_skips_the_holiday_and_counts_the_make_up_day() -> 
     assert CAL.working_days_between(_shanghai(2026, 10, 1), _shanghai(2026, 10, 7)) == 0
 
 
-def test_a_year_the_package_does_not_publish_counts_weekdays_as_working_days() -> None:
+def test_the_installed_package_publishes_up_to_2026_and_not_2027() -> None:
+    assert PACKAGE_YEARS[-1] == 2026
     assert not CAL.knows_year(2027)
-    assert CAL.is_workday(date(2027, 10, 1))  # a Friday: without the policy, nothing says it is a holiday
-    assert not CAL.is_workday(date(2027, 10, 2))
-    assert CAL.add_working_days(_shanghai(2027, 9, 30), 3) == _end_of(date(2027, 10, 5))
+    assert CAL.provisional(date(2027, 1, 1))
+    assert not CAL.provisional(date(2026, 12, 31))
+
+
+def test_2027_new_year_is_not_a_working_day() -> None:
+    assert not CAL.is_workday(date(2027, 1, 1))  # a Friday
+    assert CAL.is_workday(date(2026, 12, 31))
+    assert CAL.add_working_days(_shanghai(2026, 12, 31), 1) == _end_of(date(2027, 1, 4))
+
+
+def test_spring_festival_2027_is_four_statutory_days_without_the_notice() -> None:
+    # 除夕 is Friday 5 February 2027 (the last day of the lunar year 丙午), 正月初一 Saturday the 6th.
+    spring = [d for d, f in statutory_holidays(2027).items() if f is Festival.SPRING]
+    assert spring == _days(date(2027, 2, 5), date(2027, 2, 8))
+    assert not any(CAL.is_workday(d) for d in spring)
+    assert CAL.is_workday(date(2027, 2, 4))
+
+
+def test_the_spring_festival_2027_saturday_and_sunday_are_made_up_on_the_next_tuesday_and_wednesday() -> None:
+    # 放假办法 Art. 6: a statutory day on a weekend gives a weekday off (补假); the 调休 swaps are unknown.
+    assert [d for d, f in compensatory_days(2027).items() if f is Festival.SPRING] == [
+        date(2027, 2, 9),
+        date(2027, 2, 10),
+    ]
+    assert [d for d in _days(date(2027, 2, 1), date(2027, 2, 14)) if CAL.is_workday(d)] == [
+        date(2027, 2, 1),
+        date(2027, 2, 2),
+        date(2027, 2, 3),
+        date(2027, 2, 4),
+        date(2027, 2, 11),
+        date(2027, 2, 12),
+    ]
+    assert not CAL.is_workday(date(2027, 2, 20))  # a Saturday: no make-up working day without the notice
+
+
+def test_the_statutory_holidays_of_2027_by_the_2025_rules() -> None:
+    assert sorted(statutory_holidays(2027)) == [
+        date(2027, 1, 1),
+        *_days(date(2027, 2, 5), date(2027, 2, 8)),
+        date(2027, 4, 5),  # 清明 solar term
+        date(2027, 5, 1),
+        date(2027, 5, 2),
+        date(2027, 6, 9),  # 五月初五
+        date(2027, 9, 15),  # 八月十五
+        *_days(date(2027, 10, 1), date(2027, 10, 3)),
+    ]
+    assert not any(CAL.is_workday(d) for d in statutory_holidays(2027))
+
+
+def test_mid_autumn_2028_on_a_day_of_national_day_is_made_up_like_a_sunday() -> None:
+    # 八月十五 is Tuesday 3 October 2028 and 1 October a Sunday: two days lost, Wednesday and Thursday off.
+    assert festival_days(2028)[Festival.MID_AUTUMN] == [date(2028, 10, 3)]
+    assert [d for d, f in compensatory_days(2028).items() if f is Festival.NATIONAL] == [
+        date(2028, 10, 4),
+        date(2028, 10, 5),
+    ]
+    assert [d for d in _days(date(2028, 9, 30), date(2028, 10, 8)) if CAL.is_workday(d)] == [date(2028, 10, 6)]
+
+
+# Since the 2007 revision (in force 2008) 元旦, 正月初一 to 初三, 清明, 1 May, 端午, 中秋 and 1–3 October have
+# been days off every year; 除夕 and 2 May joined in 2025. The package's names tell which festival it is.
+_PACKAGE_NAME = {
+    Festival.NEW_YEAR: "New Year's Day",
+    Festival.SPRING: "Spring Festival",
+    Festival.QINGMING: "Tomb-sweeping Day",
+    Festival.LABOUR: "Labour Day",
+    Festival.DRAGON_BOAT: "Dragon Boat Festival",
+    Festival.MID_AUTUMN: "Mid-autumn Festival",
+    Festival.NATIONAL: "National Day",
+}
+
+
+@pytest.mark.parametrize("year", range(2008, PACKAGE_YEARS[-1] + 1))
+def test_the_computed_festivals_are_the_published_holidays_of_the_same_name(year: int) -> None:
+    days = festival_days(year)
+    checked = {festival: list(found) for festival, found in days.items()}
+    if year < 2025:
+        checked[Festival.SPRING] = days[Festival.SPRING][1:]  # 除夕 was worked in some years
+        checked[Festival.LABOUR] = days[Festival.LABOUR][:1]
+    national = days[Festival.NATIONAL]
+    for festival, found in checked.items():
+        for day in found:
+            on_holiday, name = chinese_calendar.get_holiday_detail(day)
+            assert on_holiday, (festival, day)
+            expected = {_PACKAGE_NAME[festival]}
+            if day in national and day in days[Festival.MID_AUTUMN]:
+                expected |= {_PACKAGE_NAME[Festival.NATIONAL], _PACKAGE_NAME[Festival.MID_AUTUMN]}
+            if name is None and day.weekday() >= 5:
+                # The package leaves a few weekend days of a holiday unnamed (端午 2012 was a Saturday):
+                # the day beside it carries the name.
+                name = chinese_calendar.get_holiday_detail(day + timedelta(days=1 if day.weekday() == 5 else -1))[1]
+            assert name in expected, (festival, day, name)
+
+
+@pytest.mark.parametrize("year", [y for y in PACKAGE_YEARS if y >= 2025])
+def test_every_statutory_and_compensatory_day_of_a_published_year_is_off_in_the_notice(year: int) -> None:
+    computed = {**statutory_holidays(year), **compensatory_days(year)}
+    assert computed
+    assert [d for d in computed if chinese_calendar.is_workday(d)] == []
+
+
+@pytest.mark.parametrize("year", [y for y in PACKAGE_YEARS if y >= 2025])
+def test_over_a_published_year_the_computation_counts_as_many_working_days_as_the_notice(year: int) -> None:
+    # 调休 only swaps days: the notice moves working days about but keeps their number.
+    rest = {**statutory_holidays(year), **compensatory_days(year)}
+    year_days = _days(date(year, 1, 1), date(year, 12, 31))
+    computed = [d for d in year_days if d.weekday() < 5 and d not in rest]
+    assert len(computed) == sum(1 for d in year_days if chinese_calendar.is_workday(d))
+
+
+def test_a_deadline_crossing_into_an_unpublished_year_is_provisional() -> None:
+    start = _shanghai(2026, 12, 21)
+    ten = Delay(10, Unit.WORKING_DAYS)
+    # 22–25, 28–31 December, then 1 January 2027 is off: 4 and 5 January.
+    assert CAL.due(start, ten) == _end_of(date(2027, 1, 5))
+    assert CAL.is_provisional_due(start, ten)
+    assert CAL.is_provisional_span(start, CAL.due(start, ten))
+    assert not CAL.is_provisional_due(_shanghai(2026, 12, 1), ten)  # ends on 14 December
+    assert not CAL.is_provisional_span(_shanghai(2026, 12, 1), _shanghai(2026, 12, 31, 23, 59))
+
+
+def test_a_span_that_starts_on_the_last_day_of_a_published_year_counts_only_the_next_year() -> None:
+    assert CAL.is_provisional_span(_shanghai(2026, 12, 31), _shanghai(2027, 1, 4))
+    assert not CAL.is_provisional_span(_shanghai(2026, 12, 31), _shanghai(2026, 12, 31, 18))
+
+
+def test_a_calendar_day_deadline_into_an_unpublished_year_is_not_provisional() -> None:
+    start = _shanghai(2026, 12, 28)
+    assert not CAL.is_provisional_due(start, Delay(7, Unit.DAYS))
+    assert CAL.is_provisional_due(start, Delay(7, Unit.WORKING_DAYS))
+
+
+def test_unpublished_years_are_those_after_the_package_that_the_policy_does_not_publish() -> None:
+    assert CAL.unpublished_years(2026) == []
+    assert CAL.unpublished_years(2028) == [2027, 2028]
+    assert WorkCalendar.with_overrides(published_years=[2027]).unpublished_years(2028) == [2028]
+    warning = CAL.unpublished_warning(2027)
+    assert warning is not None
+    assert warning.startswith("2027 年的放假安排尚未公布")
+    assert "provisional" in warning
+    assert CAL.unpublished_warning(2026) is None
+
+
+def test_policy_calendar_lists_override_the_computed_year() -> None:
+    # A notice for 2027 as the State Council might publish it: 5–11 February off, two Saturdays worked.
+    notice = WorkCalendar.with_overrides(
+        holidays=_days(date(2027, 2, 5), date(2027, 2, 11)),
+        workdays=[date(2027, 1, 30), date(2027, 2, 20)],
+        published_years=[2027],
+    )
+    assert not notice.is_workday(date(2027, 2, 11))
+    assert notice.is_workday(date(2027, 2, 20))
+    assert notice.is_workday(date(2027, 1, 30))
+    assert not notice.is_workday(date(2027, 1, 1))  # still a statutory day, though not listed
+    assert not notice.provisional(date(2027, 2, 11))
+    assert not notice.is_provisional_due(_shanghai(2026, 12, 21), Delay(10, Unit.WORKING_DAYS))
+    assert notice.provisional(date(2028, 1, 3))
 
 
 def test_the_policy_overrides_a_year_the_package_does_not_know() -> None:
