@@ -33,6 +33,7 @@ import pstats
 import shutil
 import sqlite3
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -690,7 +691,7 @@ def table_rows(run: Run) -> list[str]:
     return rows
 
 
-def setting_lines(runs: Sequence[Run], when: str) -> list[str]:
+def setting_lines(runs: Sequence[Run], when: str, load: tuple[float, float]) -> list[str]:
     m = machine()
     versions: dict[str, str] = {}
     for run in runs:
@@ -703,11 +704,13 @@ def setting_lines(runs: Sequence[Run], when: str) -> list[str]:
         "- durability: "
         + "; ".join(f"{DB_NAMES[r.db]} " + ", ".join(f"{k}={v}" for k, v in r.durability.items()) for r in runs),
         f"- sizes: {run0.rounds_n} rounds of {run0.n} operations per figure, {run0.threads} writers for S8",
+        f"- host load average (1 min) at the start and at the end: {load[0]:.1f}, {load[1]:.1f} (other work on the"
+        " host shows here; above nproc, read the ratios with care)",
     ]
     return lines
 
 
-def markdown(runs: Sequence[Run], when: str, *, small: bool) -> str:
+def markdown(runs: Sequence[Run], when: str, load: tuple[float, float], *, small: bool) -> str:
     """The BENCHMARKS.md page."""
     lines = [
         "# Benchmarks",
@@ -723,7 +726,7 @@ def markdown(runs: Sequence[Run], when: str, *, small: bool) -> str:
     ]
     if small:
         lines += ["**Small sizes (`make bench-quick`): the spread is wide and p99 rests on a few samples.**", ""]
-    lines += [*setting_lines(runs, when), "", table(runs), ""]
+    lines += [*setting_lines(runs, when, load), "", table(runs), ""]
     return "\n".join(lines)
 
 
@@ -736,7 +739,12 @@ def text_report(run: Run) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = print) -> list[Run]:
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()  # the rounds take minutes: show each as it ends, even into a pipe
+
+
+def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = say) -> list[Run]:
     parser = argparse.ArgumentParser(prog="python -m bench.ratio", description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds")
@@ -755,8 +763,10 @@ def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = prin
         parser.error("--rounds must be at least 1 and --n at least --threads")
     kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
     when = utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()[0]
     runs = [measure(kind, args, out) for kind in kinds]
-    page = markdown(runs, when, small=args.small)
+    load = (load_before, os.getloadavg()[0])
+    page = markdown(runs, when, load, small=args.small)
     out("")
     out(page)
     for run in runs:
@@ -766,7 +776,7 @@ def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = prin
         out(f"written to {args.markdown}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"when": when, "machine": machine(), "runs": [asdict(r) for r in runs]}
+        payload = {"when": when, "machine": machine(), "load": load, "runs": [asdict(r) for r in runs]}
         args.json.write_text(json.dumps(payload, ensure_ascii=False, indent=2))
     return runs
 
