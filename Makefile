@@ -55,4 +55,4 @@ bench: $(STAMP)
 
 # The same table at small sizes, printed only (BENCHMARKS.md is left as it is).
 bench-quick: $(STAMP)
-	$(PY) -m bench.ratio --db both --rounds 5 --n 120 --warmup 40 --pg-url $(AIDFLOW_TEST_DATABASE_URL) --small
+	$(PY) -m bench.ratio --db both --rounds 5 --n 80 --warmup 20 --pg-url $(AIDFLOW_TEST_DATABASE_URL) --small
