@@ -4,7 +4,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 AIDFLOW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/
 
-.PHONY: install test test-sqlite test-postgres check lint fmt demo run migrate bench worker
+.PHONY: install test test-sqlite test-postgres check lint fmt demo run migrate bench bench-quick worker
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -49,6 +49,10 @@ run: $(STAMP)
 worker: $(STAMP)
 	$(VENV)/bin/aidflow worker
 
+# Interleaved rounds on SQLite and PostgreSQL (see bench/README.md); rewrites BENCHMARKS.md.
 bench: $(STAMP)
-	$(PY) -m bench.ratio --db sqlite --n 3000
-	$(PY) -m bench.ratio --db postgres --n 3000
+	$(PY) -m bench.ratio --db both --rounds 9 --n 500 --pg-url $(AIDFLOW_TEST_DATABASE_URL) --markdown BENCHMARKS.md
+
+# The same table at small sizes, printed only (BENCHMARKS.md is left as it is).
+bench-quick: $(STAMP)
+	$(PY) -m bench.ratio --db both --rounds 5 --n 80 --warmup 20 --pg-url $(AIDFLOW_TEST_DATABASE_URL) --small

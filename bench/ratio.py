@@ -1,19 +1,23 @@
 """Ratio benchmark: audited transitions through the engine (S) against the raw commit limit (L).
 
-    python -m bench.ratio --db sqlite|postgres --n 3000 [--threads 8] [--profile]
+    python -m bench.ratio [--db sqlite|postgres|both] [--rounds 9] [--n 500] [--threads 8]
+                          [--markdown BENCHMARKS.md] [--json FILE] [--profile]
 
-Figures, measured in one run on the same disk or cluster:
-  F   fdatasync/s of a 4 KiB block in the database's directory (SQLite only), for 2 s;
+Figures, each measured in short interleaved rounds on the same disk or cluster:
+  F   fdatasync/s of a 4 KiB block in the database's directory (SQLite only);
   L   single-row INSERT + COMMIT of an audit-sized row, raw driver, no ORM (a fresh migrated
       database with the engine's schema and durability settings);
   Lt  the exact SQL of one transition, raw driver, one per commit: version-checked UPDATE of the
       case, head read (FOR UPDATE on PostgreSQL), timer INSERT, audit INSERT, head UPDATE;
   S   engine.runtime.fire, one transition per db.session(), on a fresh migrated database with the
       cases created beforehand; load, guards, state machine, version-checked update, timer, audit
-      append and hash, commit;
+      append and hash, commit; with p50/p99 latency per transition;
   S8  the same with 8 threads, each on its own cases, with p50/p99 latency per transition.
-Ratios cancel most of the machine out: S/L is the engine against the plainest durable write,
-S/Lt against the same SQL written by hand. Not a test: nothing fails.
+Every round runs each figure once for --n operations, forwards (F L Lt S S8) in odd rounds and
+backwards in even ones, so a disk or a host that drifts during the run moves baseline and subject
+alike. Ratios are taken per round (S/L of round 3 is S of round 3 over L of round 3), then the
+median over the rounds; every figure is given as its median with the lowest and highest round.
+Not a test: nothing fails.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pstats
 import shutil
 import sqlite3
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -50,39 +55,95 @@ from engine.store import Case, Database, Region, RoleGrant, User, durability_set
 
 COUNTY, TOWNSHIP, VILLAGE = "341122000000", "341122100000", "341122100201"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
+DB_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+VERSION_NAMES = {"python": "Python", "sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+# --------------------------------------------------------------------------- figures
 
 
 @dataclass
-class Split:
-    """Mean microseconds per transition in each part of one db.session()."""
+class Round:
+    """One pass over every figure, in `order`; rates per second, latencies in ms, split in µs."""
 
-    open_and_load: float
-    fire: float
-    commit: float
+    index: int
+    order: list[str]
+    rates: dict[str, float] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    split_us: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
-class Figures:
+class Spread:
+    """A figure over the rounds: median, lowest and highest round, quartiles."""
+
+    median: float
+    low: float
+    high: float
+    q1: float
+    q3: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        ordered = sorted(values)
+        if len(ordered) == 1:
+            q1 = q3 = ordered[0]
+        else:
+            q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+        return cls(statistics.median(ordered), ordered[0], ordered[-1], q1, q3)
+
+
+@dataclass
+class Run:
+    """Every round of one database, and what was measured once around them."""
+
     db: str
+    rounds_n: int
     n: int
     threads: int
-    when: str
-    machine: str
     versions: dict[str, str]
-    durability: dict[str, str]
-    F: float | None = None
-    L: float = 0.0
-    Lt: float = 0.0
-    S: float = 0.0
-    S8: float = 0.0
-    S_p50_ms: float = 0.0
-    S_p99_ms: float = 0.0
-    S8_p50_ms: float = 0.0
-    S8_p99_ms: float = 0.0
-    split: Split | None = None
+    durability: dict[str, str] = field(default_factory=dict)
+    rounds: list[Round] = field(default_factory=list)
     verify_rows_per_s: float = 0.0
     profile: str = ""
     notes: list[str] = field(default_factory=list)
+
+    def rate(self, figure: str) -> Spread | None:
+        values = [r.rates[figure] for r in self.rounds if figure in r.rates]
+        return Spread.of(values) if values else None
+
+    def latency(self, key: str) -> Spread:
+        return Spread.of([r.latency_ms[key] for r in self.rounds])
+
+    def split(self, part: str) -> Spread:
+        return Spread.of([r.split_us[part] for r in self.rounds])
+
+    def ratio(self, subject: str, baseline: str) -> Spread | None:
+        values = [
+            r.rates[subject] / r.rates[baseline] for r in self.rounds if subject in r.rates and r.rates.get(baseline)
+        ]
+        return Spread.of(values) if values else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal from the performance issue: `figure` compared with `bound` (">=" or "<")."""
+
+    figure: str
+    op: str
+    bound: float
+
+    def met(self, value: float) -> bool:
+        return value >= self.bound if self.op == ">=" else value < self.bound
+
+    def text(self) -> str:
+        return f"{'≥' if self.op == '>=' else '<'} {self.bound:g}" + (" ms" if self.figure.endswith("p99") else "")
+
+
+TARGETS: dict[str, tuple[Target, ...]] = {
+    "sqlite": (Target("S/L", ">=", 0.35), Target("S8/L", ">=", 0.6), Target("S8 p99", "<", 20.0)),
+    "postgres": (Target("S/L", ">=", 0.35), Target("S8/L", ">=", 1.0), Target("S8 p99", "<", 20.0)),
+}
 
 
 # --------------------------------------------------------------------------- databases
@@ -122,10 +183,10 @@ def postgres_urls(base: str) -> Iterator[tuple[str, str, str]]:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-# --------------------------------------------------------------------------- F and L
+# --------------------------------------------------------------------------- F, L and Lt
 
 
-def fdatasync_rate(directory: Path, seconds: float = 2.0) -> float:
+def fdatasync_rate(directory: Path, seconds: float) -> float:
     """Durable 4 KiB overwrites per second in `directory`: the floor under any single committer."""
     path = directory / "fdatasync.probe"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -176,38 +237,6 @@ def audit_sized_rows(n: int) -> list[tuple[Any, ...]]:
     return rows
 
 
-def raw_rate_sqlite(path: str, n: int) -> float:
-    """L on SQLite: BEGIN; INSERT one audit row; COMMIT; in WAL with synchronous=FULL."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        rows = [(r[0], r[1].strftime("%Y-%m-%d %H:%M:%S.%f"), *r[2:]) for r in audit_sized_rows(n)]
-        sql = f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 13)})"
-        start = time.perf_counter()
-        for row in rows:
-            conn.execute("BEGIN")
-            conn.execute(sql, row)
-            conn.execute("COMMIT")
-        return n / (time.perf_counter() - start)
-    finally:
-        conn.close()
-
-
-def raw_rate_postgres(url: str, n: int) -> float:
-    """L on PostgreSQL: INSERT one audit row; COMMIT; synchronous_commit as the cluster has it."""
-    import psycopg
-
-    rows = audit_sized_rows(n)
-    sql = f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
-    with psycopg.connect(url) as conn:
-        start = time.perf_counter()
-        for row in rows:
-            conn.execute(sql, row, prepare=True)
-            conn.commit()
-        return n / (time.perf_counter() - start)
-
-
 _CASE_COLUMNS = (
     "id, workflow, workflow_version, reference, region_code, township_code, county_code, state, version,"
     " entered_version, state_entered_at, data, created_at, updated_at"
@@ -229,74 +258,66 @@ def transition_sql(placeholder: str, lock: str) -> list[str]:
     ]
 
 
-def raw_transitions(
-    execute: Callable[[str, Sequence[Any]], Any],
-    fetch_head: Callable[[str], tuple[int, str]],
-    begin: Callable[[], object],
-    commit: Callable[[], object],
-    placeholder: str,
-    lock: str,
-    n: int,
-    stamp: Callable[[datetime], Any],
-) -> float:
-    """Lt: `n` cases (created untimed), then one transition per commit in raw SQL."""
-    now = datetime(2026, 9, 28, 2, 0, tzinfo=UTC)
-    begin()
-    execute("INSERT INTO regions (code, name, level) VALUES ('341122100201', 'v', 'village')", ())
-    for i in range(1, n + 1):
-        execute(
-            f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES ({', '.join([placeholder] * 14)})",
-            (
-                i,
-                "bench",
-                1,
-                f"R-{i}",
-                VILLAGE,
-                TOWNSHIP,
-                COUNTY,
-                "village_review",
-                1,
-                1,
-                stamp(now),
-                '{"household":1}',
-                stamp(now),
-                stamp(now),
-            ),
-        )
-    commit()
-    update_case, read_head, insert_timer, insert_entry, move_head = transition_sql(placeholder, lock)
-    data = json.dumps({"data": PASS_DATA, "set": {"proposed_monthly_fen": 70000}}, separators=(",", ":"))
+@dataclass
+class RawDriver:
+    """One raw-driver connection and the few things L and Lt need from it."""
+
+    execute: Callable[[str, Sequence[Any]], Any]
+    fetch_head: Callable[[str], tuple[int, str]]
+    begin: Callable[[], object]
+    commit: Callable[[], object]
+    placeholder: str
+    lock: str
+    stamp: Callable[[datetime], Any]
+
+
+def raw_inserts(driver: RawDriver, rows: Sequence[tuple[Any, ...]]) -> float:
+    """L: one audit-sized row per commit; rows per second."""
+    sql = f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({', '.join([driver.placeholder] * 13)})"
+    prepared = [(r[0], driver.stamp(r[1]), *r[2:]) for r in rows]
     start = time.perf_counter()
+    for row in prepared:
+        driver.begin()
+        driver.execute(sql, row)
+        driver.commit()
+    return len(rows) / (time.perf_counter() - start)
+
+
+def seed_raw_cases(driver: RawDriver, n: int) -> None:
+    """Lt's cases 1..n waiting at village review, written untimed before the rounds."""
+    now = driver.stamp(datetime(2026, 9, 28, 2, 0, tzinfo=UTC))
+    driver.begin()
+    driver.execute("INSERT INTO regions (code, name, level) VALUES ('341122100201', 'v', 'village')", ())
+    sql = f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES ({', '.join([driver.placeholder] * 14)})"
     for i in range(1, n + 1):
-        begin()
-        execute(update_case, ("notice", 2, stamp(now), 2, stamp(now), '{"household":1}', i, 1))
-        seq, prev = fetch_head(read_head)
-        execute(insert_timer, (i, "notice_ends", "notice", 2, stamp(now)))
+        row = (i, "bench", 1, f"R-{i}", VILLAGE, TOWNSHIP, COUNTY, "village_review", 1, 1, now, '{"household":1}')
+        driver.execute(sql, (*row, now, now))
+    driver.commit()
+
+
+def raw_transitions(driver: RawDriver, ids: Sequence[int]) -> float:
+    """Lt: one transition per commit in raw SQL on the cases `ids`; transitions per second."""
+    now = driver.stamp(datetime(2026, 9, 28, 2, 0, tzinfo=UTC))
+    update_case, read_head, insert_timer, insert_entry, move_head = transition_sql(driver.placeholder, driver.lock)
+    data = json.dumps({"data": PASS_DATA, "set": {"proposed_monthly_fen": 70000}}, separators=(",", ":"))
+    execute = driver.execute
+    start = time.perf_counter()
+    for i in ids:
+        driver.begin()
+        execute(update_case, ("notice", 2, now, 2, now, '{"household":1}', i, 1))
+        seq, prev = driver.fetch_head(read_head)
+        execute(insert_timer, (i, "notice_ends", "notice", 2, now))
         digest = hashlib.sha256(f"{prev}{seq + 1}{data}".encode()).hexdigest()
-        execute(
-            insert_entry,
-            (
-                seq + 1,
-                stamp(now),
-                "clerk",
-                "village_officer",
-                VILLAGE,
-                i,
-                "village_pass",
-                "village_review",
-                "notice",
-                data,
-                None,
-                prev,
-                digest,
-            ),
-        )
+        entry = (seq + 1, now, "clerk", "village_officer", VILLAGE, i, "village_pass", "village_review", "notice")
+        execute(insert_entry, (*entry, data, None, prev, digest))
         execute(move_head, (seq + 1, digest))
-        commit()
-    return n / (time.perf_counter() - start)
+        driver.commit()
+    return len(ids) / (time.perf_counter() - start)
 
 
-def raw_transitions_sqlite(path: str, n: int) -> float:
+@contextmanager
+def sqlite_driver(path: str, begin: str) -> Iterator[RawDriver]:
+    """A raw connection in WAL with synchronous=FULL, as the engine opens its files."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -306,21 +327,22 @@ def raw_transitions_sqlite(path: str, n: int) -> float:
             seq, digest = conn.execute(q).fetchone()
             return int(seq), str(digest)
 
-        return raw_transitions(
+        yield RawDriver(
             conn.execute,
             fetch_head,
-            lambda: conn.execute("BEGIN IMMEDIATE"),
+            lambda: conn.execute(begin),
             lambda: conn.execute("COMMIT"),
             "?",
             "",
-            n,
             lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S.%f"),
         )
     finally:
         conn.close()
 
 
-def raw_transitions_postgres(url: str, n: int) -> float:
+@contextmanager
+def postgres_driver(url: str) -> Iterator[RawDriver]:
+    """A raw psycopg connection, statements prepared; synchronous_commit as the cluster has it."""
     import psycopg
 
     with psycopg.connect(url) as conn:
@@ -330,14 +352,13 @@ def raw_transitions_postgres(url: str, n: int) -> float:
             assert row is not None
             return int(row[0]), str(row[1])
 
-        return raw_transitions(
+        yield RawDriver(
             lambda q, params: conn.execute(q, params, prepare=True),
             fetch_head,
             lambda: None,
             conn.commit,
             "%s",
             " FOR UPDATE",
-            n,
             lambda moment: moment,
         )
 
@@ -401,14 +422,18 @@ def fire_one(db: Database, case_id: int, clerk: Actor, calendar: WorkCalendar) -
     return t1 - t0, t2 - t1, t3 - t2
 
 
-def engine_rate_serial(db: Database, ids: Sequence[int], clerk: Actor) -> tuple[float, Split, list[float]]:
+SPLIT_PARTS = ("open_and_load", "fire", "commit")
+
+
+def engine_rate_serial(db: Database, ids: Sequence[int], clerk: Actor) -> tuple[float, dict[str, float], list[float]]:
+    """S: rate, mean µs of each part of the unit of work, and every transition's latency."""
     calendar = WorkCalendar()
     parts: list[tuple[float, float, float]] = []
     start = time.perf_counter()
     for case_id in ids:
         parts.append(fire_one(db, case_id, clerk, calendar))
     elapsed = time.perf_counter() - start
-    split = Split(*(statistics.fmean(p[i] for p in parts) * 1e6 for i in range(3)))
+    split = {name: statistics.fmean(p[i] for p in parts) * 1e6 for i, name in enumerate(SPLIT_PARTS)}
     return len(ids) / elapsed, split, [sum(p) for p in parts]
 
 
@@ -460,123 +485,300 @@ def profile_fires(db: Database, ids: Sequence[int], clerk: Actor) -> str:
     return out.getvalue()
 
 
-# --------------------------------------------------------------------------- the run
+# --------------------------------------------------------------------------- the rounds
 
 
-def measure(args: argparse.Namespace) -> Figures:
-    now = utcnow()
-    figures = Figures(
-        db=args.db,
+class Cursor:
+    """Hands out consecutive slices of items prepared before the rounds, so no round reuses one."""
+
+    def __init__(self, items: Sequence[Any]) -> None:
+        self.items, self.at = items, 0
+
+    def take(self, k: int) -> Sequence[Any]:
+        part = self.items[self.at : self.at + k]
+        if len(part) != k:
+            raise RuntimeError(f"prepared {len(self.items)} items, round asked past them")
+        self.at += k
+        return part
+
+
+def measure(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) -> Run:
+    """Every round of one database: fresh migrated databases, cases seeded, then F L Lt S S8 interleaved."""
+    run = Run(
+        db=db_kind,
+        rounds_n=args.rounds,
         n=args.n,
         threads=args.threads,
-        when=now.strftime("%Y-%m-%d %H:%M UTC"),
-        machine=f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         versions={"python": platform.python_version(), "sqlite": sqlite3.sqlite_version},
-        durability={},
     )
+    warmup = min(args.n, args.warmup)
+    per_figure = warmup + args.rounds * args.n
     profile_n = min(args.n, 1000) if args.profile else 0
-    total = 2 * args.n + profile_n
+    now = utcnow()
 
-    def engine_part(url: str) -> None:
-        db = Database(url)
+    def rounds(fsync_dir: Path | None, l_driver: RawDriver, lt_driver: RawDriver, engine_url: str) -> None:
+        log(f"{DB_NAMES[db_kind]}: seeding {2 * per_figure + profile_n} engine cases and {per_figure} raw ones")
+        seed_raw_cases(lt_driver, per_figure)
+        l_rows = Cursor(audit_sized_rows(per_figure))
+        lt_ids = Cursor(range(1, per_figure + 1))
+        db = Database(engine_url)
         try:
-            figures.durability = durability_settings(db)
-            clerk, ids = seed(db, total, now)
-            serial, threaded, rest = ids[: args.n], ids[args.n : 2 * args.n], ids[2 * args.n :]
-            figures.S, figures.split, lat = engine_rate_serial(db, serial, clerk)
-            figures.S_p50_ms, figures.S_p99_ms = percentile_ms(lat, 50), percentile_ms(lat, 99)
-            figures.S8, lat8 = engine_rate_threads(db, threaded, clerk, args.threads)
-            figures.S8_p50_ms, figures.S8_p99_ms = percentile_ms(lat8, 50), percentile_ms(lat8, 99)
-            if rest:
-                figures.profile = profile_fires(db, rest, clerk)
+            run.durability = durability_settings(db)
+            clerk, ids = seed(db, 2 * per_figure + profile_n, now)
+            s_ids = Cursor(ids)
+            figures = ["F", "L", "Lt", "S", "S8"] if fsync_dir is not None else ["L", "Lt", "S", "S8"]
+
+            def one_round(index: int, size: int) -> Round:
+                order = figures if index % 2 == 1 else figures[::-1]
+                result = Round(index, list(order))
+                for figure in order:
+                    if figure == "F":
+                        assert fsync_dir is not None
+                        result.rates["F"] = fdatasync_rate(fsync_dir, args.fsync_seconds)
+                    elif figure == "L":
+                        result.rates["L"] = raw_inserts(l_driver, l_rows.take(size))
+                    elif figure == "Lt":
+                        result.rates["Lt"] = raw_transitions(lt_driver, lt_ids.take(size))
+                    elif figure == "S":
+                        result.rates["S"], result.split_us, lat = engine_rate_serial(db, s_ids.take(size), clerk)
+                        result.latency_ms["S p50"] = percentile_ms(lat, 50)
+                        result.latency_ms["S p99"] = percentile_ms(lat, 99)
+                    else:
+                        result.rates["S8"], lat8 = engine_rate_threads(db, s_ids.take(size), clerk, args.threads)
+                        result.latency_ms["S8 p50"] = percentile_ms(lat8, 50)
+                        result.latency_ms["S8 p99"] = percentile_ms(lat8, 99)
+                return result
+
+            if warmup:
+                one_round(0, warmup)  # the first pass pays for caches, prepared statements and the pool
+            for index in range(1, args.rounds + 1):
+                done = one_round(index, args.n)
+                run.rounds.append(done)
+                log(f"  round {index}/{args.rounds} ({' '.join(done.order)}): " + round_line(done))
+            if profile_n:
+                run.profile = profile_fires(db, s_ids.take(profile_n), clerk)
             with db.session(write=False) as s:
                 start = time.perf_counter()
                 verdict = verify_log(s)
-                figures.verify_rows_per_s = verdict.entries / (time.perf_counter() - start)
-            if not verdict.ok or verdict.entries != 2 * total:  # one create and one transition per case
-                raise SystemExit(f"the audit chain is not what the run wrote: {verdict}")
-            figures.notes.append(f"audit chain verified after the run: {verdict.entries} entries")
+                run.verify_rows_per_s = verdict.entries / (time.perf_counter() - start)
+            expected = 2 * len(ids)  # one create and one transition per case
+            if not verdict.ok or verdict.entries != expected or s_ids.at != len(ids):
+                raise SystemExit(f"the audit chain is not what the run wrote: {verdict}, expected {expected}")
+            run.notes.append(f"audit chain verified after the run: {verdict.entries} entries")
         finally:
             db.dispose()
 
-    if args.db == "sqlite":
+    if db_kind == "sqlite":
         with sqlite_urls(Path(args.dir)) as (scratch, raw_path, raw_transition_path, engine_url):
-            figures.F = fdatasync_rate(scratch)
-            figures.L = raw_rate_sqlite(raw_path, args.n)
-            figures.Lt = raw_transitions_sqlite(raw_transition_path, args.n)
-            engine_part(engine_url)
-            figures.notes.append(f"files in {scratch} (removed)")
+            l_side = sqlite_driver(raw_path, "BEGIN")  # one row: the plainest transaction
+            lt_side = sqlite_driver(raw_transition_path, "BEGIN IMMEDIATE")  # reads the head, then writes
+            with l_side as l_driver, lt_side as lt_driver:
+                rounds(scratch, l_driver, lt_driver, engine_url)
+            run.notes.append(f"SQLite files in {scratch} (removed)")
     else:
         base = args.pg_url.rstrip("/")
         with postgres_urls(base) as (raw_url, raw_transition_url, engine_url):
-            import psycopg
-
-            with psycopg.connect(raw_url) as conn:
-                row = conn.execute("SHOW server_version").fetchone()
-                figures.versions["postgresql"] = str(row[0]) if row else "?"
-            figures.L = raw_rate_postgres(raw_url, args.n)
-            figures.Lt = raw_transitions_postgres(raw_transition_url, args.n)
-            engine_part(engine_url)
-    return figures
+            l_side, lt_side = postgres_driver(raw_url), postgres_driver(raw_transition_url)
+            with l_side as l_driver, lt_side as lt_driver:
+                row = l_driver.execute("SHOW server_version", ()).fetchone()
+                l_driver.commit()
+                run.versions["postgresql"] = str(row[0]).split()[0] if row else "?"
+                rounds(None, l_driver, lt_driver, engine_url)
+    return run
 
 
-def report(f: Figures) -> str:
-    def rate(x: float | None) -> str:
-        return "—" if x is None else f"{x:,.0f}"
+def round_line(r: Round) -> str:
+    rates = ", ".join(f"{k} {v:,.0f}/s" for k, v in r.rates.items())
+    ratios = f"S/L {r.rates['S'] / r.rates['L']:.2f}, S8/L {r.rates['S8'] / r.rates['L']:.2f}"
+    return f"{rates}; {ratios}; S8 p99 {r.latency_ms['S8 p99']:.1f} ms"
 
-    def row(name: str, value: float | None, latency: str = "") -> str:
-        to_l = f"{value / f.L:.2f}" if value and f.L else ""
-        to_lt = f"{value / f.Lt:.2f}" if value and f.Lt else ""
-        return f"{name:<46}{rate(value):>11}{to_l:>8}{to_lt:>8}   {latency}".rstrip()
 
-    def lat(p50: float, p99: float) -> str:
-        return f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+# --------------------------------------------------------------------------- the report
 
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on: nproc, CPU model, kernel."""
+    model = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    return {"nproc": str(nproc), "cpu": model, "kernel": f"{platform.system()} {platform.release()}"}
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "/s":
+        return f"{value:,.0f}"
+    if unit == "ratio":
+        return f"{value:.2f}"
+    if unit == "ms":
+        return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    return f"{value:,.0f}"  # µs
+
+
+def spread_text(s: Spread | None, unit: str) -> str:
+    if s is None:
+        return "—"
+    return f"{fmt(s.median, unit)} ({fmt(s.low, unit)}–{fmt(s.high, unit)})"
+
+
+def verdict(target: Target, s: Spread) -> str:
+    """Judged on the median; says so when some rounds fall on the other side of the bound."""
+    met = target.met(s.median)
+    crossed = target.met(s.low) != target.met(s.high)
+    word = "**met**" if met else "**missed**"
+    if crossed:
+        return f"{word} on the median; some rounds {'miss' if met else 'meet'} it"
+    return f"{word} in every round"
+
+
+FIGURE_NAMES = {
+    "F": "F fdatasync, 4 KiB, in the DB directory",
+    "L": "L raw INSERT + COMMIT, audit-sized row",
+    "Lt": "Lt raw transition SQL + COMMIT",
+    "S": "S engine fire(), 1 writer",
+    "S8": "S8 engine fire(), {threads} writers",
+}
+
+
+def table(runs: Sequence[Run]) -> str:
+    """One Markdown table: every figure, its baseline, the ratio to it, and the target if any."""
+    head = [
+        "| database | figure | median (lowest–highest round) | baseline | ratio, median of rounds (lowest–highest) "
+        "| target | against the target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    return "\n".join(head + [line for run in runs for line in table_rows(run)])
+
+
+def table_rows(run: Run) -> list[str]:
+    name = DB_NAMES[run.db]
+    targets = {t.figure: t for t in TARGETS[run.db]}
+    rows: list[str] = []
+
+    def row(figure: str, value: str, baseline: str = "—", ratio: Spread | None = None, key: str = "") -> None:
+        target = targets.get(key)
+        judged = ratio if ratio is not None else (run.latency(key) if key.endswith("p99") else None)
+        tt = target.text() if target else "—"
+        vv = verdict(target, judged) if target and judged else ""
+        rr = spread_text(ratio, "ratio") if ratio is not None else "—"
+        rows.append(f"| {name} | {figure} | {value} | {baseline} | {rr} | {tt} | {vv} |")
+
+    for figure in ("F", "L", "Lt", "S", "S8"):
+        rate = run.rate(figure)
+        if rate is None:
+            continue
+        label = FIGURE_NAMES[figure].format(threads=run.threads) + ", per s"
+        value = spread_text(rate, "/s")
+        if figure in ("F", "L"):
+            row(label, value)
+        elif figure == "Lt":
+            row(label, value, "L", run.ratio("Lt", "L"))
+        else:
+            row(label, value, "L", run.ratio(figure, "L"), f"{figure}/L")
+            row(label, value, "Lt", run.ratio(figure, "Lt"))
+    for key in ("S p50", "S p99", "S8 p50", "S8 p99"):
+        writers = "1 writer" if key.startswith("S ") else f"{run.threads} writers"
+        row(f"{key.split()[1]} latency per transition, {writers}, ms", spread_text(run.latency(key), "ms"), key=key)
+    labels = ("open db.session() + load the case", "fire() up to the commit", "commit + close")
+    for part, label in zip(SPLIT_PARTS, labels, strict=True):
+        row(f"S, mean time in: {label}, µs", spread_text(run.split(part), "µs"))
+    row("verify_log, entries per s (once, after the rounds)", f"{run.verify_rows_per_s:,.0f}")
+    return rows
+
+
+def setting_lines(runs: Sequence[Run], when: str, load: tuple[float, float]) -> list[str]:
+    m = machine()
+    versions: dict[str, str] = {}
+    for run in runs:
+        versions.update(run.versions)
+    run0 = runs[0]
     lines = [
-        f"aidflow ratio benchmark — {f.db}, n={f.n}, {f.when}",
-        f"machine: {f.machine}; " + ", ".join(f"{k} {v}" for k, v in f.versions.items()),
-        "durability: " + ", ".join(f"{k}={v}" for k, v in f.durability.items()),
+        f"- date: {when}",
+        f"- machine: nproc {m['nproc']}, {m['cpu']}, {m['kernel']}",
+        "- versions: " + ", ".join(f"{VERSION_NAMES.get(k, k)} {v}" for k, v in versions.items()),
+        "- durability: "
+        + "; ".join(f"{DB_NAMES[r.db]} " + ", ".join(f"{k}={v}" for k, v in r.durability.items()) for r in runs),
+        f"- sizes: {run0.rounds_n} rounds of {run0.n} operations per figure, {run0.threads} writers for S8",
+        f"- host load average (1 min) at the start and at the end: {load[0]:.1f}, {load[1]:.1f} (other work on the"
+        " host shows here; above nproc, read the ratios with care)",
+    ]
+    return lines
+
+
+def markdown(runs: Sequence[Run], when: str, load: tuple[float, float], *, small: bool) -> str:
+    """The BENCHMARKS.md page."""
+    lines = [
+        "# Benchmarks",
         "",
-        f"{'figure':<46}{'per s':>11}{'/ L':>8}{'/ Lt':>8}   latency",
-        row("F   fdatasync, 4 KiB, in the DB directory", f.F),
-        row("L   raw INSERT + COMMIT, audit-sized row", f.L),
-        row("Lt  raw transition SQL + COMMIT", f.Lt),
-        row("S   fire(), one db.session() each, 1 thread", f.S, lat(f.S_p50_ms, f.S_p99_ms)),
-        row(f"S{f.threads}  fire(), {f.threads} threads", f.S8, lat(f.S8_p50_ms, f.S8_p99_ms)),
+        "Written by `make bench` (`python -m bench.ratio`); what each figure runs and how to read it:",
+        "[bench/README.md](bench/README.md). Each database gets fresh migrated databases; every round runs",
+        "each figure once, forwards (F L Lt S S8) in odd rounds and backwards in even ones, after one",
+        "discarded warm-up round. A figure is the median of its rounds with the lowest and highest round in",
+        "brackets; a ratio is taken within each round (S of round k over L of round k) and then its median.",
+        "Targets are judged on the median. Ratios are what compares across runs and machines: absolute",
+        "rates follow the disk and whatever else the host is running.",
         "",
     ]
-    if f.split is not None:
-        total = f.split.open_and_load + f.split.fire + f.split.commit
-        lines.append(f"where one transition's time goes (1 thread, mean {total:.0f} µs):")
-        for name, value in (
-            ("open session + load case", f.split.open_and_load),
-            ("fire() until commit", f.split.fire),
-            ("commit + close", f.split.commit),
-        ):
-            lines.append(f"  {name:<28}{value:>8.0f} µs  {value / total:>5.0%}")
-    lines.append(f"verify_log: {f.verify_rows_per_s:,.0f} entries/s")
-    lines.extend(f"note: {n}" for n in f.notes)
-    if f.profile:
-        lines.extend(["", "cProfile of fire_one (top 25 by own time):", f.profile])
+    if small:
+        lines += ["**Small sizes (`make bench-quick`): the spread is wide and p99 rests on a few samples.**", ""]
+    lines += [*setting_lines(runs, when, load), "", table(runs), ""]
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = print) -> Figures:
+def text_report(run: Run) -> str:
+    """What one database's run prints besides the table: the profile and notes."""
+    lines = [f"{DB_NAMES[run.db]}:"]
+    lines.extend(f"note: {n}" for n in run.notes)
+    if run.profile:
+        lines.extend(["", "cProfile of fire_one (top 25 by own time):", run.profile])
+    return "\n".join(lines)
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()  # the rounds take minutes: show each as it ends, even into a pipe
+
+
+def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = say) -> list[Run]:
     parser = argparse.ArgumentParser(prog="python -m bench.ratio", description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--n", type=int, default=3000, help="transitions per figure")
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds")
+    parser.add_argument("--n", type=int, default=500, help="operations per figure per round")
+    parser.add_argument("--warmup", type=int, default=100, help="operations per figure in the discarded first round")
+    parser.add_argument("--fsync-seconds", type=float, default=0.3, help="length of F in each round")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--dir", default=".", help="where the SQLite scratch files go (same disk as production)")
     parser.add_argument("--pg-url", default=os.environ.get("AIDFLOW_BENCH_PG_URL", PG_DEFAULT))
     parser.add_argument("--profile", action="store_true", help="also cProfile up to 1000 extra transitions")
-    parser.add_argument("--json", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--markdown", type=Path, help="write the figures as a Markdown page here (BENCHMARKS.md)")
+    parser.add_argument("--small", action="store_true", help="mark the page as measured at small sizes")
+    parser.add_argument("--json", type=Path, help="write every round's figures as JSON here")
     args = parser.parse_args(argv)
-    figures = measure(args)
-    out(report(figures))
+    if args.rounds < 1 or args.n < args.threads:
+        parser.error("--rounds must be at least 1 and --n at least --threads")
+    kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
+    when = utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()[0]
+    runs = [measure(kind, args, out) for kind in kinds]
+    load = (load_before, os.getloadavg()[0])
+    page = markdown(runs, when, load, small=args.small)
+    out("")
+    out(page)
+    for run in runs:
+        out(text_report(run))
+    if args.markdown is not None:
+        args.markdown.write_text(page)
+        out(f"written to {args.markdown}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(asdict(figures), ensure_ascii=False, indent=2))
-    return figures
+        payload = {"when": when, "machine": machine(), "load": load, "runs": [asdict(r) for r in runs]}
+        args.json.write_text(json.dumps(payload, ensure_ascii=False, indent=2))
+    return runs
 
 
 if __name__ == "__main__":
