@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from engine.errors import GuardRejected, InvalidInput
 from engine.runtime import record_refusal
-from engine.store import AuditEntry, Case
+from engine.tables import AuditEntry, Case
 from tests.workflows.support import (
     APPROVE,
     OFFICIAL_IDS,
@@ -281,7 +281,7 @@ def test_investigators_who_are_not_officials_of_the_village_are_refused_by_name(
 
 
 def test_an_inactive_official_may_not_sign_the_house_visit(flow: Flow, now: datetime) -> None:
-    from engine.store import User
+    from engine.tables import User
 
     with flow.session() as s:
         user = s.exec(select(User).where(User.username == "clerk2")).one()
