@@ -1,4 +1,4 @@
-"""Acting on a case: the act's data checked, then fired through the engine."""
+"""Acting on a case: judged once (scope, role, state), the act's data checked, then fired through the engine."""
 
 from __future__ import annotations
 
