@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.access import Actor, Grant, Role
 from engine.calendar import local_date
-from engine.definition import CaseView, GuardContext
+from engine.definition import CaseView, Guard, GuardContext
 from tests.factories import VILLAGE
 from workflows.policy import Policy, Rules
 
@@ -78,6 +78,6 @@ def guard_context(
     )
 
 
-def reasons(guard: Any, ctx: GuardContext) -> list[str]:
+def reasons(guard: Guard, ctx: GuardContext) -> list[str]:
     """Every reason the guard gives (none when it allows the act)."""
     return list(guard(ctx))

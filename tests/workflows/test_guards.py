@@ -340,12 +340,12 @@ def test_a_draft_is_visited_after_it_is_submitted_not_after_it_was_saved(flow: F
 
 
 def test_P3_the_house_visit_needs_two_investigators_who_are_officials_of_the_village() -> None:
-    known = {"facts": {"investigator_hashes": {"clerk": None, "clerk2": None}, "submitted_on": date(2026, 10, 1)}}
-    alone = guard_context(data={"investigators": ["clerk", "clerk"], "visit_date": "2026-10-02"}, **known)
+    known = {"investigator_hashes": {"clerk": None, "clerk2": None}, "submitted_on": date(2026, 10, 1)}
+    alone = guard_context(data={"investigators": ["clerk", "clerk"], "visit_date": "2026-10-02"}, facts=known)
     assert any("至少 2 名调查人员" in r for r in judged(investigators, alone))
-    stranger = guard_context(data={"investigators": ["clerk", "zhang"], "visit_date": "2026-10-02"}, **known)
+    stranger = guard_context(data={"investigators": ["clerk", "zhang"], "visit_date": "2026-10-02"}, facts=known)
     assert any("investigators zhang are not active" in r for r in judged(investigators, stranger))
-    two = guard_context(data={"investigators": ["clerk", "clerk2"], "visit_date": "2026-10-02"}, **known)
+    two = guard_context(data={"investigators": ["clerk", "clerk2"], "visit_date": "2026-10-02"}, facts=known)
     assert judged(investigators, two) == []
 
 
