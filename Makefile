@@ -36,6 +36,7 @@ fmt: $(STAMP)
 
 check: lint $(STAMP)
 	$(VENV)/bin/mypy engine workflows api notifications
+	$(VENV)/bin/lint-imports --no-cache
 
 migrate: $(STAMP)
 	$(VENV)/bin/aidflow db upgrade

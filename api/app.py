@@ -21,7 +21,8 @@ from api.middleware import InputGuard
 from api.routes import applications, auth, oversight, public
 from api.settings import Settings
 from api.throttle import Throttles
-from engine.store import Database, utcnow
+from engine.database import Database
+from engine.tables import utcnow
 from workflows.env import Env
 from workflows.schemas import ApplicationIn
 

@@ -14,8 +14,9 @@ from api.throttle import Throttles
 from engine import auditlog
 from engine.access import Actor
 from engine.accounts import actor_for
+from engine.database import Database
 from engine.errors import Unauthenticated
-from engine.store import Database, User
+from engine.tables import User
 
 _ALGORITHM = "HS256"
 

@@ -13,7 +13,8 @@ import typer
 
 from api.settings import Settings
 from engine.access import SYSTEM
-from engine.store import Database, utcnow
+from engine.database import Database
+from engine.tables import utcnow
 
 app = typer.Typer(help="aidflow: 社会救助审核审批 / social-assistance approval engine", no_args_is_help=True)
 db_app = typer.Typer(help="数据库 / database", no_args_is_help=True)
@@ -163,7 +164,7 @@ def users_grant(
 
     from engine.accounts import grant_role
     from engine.errors import WorkflowError
-    from engine.store import User
+    from engine.tables import User
 
     db = _database(_settings())
     try:

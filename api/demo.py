@@ -16,8 +16,9 @@ from api.settings import Settings
 from engine.access import SYSTEM, Actor
 from engine.accounts import actor_for, add_region, add_user
 from engine.calendar import local_date
+from engine.database import Database
 from engine.secrets import id_check_char
-from engine.store import Case, Database, Region, User, utcnow
+from engine.tables import Case, Region, User, utcnow
 from workflows.acting import perform_action
 from workflows.applications import submit_application
 from workflows.env import Env

@@ -15,9 +15,9 @@ from api.auth import Tokens, actor_from_token
 from api.settings import Settings
 from api.throttle import Throttles
 from engine.access import Actor, Role
+from engine.database import Database
 from engine.errors import GuardRejected, RoleNotPermitted
 from engine.runtime import record_refusal
-from engine.store import Database
 
 if TYPE_CHECKING:
     from workflows.env import Env

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
@@ -16,19 +16,15 @@ from engine import auditlog
 from engine.access import Actor, Role
 from engine.accounts import actor_for
 from engine.auditlog import verify_log
+from engine.authorize import Decision, available_actions, load_case, roles_on_case
+from engine.database import Database
 from engine.errors import InvalidInput, RoleNotPermitted
 from engine.queue import Cursor, actionable_states, queue_page, state_counts, visible_page
-from engine.runtime import (
-    SweepResult,
-    TransitionRecord,
-    available_actions,
-    load_case,
-    roles_on_case,
-    run_due,
-)
-from engine.store import AuditEntry, Case, Database, User, utcnow
+from engine.runtime import TransitionRecord
+from engine.tables import AuditEntry, Case, User, utcnow
+from engine.timers import SweepResult, run_due
 from notifications.messages import on_transition
-from workflows.acting import check_may_act, perform_action
+from workflows.acting import authorize_act, carry_out
 from workflows.applications import submit_application
 from workflows.casefile import CaseFile
 from workflows.casefile_view import case_details
@@ -90,17 +86,14 @@ def application_view(
     definition = env.definition_for(case)
     details = case_details(session, env=env, case=case, reveal=reveal)
     if record_view:
-        auditlog.append(
+        auditlog.record(
             session,
-            at=now,
-            actor=actor.username,
+            case=case,
+            actor_name=actor.username,
             role=_primary(roles),
             action="view_case",
-            region_code=case.region_code,
-            case_id=case.id,
-            from_state=case.state,
-            to_state=case.state,
             data={"personal_data": "unmasked" if reveal else "masked"},
+            at=now,
         )
     return ApplicationOut(
         **summary(session, env, case).model_dump(),
@@ -129,13 +122,21 @@ def _primary(roles: frozenset[str]) -> str:
     return "unknown"
 
 
-def parse_action(session: Session, env: Env, actor: Actor, case_id: int, action: str, body: bytes) -> ActionIn:
-    """Check scope (404), role (403) and state (409) before the body is read, as the contract orders."""
+class ActRequest(NamedTuple):
+    """An act as the request asks it: the case found once, the verdict on it, the parsed body."""
+
+    case: Case
+    decision: Decision
+    body: ActionIn
+
+
+def parse_action(session: Session, env: Env, actor: Actor, case_id: int, action: str, body: bytes) -> ActRequest:
+    """Judge scope (404), role (403) and state (409) once, before the body is read, as the contract orders."""
     case = load_case(session, case_id, actor)
-    check_may_act(env, case, actor, action)
+    decision = authorize_act(env, case, actor, action)
     if len(body) == 0:
         raise InvalidInput("请求体为空，需提供 version / empty body: 'version' is required")
-    return _parsed(ActionIn, body)
+    return ActRequest(case, decision, _parsed(ActionIn, body))
 
 
 def _parsed(model: type[M], body: bytes) -> M:
@@ -176,20 +177,19 @@ def act(
     session: Session, env: Env, actor: Actor, *, case_id: int, action: str, body: bytes, now: datetime
 ) -> ApplicationOut:
     """Check, parse, fire, queue the notifications, answer with the case as it now stands."""
-    parsed = parse_action(session, env, actor, case_id, action, body)
-    record = perform_action(
+    request = parse_action(session, env, actor, case_id, action, body)
+    record = carry_out(
         session,
         env=env,
-        actor=actor,
-        case_id=case_id,
-        action=action,
-        version=parsed.version,
-        data=parsed.data,
-        comment=parsed.comment,
+        case=request.case,
+        decision=request.decision,
+        version=request.body.version,
+        data=request.body.data,
+        comment=request.body.comment,
         now=now,
     )
     notify(session, env, record)
-    return application_view(session, env, actor, load_case(session, case_id, actor), now, record_view=False)
+    return application_view(session, env, actor, request.case, now, record_view=False)
 
 
 def object_to(

@@ -49,9 +49,11 @@ import migrations
 from bench.workflow import BENCH, PASS_DATA
 from engine.access import Actor, Grant, Role, region_level
 from engine.auditlog import verify_log
+from engine.authorize import authorize
 from engine.calendar import WorkCalendar
+from engine.database import Database, durability_settings
 from engine.runtime import create_case, fire
-from engine.store import Case, Database, Region, RoleGrant, User, durability_settings, utcnow
+from engine.tables import Case, Region, RoleGrant, User, utcnow
 
 COUNTY, TOWNSHIP, VILLAGE = "341122000000", "341122100000", "341122100201"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
@@ -410,8 +412,7 @@ def fire_one(db: Database, case_id: int, clerk: Actor, calendar: WorkCalendar) -
             s,
             case=case,
             definition=BENCH,
-            action="village_pass",
-            actor=clerk,
+            decision=authorize(BENCH, case, clerk, "village_pass"),
             data=PASS_DATA,
             expected_version=case.version,
             now=utcnow(),

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from engine import auditlog
 from engine.access import Actor, Grant, Role, parent_code, region_level, valid_region_code
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.store import Region, RoleGrant, User
+from engine.tables import Region, RoleGrant, User
 
 ASSIGNABLE_ROLES = frozenset(r.value for r in Role if r not in (Role.SYSTEM, Role.PUBLIC))
 # The level of region each role is granted on (inspectors and admins: any level, from a village up).

@@ -30,13 +30,14 @@ from engine.audit import (
     verify,
 )
 from engine.errors import AuditUnavailable
-from engine.store import AuditEntry, AuditHead, RawStatement
+from engine.statements import RawStatement
+from engine.tables import AuditEntry, AuditHead, Case
 
 _entries = AuditEntry.__table__  # type: ignore[attr-defined]
 _head = AuditHead.__table__  # type: ignore[attr-defined]
 
 # Built once: every append runs these three, and building a statement costs more than running it.
-# They run on the DBAPI cursor (engine.store.RawStatement): the head read returns integers and text.
+# They run on the DBAPI cursor (engine.statements.RawStatement): the head read returns integers and text.
 _LOCK_HEAD = RawStatement(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update())
 _INSERT_ENTRY = RawStatement(insert(_entries).values({c.name: bindparam(c.name, type_=c.type) for c in _entries.c}))
 _MOVE_HEAD = (
@@ -127,6 +128,31 @@ def append(
         _INSERT_ENTRY.execute(conn, row).close()
         _MOVE_HEAD_ONLY.execute(conn, moved).close()
     return Appended(link.seq, digest, at)
+
+
+def record(
+    session: Session,
+    *,
+    case: Case,
+    actor_name: str,
+    role: str,
+    action: str,
+    data: Mapping[str, Any] | None = None,
+    at: datetime,
+) -> Appended:
+    """An entry about a case that does not move (a read, a recusal, a further objection), at its region and state."""
+    return append(
+        session,
+        at=at,
+        actor=actor_name,
+        role=role,
+        action=action,
+        region_code=case.region_code,
+        case_id=case.id,
+        from_state=case.state,
+        to_state=case.state,
+        data=data,
+    )
 
 
 _RAW_AT = type_coerce(_entries.c.at, String).label("at")

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from engine.access import Actor, Role, region_level, region_prefix
 from engine.definition import WorkflowDefinition
-from engine.store import MAX_ID, Case
+from engine.tables import MAX_ID, Case
 
 _c = Case.__table__.c  # type: ignore[attr-defined]
 

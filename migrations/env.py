@@ -3,8 +3,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import engine.store  # noqa: F401  (registers the runtime's tables)
-from engine.store import _make_engine
+import engine.tables  # noqa: F401  (registers the runtime's tables)
+from engine.database import make_engine
 
 for _module in ("workflows.models", "notifications.outbox"):
     try:
@@ -30,7 +30,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url") or ""
-    connectable = _make_engine(url, echo=False)
+    connectable = make_engine(url, echo=False)
     with connectable.connect() as connection:
         context.configure(
             connection=connection,

@@ -14,7 +14,7 @@ from engine.access import Role, county_of, covers, township_of
 from engine.calendar import SHANGHAI
 from engine.definition import WorkflowDefinition
 from engine.runtime import TransitionRecord
-from engine.store import Case, RoleGrant, User
+from engine.tables import Case, RoleGrant, User
 from notifications.outbox import enqueue
 from workflows.texts import plain, reason_for
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Index, String, Text, select
 from sqlmodel import Field, Session, SQLModel
 
-from engine.store import UTCDateTime
+from engine.tables import UTCDateTime
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 

@@ -11,7 +11,7 @@ from email.utils import format_datetime
 from sqlalchemy import and_, or_, select
 from sqlmodel import col
 
-from engine.store import Database
+from engine.database import Database
 from notifications.outbox import DEAD, PENDING, SENDING, SENT, OutboxMessage
 from notifications.sender import Sender
 

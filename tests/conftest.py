@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import migrations
-from engine.store import Database
+from engine.database import Database
 
 BACKEND = os.environ.get("AIDFLOW_TEST_DB", "sqlite")
 PG_BASE = os.environ.get("AIDFLOW_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/").rstrip("/")

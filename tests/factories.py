@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from engine.access import Actor, Grant, region_level
-from engine.store import Region, RoleGrant, User
+from engine.tables import Region, RoleGrant, User
 
 COUNTY = "341122000000"
 TOWNSHIP = "341122100000"

@@ -6,10 +6,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import engine.store  # noqa: F401  (registers the runtime's tables)
+import engine.tables  # noqa: F401  (registers the runtime's tables)
 import notifications.outbox  # noqa: F401  (registers the outbox)
 import workflows.models  # noqa: F401  (registers the aid domain's tables)
-from engine.store import Database
+from engine.database import Database
 
 
 def test_the_migrated_schema_matches_the_models(db: Database) -> None:

@@ -1,4 +1,4 @@
-"""Acting on a case: the act's data checked, then fired through the engine."""
+"""Acting on a case: judged once (scope, role, state), the act's data checked, then fired through the engine."""
 
 from __future__ import annotations
 
@@ -10,22 +10,13 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from engine.access import Actor
-from engine.definition import WorkflowDefinition
-from engine.errors import (
-    InvalidInput,
-    RoleNotPermitted,
-    TransitionNotAllowed,
-)
-from engine.runtime import (
-    TransitionRecord,
-    acting_role,
-    load_case,
-    roles_on_case,
-)
-from engine.store import Case
+from engine.authorize import Decision, load_case
+from engine.errors import InvalidInput
+from engine.runtime import TransitionRecord
+from engine.tables import Case
 from workflows.applications import convert
 from workflows.common import OBJECT
-from workflows.firing import fire_act
+from workflows.firing import decide, fire_act
 from workflows.schemas import ACTION_DATA, FEN_LIMIT, ActionData
 
 if TYPE_CHECKING:
@@ -88,6 +79,14 @@ def check_action_data(action: str, data: Any) -> None:
         raise InvalidInput("；".join(parts)) from None
 
 
+def authorize_act(env: Env, case: Case, actor: Actor, action: str, *, version: int | None = None) -> Decision:
+    """Whether the actor may fire `action` on the case, judged once: 403, 409 or 422 as the contract orders
+    them (an objection is not an act: it is raised on the notice board)."""
+    if action in (OBJECT, "object"):
+        raise InvalidInput("异议请在公示栏提出 / objections are raised on the notice board, not as an action")
+    return decide(env, case, actor, action, version=version)
+
+
 def perform_action(
     session: Session,
     *,
@@ -100,48 +99,34 @@ def perform_action(
     comment: str | None,
     now: datetime,
 ) -> TransitionRecord:
-    """An official's or applicant's act on a case: checked by the engine, then its domain records."""
+    """An official's or applicant's act on a case: found in scope, judged once, then carried out."""
     case = load_case(session, case_id, actor)
-    _check_fen(data)
-    if version == case.version:
-        # 403 and 409 come before a body's 422, as the contract orders them (a stale version is
-        # refused when firing, whatever the data).
-        check_may_act(env, case, actor, action)
-        check_action_data(action, data)
-    else:
-        _check_action_name(env, case, actor, action)
-    if action == "convert_to_standard":
-        return convert(session, env=env, actor=actor, case=case, version=version, data=data, comment=comment, now=now)
-    return fire_act(
-        session, env=env, case=case, actor=actor, action=action, data=data, version=version, now=now, comment=comment
+    decision = authorize_act(env, case, actor, action, version=version)
+    return carry_out(
+        session, env=env, case=case, decision=decision, version=version, data=data, comment=comment, now=now
     )
 
 
-def check_may_act(env: Env, case: Case, actor: Actor, action: str) -> None:
-    """The actor may fire `action` on the case now, as far as role and state go: else 403 or 409."""
-    acting_role(_check_action_name(env, case, actor, action), case, actor, action)
-
-
-def _check_action_name(env: Env, case: Case, actor: Actor, action: str) -> WorkflowDefinition:
-    if action in (OBJECT, "object"):
-        raise InvalidInput("异议请在公示栏提出 / objections are raised on the notice board, not as an action")
-    definition = env.definition_for(case)
-    if not definition.transitions_for(action):
-        _refuse_foreign_action(env, case, actor, action)
-    return definition
-
-
-def _refuse_foreign_action(env: Env, case: Case, actor: Actor, action: str) -> None:
-    """An action of another workflow (approve on an emergency case): 409 to a role that fires it
-    there, 403 to one that never does; a name no workflow knows is bad input (422)."""
-    roles = frozenset().union(*(t.roles for d in env.definitions() for t in d.transitions_for(action)))
-    if not roles:
-        raise InvalidInput(f"未知操作「{action}」/ unknown action '{action}'")
-    if roles_on_case(actor, case) & roles:
-        raise TransitionNotAllowed(
-            action,
-            case.state,
-            f"「{action}」不适用于此类申请（{env.definition_for(case).title.split(' / ')[0]}）/ "
-            f"'{action}' does not apply to this kind of case ({case.workflow})",
+def carry_out(
+    session: Session,
+    *,
+    env: Env,
+    case: Case,
+    decision: Decision,
+    version: int,
+    data: dict[str, Any],
+    comment: str | None,
+    now: datetime,
+) -> TransitionRecord:
+    """An authorized act: its data checked (422), then fired and its domain records kept."""
+    _check_fen(data)
+    if version == decision.version:
+        # A stale version is refused when firing, whatever the data.
+        check_action_data(decision.action, data)
+    if decision.action == "convert_to_standard":
+        return convert(
+            session, env=env, case=case, decision=decision, version=version, data=data, comment=comment, now=now
         )
-    raise RoleNotPermitted(f"您的角色无权执行「{action}」/ your role may not perform '{action}'")
+    return fire_act(
+        session, env=env, case=case, decision=decision, data=data, version=version, now=now, comment=comment
+    )

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from engine import auditlog
 from engine.access import Actor, Role, region_level
+from engine.authorize import Decision, can_see
 from engine.definition import WorkflowDefinition
 from engine.errors import (
     Attempt,
@@ -20,18 +21,14 @@ from engine.errors import (
     InvalidInput,
     NotFound,
     RoleNotPermitted,
+    StaleVersion,
 )
-from engine.runtime import (
-    TransitionRecord,
-    acting_role,
-    can_see,
-    create_case,
-)
-from engine.store import Case, Region, User
+from engine.runtime import TransitionRecord, create_case
+from engine.tables import Case, Region, User
 from workflows import registry
 from workflows.base import OFFICER_ROLES, encrypted_person, next_reference
 from workflows.casefile import FILE_VERSION, CaseFile, Person
-from workflows.firing import fire_act
+from workflows.firing import decide, fire_act
 from workflows.guards import members
 from workflows.models import (
     CaseIdentifier,
@@ -232,17 +229,14 @@ def open_case(
     )
     _index_identifiers(session, case)
     for username in recused:
-        auditlog.append(
+        auditlog.record(
             session,
-            at=now,
-            actor="system",
+            case=case,
+            actor_name="system",
             role=Role.SYSTEM,
             action="recusal",
-            region_code=case.region_code,
-            case_id=case.id,
-            from_state=case.state,
-            to_state=case.state,
             data={"official": username, "why": "近亲属回避 / related to the household"},
+            at=now,
         )
     return case, code
 
@@ -273,9 +267,8 @@ def submit_application(session: Session, *, env: Env, actor: Actor, payload: App
     )
     record = None
     if not payload.draft:
-        record = fire_act(
-            session, env=env, case=case, actor=actor, action="submit", data={}, version=case.version, now=now
-        )
+        submit = decide(env, case, actor, "submit")
+        record = fire_act(session, env=env, case=case, decision=submit, data={}, version=case.version, now=now)
     return Submitted(case=case, tracking_code=code, record=record)
 
 
@@ -283,22 +276,19 @@ def convert(
     session: Session,
     *,
     env: Env,
-    actor: Actor,
     case: Case,
+    decision: Decision,
     version: int,
     data: Mapping[str, Any],
     comment: str | None,
     now: datetime,
 ) -> TransitionRecord:
     """急难 → 低保/特困: a new standard application for the same household, linked both ways."""
-    definition = env.definition_for(case)
-    role = acting_role(definition, case, actor, "convert_to_standard")
+    actor, role = decision.actor, decision.role
     aid_type = data.get("aid_type", "dibao")
     if aid_type not in ("dibao", "tekun"):
         raise InvalidInput("aid_type 须为 dibao 或 tekun / aid_type must be dibao or tekun")
     if version != case.version:
-        from engine.errors import StaleVersion
-
         assert case.id is not None
         raise StaleVersion(case.id, version, case.version)
     payload = _payload_of(env, case, aid_type)
@@ -312,14 +302,14 @@ def convert(
         applicant_user_id=case.applicant_user_id,
         extra={"converted_from": {"id": case.id, "reference": case.reference}},
     )
-    fire_act(session, env=env, case=new_case, actor=actor, action="submit", data={}, version=new_case.version, now=now)
+    submit = decide(env, new_case, actor, "submit")
+    fire_act(session, env=env, case=new_case, decision=submit, data={}, version=new_case.version, now=now)
     link = {"id": new_case.id, "reference": new_case.reference}
     return fire_act(
         session,
         env=env,
         case=case,
-        actor=actor,
-        action="convert_to_standard",
+        decision=decision,
         data={**data, "new_case": link},
         version=version,
         now=now,

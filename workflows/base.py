@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from engine.access import Actor, Role
 from engine.calendar import SHANGHAI, local_date
-from engine.store import AuditEntry, Case
+from engine.tables import AuditEntry, Case
 from workflows import registry
 from workflows.guards import members
 from workflows.models import (

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from engine.secrets import mask_account, mask_id_number
-from engine.store import Case
+from engine.tables import Case
 from workflows.casefile import CaseFile
 from workflows.models import (
     Notice,

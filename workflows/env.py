@@ -15,7 +15,7 @@ from sqlmodel import Session
 from engine.calendar import WorkCalendar, local_date
 from engine.definition import WorkflowDefinition
 from engine.secrets import FieldCipher
-from engine.store import Case
+from engine.tables import Case
 from workflows import fund, notices, objections, registry
 from workflows.firing import Reaction
 from workflows.policy import Policy, Rules

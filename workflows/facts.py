@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from engine.access import Actor, Role, county_of, covers, township_of
 from engine.calendar import local_date
 from engine.secrets import valid_id_number
-from engine.store import Case, RoleGrant, User
+from engine.tables import Case, RoleGrant, User
 from workflows.base import household_hashes
 from workflows.fund import fund_account, lock_fund
 from workflows.guards import members

@@ -1,4 +1,4 @@
-"""The one call into engine.fire for the aid domain: facts looked up, reactions run after."""
+"""The one call into engine.fire for the aid domain: the act judged once, facts looked up, reactions run after."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from engine.access import Actor
+from engine.authorize import Decision, authorize
 from engine.runtime import TransitionRecord, fire
-from engine.store import Case
+from engine.tables import Case
 from workflows.facts import facts_for
 
 if TYPE_CHECKING:
@@ -20,29 +21,34 @@ Reaction = Callable[[Session, "Env", Case, TransitionRecord, datetime], None]
 """A domain record kept when a transition happens (a notice posted, an objection decided, money moved)."""
 
 
+def decide(env: Env, case: Case, actor: Actor, action: str, *, version: int | None = None) -> Decision:
+    """Scope, role and state of an act on an aid case, judged once (an action of another aid workflow
+    is told apart from an unknown one)."""
+    return authorize(env.definition_for(case), case, actor, action, other_definitions=env.definitions, version=version)
+
+
 def fire_act(
     session: Session,
     *,
     env: Env,
     case: Case,
-    actor: Actor,
-    action: str,
+    decision: Decision,
     data: Mapping[str, Any],
     version: int,
     now: datetime,
     comment: str | None = None,
     facts: Mapping[str, Any] | None = None,
 ) -> TransitionRecord:
-    """Fire `action` with the facts its guards need, then keep the domain's records of it (env.reactions)."""
+    """Fire the act `decision` permits with the facts its guards need, then keep the domain's records
+    of it (env.reactions)."""
     definition = env.definition_for(case)
-    looked_up = facts_for(session, env, case, action, data, now)
+    looked_up = facts_for(session, env, case, decision.action, data, now)
     looked_up.update(facts or {})
     record = fire(
         session,
         case=case,
         definition=definition,
-        action=action,
-        actor=actor,
+        decision=decision,
         data=data,
         expected_version=version,
         now=now,

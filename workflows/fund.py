@@ -18,7 +18,7 @@ from engine.errors import (
     RoleNotPermitted,
 )
 from engine.runtime import TransitionRecord
-from engine.store import Case, Region
+from engine.tables import Case, Region
 from workflows import emergency
 from workflows.base import FUNDS, household_hashes, insert_or_skip, role_of
 from workflows.models import (

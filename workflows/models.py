@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.store import UTCDateTime
+from engine.tables import UTCDateTime
 
 
 def _ts(nullable: bool = False, index: bool = False) -> Any:

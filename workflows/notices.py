@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from engine.calendar import local_date
 from engine.runtime import TransitionRecord
 from engine.secrets import mask_name
-from engine.store import Case, Region
+from engine.tables import Case, Region
 from workflows.base import CASES, is_minor, notice_stages
 from workflows.guards import members
 from workflows.models import (

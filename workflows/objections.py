@@ -13,18 +13,16 @@ from sqlmodel import Session, col
 
 from engine import auditlog
 from engine.access import PUBLIC, Actor, Role
+from engine.authorize import valid_id
 from engine.errors import (
     InvalidInput,
     NotFound,
 )
-from engine.runtime import (
-    TransitionRecord,
-    valid_id,
-)
-from engine.store import Case
+from engine.runtime import TransitionRecord
+from engine.tables import Case
 from workflows.base import OBJECTIONS
 from workflows.common import OBJECT, OBJECTION_REVIEW
-from workflows.firing import fire_act
+from workflows.firing import decide, fire_act
 from workflows.models import (
     Notice,
     Objection,
@@ -86,22 +84,18 @@ def raise_objection(
     }
     if joins_pending:
         # A further objection to the notice already under review joins that review.
-        auditlog.append(
+        auditlog.record(
             session,
-            at=now,
-            actor=PUBLIC.username,
+            case=case,
+            actor_name=PUBLIC.username,
             role=Role.PUBLIC,
             action=OBJECT,
-            region_code=case.region_code,
-            case_id=case.id,
-            from_state=case.state,
-            to_state=case.state,
             data=act,
+            at=now,
         )
     else:
-        record = fire_act(
-            session, env=env, case=case, actor=PUBLIC, action=OBJECT, data=act, version=case.version, now=now
-        )
+        decision = decide(env, case, PUBLIC, OBJECT)
+        record = fire_act(session, env=env, case=case, decision=decision, data=act, version=case.version, now=now)
         if on_fired is not None:
             on_fired(record)
     return ObjectionReceipt(
@@ -119,17 +113,14 @@ def objection_contact(session: Session, *, env: Env, actor: Actor, objection_id:
     case = session.get(Case, objection.case_id) if objection is not None else None
     if objection is None or case is None or Role.INSPECTOR not in actor.roles_on(case.region_code):
         raise NotFound(f"异议 {objection_id} 不存在 / objection {objection_id} not found")
-    auditlog.append(
+    auditlog.record(
         session,
-        at=now,
-        actor=actor.username,
+        case=case,
+        actor_name=actor.username,
         role=Role.INSPECTOR,
         action="view_objection_contact",
-        region_code=case.region_code,
-        case_id=case.id,
-        from_state=case.state,
-        to_state=case.state,
         data={"objection_id": objection_id},
+        at=now,
     )
     return env.cipher.decrypt(objection.contact_enc) if objection.contact_enc else None
 

@@ -18,7 +18,7 @@ from engine.errors import (
     InvalidInput,
 )
 from engine.queue import visible_clause
-from engine.store import Case
+from engine.tables import Case
 from workflows import review
 from workflows.base import CASES, LINES, insert_or_skip, local_midnight, role_of
 from workflows.common import OBJECTION_REVIEW

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.definition import WorkflowDefinition
 from engine.errors import DefinitionInvalid
-from engine.store import Case
+from engine.tables import Case
 from workflows import emergency, standard
 from workflows.policy import Policy
 from workflows.spec import EmergencySpec, StandardSpec

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from engine.access import Actor, Role
 from engine.queue import visible_clause
-from engine.store import AuditEntry, Case
+from engine.tables import AuditEntry, Case
 from workflows import standard
 from workflows.base import AUDIT, CASES, FLAG_ACTIONS
 

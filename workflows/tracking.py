@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from engine.calendar import SHANGHAI
-from engine.store import Case, TimerRow
+from engine.tables import Case, TimerRow
 from workflows import emergency, standard
 from workflows.base import aware, end_of_day
 from workflows.models import (

@@ -18,8 +18,8 @@ from api.schemas import (
     QueueOut,
     action_reference,
 )
-from engine.runtime import load_case
-from engine.store import MAX_ID
+from engine.authorize import load_case
+from engine.tables import MAX_ID
 from workflows.schemas import ApplicationIn
 
 router = APIRouter(prefix="/api/v1", tags=["applications 申请"], responses=PROBLEMS)

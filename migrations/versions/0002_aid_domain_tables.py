@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 
-import engine.store
+import engine.tables
 from alembic import op
 
 
@@ -26,7 +26,7 @@ def upgrade() -> None:
     op.create_table('funds',
     sa.Column('account_code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('balance_fen', sa.BigInteger(), nullable=False),
-    sa.Column('updated_at', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engine.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('account_code')
     )
     op.create_table('reference_counters',
@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('account_code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('county_override', sa.Boolean(), nullable=False),
     sa.Column('granted_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('granted_at', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('granted_at', engine.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -73,7 +73,7 @@ def upgrade() -> None:
     sa.Column('balance_after_fen', sa.BigInteger(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=True),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('at', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', engine.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -87,8 +87,8 @@ def upgrade() -> None:
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('label', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('entered_version', sa.Integer(), nullable=False),
-    sa.Column('starts', engine.store.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts', engine.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends', engine.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('region_code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('township_code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -113,7 +113,7 @@ def upgrade() -> None:
     sa.Column('region_code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('township_code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('county_code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
-    sa.Column('created_at', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('case_id', 'month', name='uq_payment_lines_case_month')
@@ -130,11 +130,11 @@ def upgrade() -> None:
     sa.Column('stage', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('contact_enc', sa.String(length=600), nullable=True),
-    sa.Column('received_at', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', engine.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('finding', sa.Text(), nullable=True),
     sa.Column('decided_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('decided_at', engine.store.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', engine.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], ),
     sa.PrimaryKeyConstraint('id'),

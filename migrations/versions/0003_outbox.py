@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import engine.store
+import engine.tables
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
@@ -31,10 +31,10 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", engine.store.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("next_attempt_at", engine.store.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("claimed_until", engine.store.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("sent_at", engine.store.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", engine.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", engine.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_until", engine.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", engine.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("dedupe_key"),

@@ -16,7 +16,7 @@ from api.security import hash_password
 from api.settings import Settings
 from engine.access import SYSTEM
 from engine.accounts import add_region, add_user
-from engine.store import Database
+from engine.database import Database
 from tests.factories import COUNTY, OTHER_TOWNSHIP, OTHER_VILLAGE, TOWNSHIP, VILLAGE
 
 SECRET = "test-secret-key-0123456789abcdef"

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from api.app import create_app
 from api.demo import PASSWORD, seed
 from api.settings import Settings
-from engine.store import Database
+from engine.database import Database
 from workflows.env import Env
 
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from api.services import run_timers
-from engine.store import User
+from engine.tables import User
 from notifications.outbox import OutboxMessage
 from tests.api.conftest import Clock, application_body, pass_village
 

@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engine import auditlog
 from engine.auditlog import Checkpoint, make_checkpoint, verify_log
-from engine.runtime import run_due
-from engine.store import Case, Database
+from engine.database import Database
+from engine.tables import Case
+from engine.timers import run_due
 from tests.engine.support import CAL, World, act, entries, make_world, open_case, walk_to
 from tests.engine.toy import TOY
 

@@ -12,10 +12,12 @@ from sqlalchemy import Connection, func, select
 from sqlmodel import Session
 
 from engine.access import SYSTEM, Actor, Role
+from engine.authorize import authorize
 from engine.calendar import WorkCalendar
+from engine.database import Database
 from engine.definition import WorkflowDefinition
 from engine.runtime import TransitionRecord, create_case, fire
-from engine.store import AuditEntry, AuditHead, Case, Database
+from engine.tables import AuditEntry, AuditHead, Case
 from tests.engine.toy import TOY
 from tests.factories import COUNTY, OTHER_TOWNSHIP, OTHER_VILLAGE, TOWNSHIP, VILLAGE, make_regions, make_user
 
@@ -90,15 +92,16 @@ def act(
     version: int | None = None,
     definition: WorkflowDefinition = TOY,
 ) -> TransitionRecord:
-    """Fire `action` on `case` as `actor`, at the version the case shows unless told otherwise."""
+    """Authorize `action` on `case` for `actor`, then fire it, at the version the case shows unless told otherwise."""
+    seen = case.version if version is None else version
+    decision = authorize(definition, case, actor, action, version=seen)
     return fire(
         s,
         case=case,
         definition=definition,
-        action=action,
-        actor=actor,
+        decision=decision,
         data=dict(data or {}),
-        expected_version=case.version if version is None else version,
+        expected_version=seen,
         now=now,
         calendar=CAL,
     )

@@ -8,8 +8,8 @@ import pytest
 
 from engine.access import SYSTEM
 from engine.accounts import add_user
+from engine.database import Database
 from engine.errors import InvalidInput, NotFound
-from engine.store import Database
 from tests.factories import COUNTY, TOWNSHIP, VILLAGE, make_regions
 
 

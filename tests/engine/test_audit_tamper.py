@@ -17,8 +17,9 @@ from sqlalchemy.exc import DBAPIError
 from engine import auditlog
 from engine.audit import Link, Verdict, link_hash
 from engine.auditlog import Checkpoint, verify_log
+from engine.database import Database
 from engine.errors import AuditUnavailable
-from engine.store import AuditEntry, Database
+from engine.tables import AuditEntry
 from tests.engine.conftest import Chain
 from tests.engine.support import attacker, drop_append_only
 

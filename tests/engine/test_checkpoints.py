@@ -16,7 +16,8 @@ from api.cli import app
 from engine import auditlog
 from engine.audit import Link, link_hash
 from engine.auditlog import Checkpoint, make_checkpoint, verify_log
-from engine.store import AuditEntry, Database
+from engine.database import Database
+from engine.tables import AuditEntry
 from tests.engine.conftest import Chain
 from tests.engine.support import attacker
 

@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 
 from engine.access import Actor, Role
 from engine.auditlog import verify_log
+from engine.database import Database
 from engine.errors import StaleVersion
-from engine.store import AuditEntry, Case, Database
+from engine.tables import AuditEntry, Case
 from tests.engine.support import World, act, count, open_case, walk_to
 from tests.factories import VILLAGE, make_user
 

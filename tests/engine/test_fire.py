@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from engine.access import SYSTEM, Role
 from engine.auditlog import verify_log
+from engine.database import Database
 from engine.definition import GuardContext, transition, validate
 from engine.errors import GuardRejected, InvalidInput, NotFound, RoleNotPermitted, StaleVersion, TransitionNotAllowed
-from engine.store import AuditEntry, Case, Database, TimerRow
+from engine.tables import AuditEntry, Case, TimerRow
 from tests.engine.support import CAL, World, act, count, entries, head, open_case, walk_to
 from tests.engine.toy import TOY
 from tests.factories import VILLAGE

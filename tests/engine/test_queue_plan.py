@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 
 from engine.access import Actor, Grant, Role
+from engine.database import Database
 from engine.queue import Cursor, actionable_states, queue_page, queue_query
-from engine.store import Database
 from tests.engine.toy import TOY, case_on_notice
 from tests.factories import TOWNSHIP, VILLAGE, make_regions, make_user
 

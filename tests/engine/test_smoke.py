@@ -6,10 +6,13 @@ import pytest
 
 from engine.access import SYSTEM
 from engine.auditlog import verify_log
+from engine.authorize import authorize
 from engine.calendar import WorkCalendar
+from engine.database import Database
 from engine.errors import GuardRejected, RoleNotPermitted, StaleVersion, TransitionNotAllowed
-from engine.runtime import create_case, fire, run_due
-from engine.store import Case, Database
+from engine.runtime import create_case, fire
+from engine.tables import Case
+from engine.timers import run_due
 from tests.engine.toy import TOY
 from tests.factories import TOWNSHIP, VILLAGE, make_regions, make_user
 
@@ -36,15 +39,21 @@ def test_a_case_walks_the_toy_workflow_and_every_step_is_in_the_chain(db: Databa
             s,
             case=case,
             definition=TOY,
-            action="submit",
-            actor=clerk,
+            decision=authorize(TOY, case, clerk, "submit"),
             data={},
             expected_version=1,
             now=now,
             calendar=CAL,
         )
         fire(
-            s, case=case, definition=TOY, action="pass", actor=clerk, data={}, expected_version=2, now=now, calendar=CAL
+            s,
+            case=case,
+            definition=TOY,
+            decision=authorize(TOY, case, clerk, "pass"),
+            data={},
+            expected_version=2,
+            now=now,
+            calendar=CAL,
         )
         case_id = case.id
     swept = run_due(db.session, now=now + timedelta(days=8), resolve=lambda s, c: (TOY, CAL, {}))
@@ -58,8 +67,7 @@ def test_a_case_walks_the_toy_workflow_and_every_step_is_in_the_chain(db: Databa
                 s,
                 case=case,
                 definition=TOY,
-                action="approve",
-                actor=clerk,
+                decision=authorize(TOY, case, clerk, "approve"),
                 data={"amount_fen": 1},
                 expected_version=case.version,
                 now=now,
@@ -70,8 +78,7 @@ def test_a_case_walks_the_toy_workflow_and_every_step_is_in_the_chain(db: Databa
                 s,
                 case=case,
                 definition=TOY,
-                action="approve",
-                actor=boss,
+                decision=authorize(TOY, case, boss, "approve"),
                 data={"amount_fen": 0},
                 expected_version=case.version,
                 now=now,
@@ -82,8 +89,7 @@ def test_a_case_walks_the_toy_workflow_and_every_step_is_in_the_chain(db: Databa
                 s,
                 case=case,
                 definition=TOY,
-                action="approve",
-                actor=boss,
+                decision=authorize(TOY, case, boss, "approve"),
                 data={"amount_fen": 5},
                 expected_version=1,
                 now=now,
@@ -94,8 +100,7 @@ def test_a_case_walks_the_toy_workflow_and_every_step_is_in_the_chain(db: Databa
                 s,
                 case=case,
                 definition=TOY,
-                action="pass",
-                actor=clerk,
+                decision=authorize(TOY, case, clerk, "pass"),
                 data={},
                 expected_version=case.version,
                 now=now,
@@ -105,8 +110,7 @@ def test_a_case_walks_the_toy_workflow_and_every_step_is_in_the_chain(db: Databa
             s,
             case=case,
             definition=TOY,
-            action="approve",
-            actor=boss,
+            decision=authorize(TOY, case, boss, "approve"),
             data={"amount_fen": 5},
             expected_version=case.version,
             now=now,

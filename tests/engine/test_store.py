@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from engine.store import Database, _FairLock, durability_settings
+from engine.database import Database, _FairLock, durability_settings
 
 
 def _wait_for(condition: object, timeout: float = 5.0) -> None:

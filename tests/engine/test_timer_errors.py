@@ -6,8 +6,10 @@ import pytest
 from sqlmodel import Session, select
 
 from engine.calendar import WorkCalendar
-from engine.runtime import TransitionRecord, run_due
-from engine.store import Case, Database, TimerRow
+from engine.database import Database
+from engine.runtime import TransitionRecord
+from engine.tables import Case, TimerRow
+from engine.timers import run_due
 from tests.engine.toy import TOY, case_on_notice
 from tests.factories import VILLAGE, make_regions, make_user
 

@@ -16,9 +16,11 @@ from sqlmodel import Session
 from engine.access import Role
 from engine.audit import iso
 from engine.auditlog import verify_log
+from engine.database import Database
 from engine.definition import GuardContext, WorkflowDefinition, transition, validate
-from engine.runtime import SweepResult, TransitionRecord, run_due
-from engine.store import AuditEntry, Case, Database, TimerRow
+from engine.runtime import TransitionRecord
+from engine.tables import AuditEntry, Case, TimerRow
+from engine.timers import SweepResult, run_due
 from tests.engine.support import CAL, World, act, entries, open_case, walk_to
 from tests.engine.toy import TOY
 

@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlmodel import Session
 
 from engine.access import Actor, Role
+from engine.authorize import authorize
 from engine.calendar import Delay, Unit, WorkCalendar
 from engine.definition import Deadline, GuardContext, Timer, WorkflowDefinition, transition, validate
 from engine.runtime import create_case, fire
-from engine.store import Case
+from engine.tables import Case
 
 VILLAGE = "341122100201"  # the village of tests.factories
 
@@ -84,8 +85,7 @@ def case_on_notice(session: Session, *, clerk: Actor, reference: str, at: dateti
             session,
             case=case,
             definition=TOY,
-            action=action,
-            actor=clerk,
+            decision=authorize(TOY, case, clerk, action),
             data={},
             expected_version=case.version,
             now=at,

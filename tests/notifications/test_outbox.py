@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import select
 
-from engine.store import Database
+from engine.database import Database
 from notifications.outbox import DEAD, PENDING, SENT, OutboxMessage, enqueue
 from notifications.sender import RecordingSender, SmtpSender
 from notifications.worker import MAX_ATTEMPTS, drain

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.store import Database
+from engine.database import Database
 from tests.workflows.support import Flow, World, make_env, make_world
 
 

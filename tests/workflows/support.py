@@ -12,9 +12,11 @@ from sqlmodel import Session, select
 
 from engine.access import Actor, Role
 from engine.calendar import SHANGHAI
-from engine.runtime import SweepResult, TransitionRecord, run_due
+from engine.database import Database
+from engine.runtime import TransitionRecord
 from engine.secrets import FieldCipher, id_check_char
-from engine.store import Case, Database
+from engine.tables import Case
+from engine.timers import SweepResult, run_due
 from tests.factories import COUNTY, OTHER_TOWNSHIP, OTHER_VILLAGE, TOWNSHIP, VILLAGE, make_regions, make_user
 from workflows.acting import perform_action
 from workflows.applications import submit_application
@@ -191,7 +193,7 @@ class Flow:
 
 
 def audit_actions(s: Session, case_id: int) -> list[str]:
-    from engine.store import AuditEntry
+    from engine.tables import AuditEntry
 
     rows = s.exec(select(AuditEntry).where(AuditEntry.case_id == case_id).order_by(AuditEntry.seq)).all()  # type: ignore[arg-type]
     return [r.action for r in rows]

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from engine.access import Role
 from engine.errors import GuardRejected, InvalidInput, RoleNotPermitted
-from engine.store import AuditEntry
+from engine.tables import AuditEntry
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household, make_env
 from workflows.acting import check_action_data
 from workflows.schemas import ACTION_DATA

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from engine.access import Actor, Grant, Role
+from engine.authorize import authorize, view
 from engine.definition import GuardContext, WorkflowDefinition
 from engine.errors import GuardRejected
-from engine.runtime import acting_role, view
 from tests.factories import VILLAGE
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household
 from workflows import guards as g
@@ -35,14 +35,14 @@ def about_actor(guard: Callable[..., Any]) -> bool:
 def actor_reasons(flow: Flow, case_id: int, action: str, who: Actor, now: datetime) -> list[str]:
     """What the guards marked as about the actor say, with empty act data and the listing's facts."""
     with flow.session(write=False) as s:
-        from engine.store import Case
+        from engine.tables import Case
 
         case = s.get(Case, case_id)
         assert case is not None
         definition: WorkflowDefinition = flow.env.definition_for(case)
         rule = definition.transition_from(case.state, action)
         assert rule is not None
-        role = acting_role(definition, case, who, action)
+        role = authorize(definition, case, who, action).role
         facts = actor_facts(s, env=flow.env, case=case, actor=who, now=now)
         ctx = GuardContext(case=view(case), actor=who, role=role, action=action, data={}, now=now, facts=facts)
         found: list[str] = []
@@ -108,7 +108,7 @@ def test_withdrawal_is_refused_to_an_applicant_role_that_is_not_the_cases_applic
     w = flow.world
     case_id = flow.submit(household(), now)  # filed by clerk, no applicant account
     with flow.session(write=False) as s:
-        from engine.store import Case
+        from engine.tables import Case
 
         case = s.get(Case, case_id)
         assert case is not None
@@ -124,7 +124,7 @@ def test_withdrawal_is_refused_to_an_applicant_role_that_is_not_the_cases_applic
 def test_marked_guards_work_without_any_facts(flow: Flow, now: datetime) -> None:
     case_id = flow.submit(household(), now)
     with flow.session(write=False) as s:
-        from engine.store import Case
+        from engine.tables import Case
 
         case = s.get(Case, case_id)
         assert case is not None

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
+from engine.access import SYSTEM, Actor, Grant, Role
 from engine.errors import GuardRejected, InvalidInput
 from engine.runtime import record_refusal
-from engine.store import AuditEntry, Case
+from engine.tables import AuditEntry, Case
+from tests.factories import TOWNSHIP, VILLAGE
+from tests.guards_support import CLERK, case_view, default_rules, guard_context
+from tests.guards_support import reasons as judged
 from tests.workflows.support import (
     APPROVE,
     OFFICIAL_IDS,
@@ -18,6 +22,7 @@ from tests.workflows.support import (
     Flow,
     household,
 )
+from workflows.guards import applicant_or_filer, income_eligible, investigators, not_recused, not_township_passer
 from workflows.notices import running_notices
 from workflows.objections import raise_objection
 from workflows.reports import integrity_flags
@@ -281,7 +286,7 @@ def test_investigators_who_are_not_officials_of_the_village_are_refused_by_name(
 
 
 def test_an_inactive_official_may_not_sign_the_house_visit(flow: Flow, now: datetime) -> None:
-    from engine.store import User
+    from engine.tables import User
 
     with flow.session() as s:
         user = s.exec(select(User).where(User.username == "clerk2")).one()
@@ -327,3 +332,63 @@ def test_a_draft_is_visited_after_it_is_submitted_not_after_it_was_saved(flow: F
     flow.act(
         case_id, "village_pass", flow.world.clerk, now + timedelta(days=2), {**VILLAGE_PASS, "visit_date": "2026-09-30"}
     )
+
+
+# --------------------------------------------------------------------------- judged in memory
+#
+# A guard reads only its GuardContext: built by hand (tests.guards_support), it needs no database.
+
+
+def test_P3_the_house_visit_needs_two_investigators_who_are_officials_of_the_village() -> None:
+    known = {"investigator_hashes": {"clerk": None, "clerk2": None}, "submitted_on": date(2026, 10, 1)}
+    alone = guard_context(data={"investigators": ["clerk", "clerk"], "visit_date": "2026-10-02"}, facts=known)
+    assert any("至少 2 名调查人员" in r for r in judged(investigators, alone))
+    stranger = guard_context(data={"investigators": ["clerk", "zhang"], "visit_date": "2026-10-02"}, facts=known)
+    assert any("investigators zhang are not active" in r for r in judged(investigators, stranger))
+    two = guard_context(data={"investigators": ["clerk", "clerk2"], "visit_date": "2026-10-02"}, facts=known)
+    assert judged(investigators, two) == []
+
+
+def test_the_house_visit_cannot_be_dated_before_the_submission_or_after_today() -> None:
+    facts = {"investigator_hashes": {"clerk": None, "clerk2": None}, "submitted_on": date(2026, 10, 1)}
+    visit = {"investigators": ["clerk", "clerk2"]}
+    early = guard_context(data={**visit, "visit_date": "2026-09-30"}, facts=facts)
+    assert any("before the application was submitted (2026-10-01)" in r for r in judged(investigators, early))
+    late = guard_context(data={**visit, "visit_date": "2026-10-13"}, facts=facts)
+    assert any("cannot be dated in the future" in r for r in judged(investigators, late))
+
+
+def test_E1_per_capita_income_at_the_standard_is_refused_and_below_it_passes() -> None:
+    standard = default_rules().dibao_standard_fen
+    at_standard = case_view(data={"members": [{"monthly_income_fen": standard}, {"monthly_income_fen": standard}]})
+    assert any("不低于当地低保标准" in r for r in judged(income_eligible, guard_context(case=at_standard)))
+    below = case_view(data={"members": [{"monthly_income_fen": 2 * standard - 1}, {"monthly_income_fen": 0}]})
+    assert judged(income_eligible, guard_context(case=below)) == []
+
+
+def test_a_declared_relative_in_office_must_recuse_but_another_official_and_the_system_may_act() -> None:
+    case = case_view(data={"relatives_in_office": [{"id_hash": "h-relative"}]})
+    relative = Actor(username="li", grants=CLERK.grants, id_number_hash="h-relative")
+    assert any("须回避" in r for r in judged(not_recused, guard_context(case=case, actor=relative)))
+    assert judged(not_recused, guard_context(case=case, actor=CLERK)) == []
+    assert judged(not_recused, guard_context(case=case, actor=SYSTEM, role=Role.SYSTEM)) == []
+
+
+def test_whoever_gave_the_township_opinion_may_not_approve() -> None:
+    case = case_view(state="approval", data={"township_passers": ["boss2"]})
+    boss2 = Actor(username="boss2", grants=(Grant(Role.TOWNSHIP_OFFICER, TOWNSHIP),))
+    boss3 = Actor(username="boss3", grants=(Grant(Role.TOWNSHIP_OFFICER, TOWNSHIP),))
+    ctx = guard_context(case=case, actor=boss2, role=Role.TOWNSHIP_OFFICER, action="approve")
+    assert any("another official must decide it" in r for r in judged(not_township_passer, ctx))
+    ctx = guard_context(case=case, actor=boss3, role=Role.TOWNSHIP_OFFICER, action="approve")
+    assert judged(not_township_passer, ctx) == []
+
+
+def test_only_the_applicant_or_the_official_who_filed_may_withdraw() -> None:
+    case = case_view(applicant_user_id=7, created_by_user_id=2)
+    applicant = Actor(username="wang", grants=(Grant(Role.APPLICANT, VILLAGE),), user_id=7)
+    neighbour = Actor(username="zhao", grants=(Grant(Role.APPLICANT, VILLAGE),), user_id=8)
+    assert judged(applicant_or_filer, guard_context(case=case, actor=applicant, role=Role.APPLICANT)) == []
+    assert judged(applicant_or_filer, guard_context(case=case, actor=CLERK, action="withdraw")) == []
+    refused = judged(applicant_or_filer, guard_context(case=case, actor=neighbour, role=Role.APPLICANT))
+    assert any("only the applicant" in r for r in refused)

@@ -215,7 +215,7 @@ def test_the_termination_notice_is_named_termination_on_the_board(flow: Flow, no
     case_id, _ = to_notice(flow, now, "notice_final")
     flow.sweep(now + 23 * DAY)
     with flow.session() as s:
-        from engine.store import Case
+        from engine.tables import Case
 
         case = s.get(Case, case_id)
         assert case is not None

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.database import Database
 from engine.definition import WorkflowDefinition, validate
 from engine.errors import DefinitionInvalid
 from engine.machine import compiled
-from engine.store import Database
 from tests.factories import OTHER_TOWNSHIP, OTHER_VILLAGE, TOWNSHIP
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, World, household, make_env
 from workflows import registry

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from engine.access import SYSTEM
 from engine.errors import GuardRejected, InvalidInput, RoleNotPermitted
-from engine.store import AuditEntry
+from engine.tables import AuditEntry
 from tests.workflows.support import VILLAGE_PASS, Flow, household, local
 from workflows.payments import payment_lines, run_payments
 from workflows.reports import overdue_flags

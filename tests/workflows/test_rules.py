@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from engine.access import SYSTEM
+from engine.database import Database
 from engine.errors import GuardRejected, InvalidInput, TransitionNotAllowed
-from engine.store import Database
 from tests.factories import TOWNSHIP
 from tests.workflows.support import (
     APPROVE,

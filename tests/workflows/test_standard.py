@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from engine.errors import GuardRejected, InvalidInput, NotFound, RoleNotPermitted, TransitionNotAllowed
-from engine.store import Case
+from engine.tables import Case
 from tests.factories import OTHER_VILLAGE
 from tests.workflows.support import (
     APPROVE,

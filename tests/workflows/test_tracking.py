@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from engine.store import Database
+from engine.database import Database
 from tests.workflows.support import VILLAGE_PASS, Flow, World, household, make_env
 from workflows.policy import Override
 from workflows.tracking import plain_status
