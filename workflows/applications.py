@@ -28,7 +28,7 @@ from engine.runtime import (
     create_case,
 )
 from engine.store import Case, Region, User
-from workflows import registry
+from workflows import aidtypes, registry
 from workflows.base import OFFICER_ROLES, encrypted_person, next_reference
 from workflows.firing import fire_act
 from workflows.guards import members
@@ -84,6 +84,7 @@ def _case_data(
                 "severe_disability": m.severe_disability,
                 "serious_illness": m.serious_illness,
                 "can_work": m.can_work,
+                **({"disability": m.disability.model_dump()} if m.disability else {}),
             }
             for m in payload.members
         ],
@@ -95,6 +96,8 @@ def _case_data(
         "cause": payload.cause,
         "flags": [],
     }
+    aid = aidtypes.get(payload.aid_type)
+    data.update(aid.case_data(payload.intake, lambda name, number: encrypted_person(env, name, number)))
     if payload.bank_account:
         account = payload.bank_account.replace(" ", "")
         data["bank_account_enc"] = env.cipher.encrypt(account)
@@ -106,6 +109,7 @@ def _related_officials(session: Session, data: Mapping[str, Any]) -> list[str]:
     """Officials whose identity number is among the household's or its declared relatives' (回避)."""
     hashes = {str(r["id_hash"]) for r in data.get("relatives_in_office") or []}
     hashes |= {str(m["id_hash"]) for m in data.get("members") or []}
+    hashes |= {str(p["id_hash"]) for p in data.get("supporters") or []}  # 特困: the legal supporters
     if not hashes:
         return []
     rows = session.exec(select(User.username).where(col(User.id_number_hash).in_(sorted(hashes))))
@@ -163,6 +167,7 @@ def _index_identifiers(session: Session, case: Case) -> None:
     rows = [("applicant", (case.data.get("applicant") or {}).get("id_hash"))]
     rows += [("member", m.get("id_hash")) for m in members(case.data)]
     rows += [("relative", r.get("id_hash")) for r in case.data.get("relatives_in_office") or []]
+    rows += [("supporter", p.get("id_hash")) for p in case.data.get("supporters") or []]
     rows.append(("bank_account", case.data.get("bank_account_hash")))
     for kind, hashed in rows:
         if hashed:
@@ -184,9 +189,7 @@ def open_case(
     extra: Mapping[str, Any] | None = None,
 ) -> tuple[Case, str]:
     rules = env.rules(payload.village, now)
-    spec: StandardSpec | EmergencySpec = (
-        EmergencySpec.from_rules(rules) if payload.aid_type == "emergency" else StandardSpec.from_rules(rules)
-    )
+    spec = aidtypes.spec_for(aidtypes.get(payload.aid_type), rules)
     definition = registry.build(spec)
     data = _case_data(session, env, payload, spec)
     data.update(extra or {})
@@ -252,7 +255,7 @@ def submit_application(session: Session, *, env: Env, actor: Actor, payload: App
     role = _filing_role(session, actor, payload.village)
     if (
         role == Role.APPLICANT
-        and payload.aid_type != "emergency"
+        and aidtypes.get(payload.aid_type).workflow != EmergencySpec.key
         and Role.APPLICANT not in actor.roles_on(payload.village)
     ):
         # 低保/特困 are applied for where the household lives; emergency aid wherever it happens (K8).
@@ -292,8 +295,10 @@ def convert(
     definition = env.definition_for(case)
     role = acting_role(definition, case, actor, "convert_to_standard")
     aid_type = data.get("aid_type", "dibao")
-    if aid_type not in ("dibao", "tekun"):
-        raise InvalidInput("aid_type 须为 dibao 或 tekun / aid_type must be dibao or tekun")
+    standard_types = [a.key for a in aidtypes.of_workflow(StandardSpec.key)]
+    if aid_type not in standard_types:
+        listed = ", ".join(standard_types)
+        raise InvalidInput(f"aid_type 须为 {listed} 之一 / aid_type must be one of {listed}")
     if version != case.version:
         from engine.errors import StaleVersion
 
@@ -348,6 +353,7 @@ def _payload_of(env: Env, case: Case, aid_type: str) -> ApplicationIn:
                     "severe_disability": m.get("severe_disability", False),
                     "serious_illness": m.get("serious_illness", False),
                     "can_work": m.get("can_work", False),
+                    "disability": m.get("disability"),
                 }
                 for m in members(d)
             ],
