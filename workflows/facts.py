@@ -60,7 +60,9 @@ def facts_for(
     """What the guards of `action` need from the database, looked up before firing."""
     facts: dict[str, Any] = {"rules": env.rules(case.region_code, now)}
     if action in ("submit", "village_pass", "approve"):
-        numbers = {str(m.get("id_hash")): env.cipher.decrypt(str(m["id_enc"])) for m in members(case.data) if m.get("id_enc")}
+        numbers = {
+            str(m.get("id_hash")): env.cipher.decrypt(str(m["id_enc"])) for m in members(case.data) if m.get("id_enc")
+        }
         facts["invalid_ids"] = [
             str(m.get("name", ""))
             for m in members(case.data)

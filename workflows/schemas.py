@@ -115,6 +115,31 @@ class ApplicationIn(BaseModel):
                     "amount_requested_fen": 200000,
                     "cause": "fire",
                 },
+                {
+                    "aid_type": "tekun",
+                    "village": "341122100201",
+                    "applicant": {"name": "王老汉", "id_number": "341122195001010012", "phone": "13800000000"},
+                    "members": [
+                        {
+                            "name": "王老汉",
+                            "id_number": "341122195001010012",
+                            "relation": "本人",
+                            "monthly_income_fen": 0,
+                            "disability": {"category": "physical", "grade": 2},
+                        },
+                    ],
+                    "assets_fen": 0,
+                    "reason": "年老无劳动能力，无生活来源，子女无赡养能力 / old, no income, no able supporter",
+                    "relatives_in_office": [],
+                    "supporters": [
+                        {
+                            "name": "王大山",
+                            "id_number": "341122197503030012",
+                            "relation": "子女",
+                            "able_to_support": False,
+                        }
+                    ],
+                },
             ]
         },
     )

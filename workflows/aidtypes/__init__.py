@@ -111,7 +111,7 @@ def find(key: Any) -> AidType | None:
     return _registered.get(key) if isinstance(key, str) else None
 
 
-def all() -> tuple[AidType, ...]:  # noqa: A001 - the registry's own name for its listing
+def all() -> tuple[AidType, ...]:
     return tuple(_registered.values())
 
 

@@ -152,8 +152,8 @@ def care_terms(ctx: GuardContext) -> Iterable[str]:
 def _cap(data: Mapping[str, Any], rules: Rules, terms: Mapping[str, Any]) -> int:
     """T5, T9: the 特困 standard plus the care allowance of the level (before one is set, the highest)."""
     allowances = rules.tekun.care_allowance_fen
-    level = terms.get("care_level")
-    return rules.tekun.standard_fen + (allowances[level] if level in allowances else max(allowances.values()))
+    level = str(terms.get("care_level"))
+    return rules.tekun.standard_fen + allowances.get(level, max(allowances.values()))
 
 
 AID_TYPE = AidType(
