@@ -4,12 +4,13 @@ terms (T5) and its standard (T9)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from engine.errors import GuardRejected
+from engine.errors import DefinitionInvalid, GuardRejected
 from tests.workflows.support import (
     TEKUN_APPROVE,
     TOWNSHIP_PASS,
@@ -19,6 +20,7 @@ from tests.workflows.support import (
     household,
     id_number,
 )
+from workflows.policy import Policy
 from workflows.reports import overdue_flags
 from workflows.schemas import ApplicationIn
 
@@ -225,3 +227,13 @@ def test_a_supporters_identity_number_must_be_valid() -> None:
 def test_supporters_are_tekun_fields_and_refused_on_a_dibao_application() -> None:
     with pytest.raises(ValidationError, match="supporters"):
         household(supporters=[supporter(False)])
+
+
+def test_T5_a_policy_whose_care_allowances_name_another_level_is_refused_at_load(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[standard.tekun_care_allowance_fen]\nextra = 5000\n")
+    with pytest.raises(DefinitionInvalid, match="tekun_care_allowance_fen"):
+        Policy.load(bad)
+    bad.write_text("[standard.tekun_disability_grades]\nmental = [1, 5]\n")
+    with pytest.raises(DefinitionInvalid, match="tekun_disability_grades"):
+        Policy.load(bad)
