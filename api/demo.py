@@ -121,6 +121,8 @@ class Scenario:
         members: list[dict[str, Any]] = []
         for i in range(size):
             born = date(1950 + rng.randrange(60), rng.randrange(1, 13), rng.randrange(1, 28))
+            if aid_type == "tekun" and i == 0:  # T2: 60 or over, so without capacity to work
+                born = date(1940 + rng.randrange(15), rng.randrange(1, 13), rng.randrange(1, 28))
             members.append(
                 {
                     "name": (spouse_surname if i == 1 else surname) + givens[i],
@@ -141,6 +143,19 @@ class Scenario:
         }
         if aid_type == "emergency":
             payload.update(reason="房屋失火，急需救助", cause="fire", amount_requested_fen=200_000)
+        if aid_type == "tekun":  # T1: the one legal supporter is unable to support
+            child = date(1970 + rng.randrange(15), rng.randrange(1, 13), rng.randrange(1, 28))
+            payload.update(
+                reason="年老无劳动能力，无生活来源，子女重病无力赡养",
+                supporters=[
+                    {
+                        "name": surname + rng.choice([g for g in GIVEN if g not in givens]),
+                        "id_number": id_number(rng, village, child),
+                        "relation": "子女",
+                        "able_to_support": False,
+                    }
+                ],
+            )
         return ApplicationIn.model_validate(payload)
 
     def plan(
@@ -307,16 +322,24 @@ class Scenario:
             self.plan(label, village, steps)
         self.plan("tekun", 3, [(5, "V", "submit", {})], aid_type="tekun")
         ending = {"reason": "已恢复劳动能力 / able to work again"}
+        # T5: the 特困 decision sets the care level and the support mode
+        tekun_ap = {"monthly_amount_fen": 91_000, "care_level": "independent", "support_mode": "home"}
+        tekun_paid = [*paid[:-1], (25, "T2", "approve", tekun_ap)]
         self.plan(
             "termination_approval",
             2,
-            [*paid, (2, "T", "start_review", {}), (1, "T", "terminate", ending)],
+            [*tekun_paid, (2, "T", "start_review", {}), (1, "T", "terminate", ending)],
             aid_type="tekun",
         )
         self.plan(
             "notice_termination",
             3,
-            [*paid, (4, "T", "start_review", {}), (3, "T", "terminate", ending), (2, "C", "approve_termination", {})],
+            [
+                *tekun_paid,
+                (4, "T", "start_review", {}),
+                (3, "T", "terminate", ending),
+                (2, "C", "approve_termination", {}),
+            ],
             aid_type="tekun",
         )
         emergencies: list[tuple[str, int, list[tuple[int, str, str, dict[str, Any]]]]] = [

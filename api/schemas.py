@@ -30,6 +30,10 @@ ACTION_EXAMPLES: dict[str, dict[str, Any]] = {
         },
     },
     "approve": {"version": 5, "data": {"monthly_amount_fen": 70000, "mode": "household"}},
+    "approve_tekun": {
+        "version": 5,
+        "data": {"monthly_amount_fen": 91000, "care_level": "independent", "support_mode": "home"},
+    },
     "village_reject": {"version": 3, "data": {"reason": "家庭人均收入高于当地低保标准 / income above the standard"}},
     "grant_emergency": {"version": 2, "data": {"amount_fen": 200000}},
     "township_pass": {

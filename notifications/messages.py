@@ -16,6 +16,7 @@ from engine.definition import WorkflowDefinition
 from engine.runtime import TransitionRecord
 from engine.tables import Case, RoleGrant, User
 from notifications.outbox import enqueue
+from workflows import aidtypes
 from workflows.texts import plain, reason_for
 
 _templates = Environment(
@@ -24,7 +25,14 @@ _templates = Environment(
     autoescape=False,
     keep_trailing_newline=True,
 )
-_AID_ZH = {"standard": "低保/特困", "emergency": "临时救助"}
+
+
+def _aid_name(case: Case, i: int) -> str:
+    """The aid type's name in one language (0 Chinese, 1 English), as the registry gives it."""
+    aid = aidtypes.find(case.data.get("aid_type"))
+    if aid is None:
+        return case.workflow
+    return aid.name_en if i else aid.name_zh
 
 
 def _local(moment: datetime | None) -> str:
@@ -102,7 +110,8 @@ def on_transition(
         body = template.render(
             greeting_zh=f"{name}，您好：" if name else "您好：",
             reference=record.reference,
-            aid_label_zh=_AID_ZH.get(record.workflow, record.workflow),
+            aid_label_zh=_aid_name(case, 0),
+            aid_label_en=_aid_name(case, 1),
             at_local=_local(record.at),
             from_zh=_part(definition.label(record.from_state), 0),
             to_zh=_part(definition.label(record.to_state), 0),

@@ -16,8 +16,9 @@ from engine.runtime import TransitionRecord
 from engine.tables import Case
 from workflows.applications import convert
 from workflows.common import OBJECT
+from workflows.fields import FEN_LIMIT
 from workflows.firing import decide, fire_act
-from workflows.schemas import ACTION_DATA, FEN_LIMIT, ActionData
+from workflows.schemas import ACTION_DATA, ActionData
 
 if TYPE_CHECKING:
     from workflows.env import Env

@@ -25,7 +25,7 @@ from engine.errors import (
 )
 from engine.runtime import TransitionRecord, create_case
 from engine.tables import Case, Region, User
-from workflows import registry
+from workflows import aidtypes, registry
 from workflows.base import OFFICER_ROLES, encrypted_person, next_reference
 from workflows.casefile import FILE_VERSION, CaseFile, Person
 from workflows.firing import decide, fire_act
@@ -83,6 +83,7 @@ def _case_data(
                 "severe_disability": m.severe_disability,
                 "serious_illness": m.serious_illness,
                 "can_work": m.can_work,
+                **({"disability": m.disability.model_dump()} if m.disability else {}),
             }
             for m in payload.members
         ],
@@ -94,6 +95,8 @@ def _case_data(
         "cause": payload.cause,
         "flags": [],
     }
+    aid = aidtypes.get(payload.aid_type)
+    data.update(aid.case_data(payload.intake, lambda name, number: encrypted_person(env, name, number)))
     if payload.bank_account:
         account = payload.bank_account.replace(" ", "")
         data["bank_account_enc"] = env.cipher.encrypt(account)
@@ -105,6 +108,7 @@ def _related_officials(session: Session, data: Mapping[str, Any]) -> list[str]:
     """Officials whose identity number is among the household's or its declared relatives' (回避)."""
     hashes = {str(r["id_hash"]) for r in data.get("relatives_in_office") or []}
     hashes |= {str(m["id_hash"]) for m in data.get("members") or []}
+    hashes |= {str(p["id_hash"]) for p in data.get("supporters") or []}  # 特困: the legal supporters
     if not hashes:
         return []
     rows = session.exec(select(User.username).where(col(User.id_number_hash).in_(sorted(hashes))))
@@ -162,6 +166,7 @@ def _index_identifiers(session: Session, case: Case) -> None:
     rows = [("applicant", (case.data.get("applicant") or {}).get("id_hash"))]
     rows += [("member", m.get("id_hash")) for m in members(case.data)]
     rows += [("relative", r.get("id_hash")) for r in case.data.get("relatives_in_office") or []]
+    rows += [("supporter", p.get("id_hash")) for p in case.data.get("supporters") or []]
     rows.append(("bank_account", case.data.get("bank_account_hash")))
     for kind, hashed in rows:
         if hashed:
@@ -183,9 +188,7 @@ def open_case(
     extra: Mapping[str, Any] | None = None,
 ) -> tuple[Case, str]:
     rules = env.rules(payload.village, now)
-    spec: StandardSpec | EmergencySpec = (
-        EmergencySpec.from_rules(rules) if payload.aid_type == "emergency" else StandardSpec.from_rules(rules)
-    )
+    spec = aidtypes.spec_for(aidtypes.get(payload.aid_type), rules)
     definition = registry.build(spec)
     data = _case_data(session, env, payload, spec)
     data.update(extra or {})
@@ -248,7 +251,7 @@ def submit_application(session: Session, *, env: Env, actor: Actor, payload: App
     role = _filing_role(session, actor, payload.village)
     if (
         role == Role.APPLICANT
-        and payload.aid_type != "emergency"
+        and aidtypes.get(payload.aid_type).workflow != EmergencySpec.key
         and Role.APPLICANT not in actor.roles_on(payload.village)
     ):
         # 低保/特困 are applied for where the household lives; emergency aid wherever it happens (K8).
@@ -286,8 +289,10 @@ def convert(
     """急难 → 低保/特困: a new standard application for the same household, linked both ways."""
     actor, role = decision.actor, decision.role
     aid_type = data.get("aid_type", "dibao")
-    if aid_type not in ("dibao", "tekun"):
-        raise InvalidInput("aid_type 须为 dibao 或 tekun / aid_type must be dibao or tekun")
+    standard_types = [a.key for a in aidtypes.of_workflow(StandardSpec.key)]
+    if aid_type not in standard_types:
+        listed = ", ".join(standard_types)
+        raise InvalidInput(f"aid_type 须为 {listed} 之一 / aid_type must be one of {listed}")
     if version != case.version:
         assert case.id is not None
         raise StaleVersion(case.id, version, case.version)
@@ -344,6 +349,7 @@ def _payload_of(env: Env, case: Case, aid_type: str) -> ApplicationIn:
                     "severe_disability": m.severe_disability,
                     "serious_illness": m.serious_illness,
                     "can_work": m.can_work,
+                    "disability": m.disability.model_dump() if m.disability else None,
                 }
                 for m in f.members
             ],

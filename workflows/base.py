@@ -13,8 +13,8 @@ from sqlmodel import Session
 from engine.access import Actor, Role
 from engine.calendar import SHANGHAI, local_date
 from engine.tables import AuditEntry, Case
-from workflows import registry
-from workflows.guards import members
+from workflows import aidtypes, registry
+from workflows.guards import age_on, birth_date, members
 from workflows.models import (
     Fund,
     Objection,
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from workflows.env import Env
 
 
-PREFIX = {"dibao": "DB", "tekun": "TK", "emergency": "LS"}
 OFFICER_ROLES = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER)
 FLAG_ACTIONS = ("flag_overdue", "flag_paperwork_overdue", "flag_first_aid_overdue", "flag_suspension_long")
 CASES = Case.__table__.c  # type: ignore[attr-defined]
@@ -49,7 +48,7 @@ def role_of(actor: Actor) -> str:
 
 
 def next_reference(session: Session, aid_type: str, now: datetime) -> str:
-    key = f"{PREFIX[aid_type]}-{local_date(now).year}"
+    key = f"{aidtypes.get(aid_type).prefix}-{local_date(now).year}"
     conn = session.connection()
     conn.execute(insert_or_skip(conn, COUNTERS).values(key=key, last=0).on_conflict_do_nothing(index_elements=["key"]))
     last = conn.execute(core_select(COUNTERS.c.last).where(COUNTERS.c.key == key).with_for_update()).scalar_one()
@@ -76,14 +75,8 @@ def notice_stages(case: Case) -> dict[str, NoticeStage]:
 
 def is_minor(env: Env, case: Case, on: date) -> bool:
     raw = (case.data.get("applicant") or {}).get("id_enc")
-    if not raw:
-        return False
-    born = env.cipher.decrypt(raw)[6:14]
-    try:
-        birth = date(int(born[:4]), int(born[4:6]), int(born[6:8]))
-    except ValueError:
-        return False
-    return (on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))) < 18
+    born = birth_date(env.cipher.decrypt(raw)) if raw else None
+    return born is not None and age_on(born, on) < 18
 
 
 def household_hashes(case: Case) -> list[str]:

@@ -15,12 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import InvalidInput
 from engine.secrets import FieldCipher
+from workflows import aidtypes
 
 FILE_VERSION = 2
 
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Anything(BaseModel):
+    """The aid-type part of a file whose aid type is no longer registered: kept as it is."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
 
 class _Open(BaseModel):
@@ -169,9 +176,12 @@ class Link(_Part):
 
 
 class CaseFile(BaseModel):
-    """Everything a case records; a key absent and a key set to null mean the same: not (or no longer) so."""
+    """Everything a case records; a key absent and a key set to null mean the same: not (or no longer) so.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Keys beyond these belong to the case's aid type (its intake and decision terms) and are checked
+    against that type's `file_model`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     file_version: int = 1
     aid_type: str
@@ -233,8 +243,16 @@ class CaseFile(BaseModel):
 
     @classmethod
     def read(cls, data: Mapping[str, Any]) -> CaseFile:
-        """The file of a stored case (any file version)."""
-        return cls.model_validate(dict(data))
+        """The file of a stored case (any file version), its aid type's own part checked too."""
+        found = cls.model_validate(dict(data))
+        found.aid_part()
+        return found
+
+    def aid_part(self) -> BaseModel:
+        """The keys the aid type adds to the file (特困: orphan, care level, support mode), as its model."""
+        aid = aidtypes.find(self.aid_type)
+        model = aid.file_model if aid is not None else _Anything
+        return model.model_validate(self.model_extra or {})
 
     @property
     def household_size(self) -> int:

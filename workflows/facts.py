@@ -16,7 +16,7 @@ from engine.secrets import valid_id_number
 from engine.tables import Case, RoleGrant, User
 from workflows.base import household_hashes
 from workflows.fund import fund_account, lock_fund
-from workflows.guards import members
+from workflows.guards import birth_date, members
 from workflows.models import (
     EmergencyGrant,
 )
@@ -105,11 +105,16 @@ def facts_for(
     """What the guards of `action` need from the database, looked up before firing."""
     facts: dict[str, Any] = {"rules": env.rules(case.region_code, now)}
     if action in ("submit", "village_pass", "approve"):
+        numbers = {
+            str(m.get("id_hash")): env.cipher.decrypt(str(m["id_enc"])) for m in members(case.data) if m.get("id_enc")
+        }
         facts["invalid_ids"] = [
             str(m.get("name", ""))
             for m in members(case.data)
-            if not m.get("id_enc") or not valid_id_number(env.cipher.decrypt(str(m["id_enc"])))
+            if not m.get("id_enc") or not valid_id_number(numbers[str(m.get("id_hash"))])
         ]
+        # T2, T8: ages on the day of the act, from the birth date the identity number carries.
+        facts["birth_dates"] = {hashed: born for hashed, n in numbers.items() if (born := birth_date(n))}
     if action == "village_pass" and isinstance(data.get("investigators"), list):
         names = sorted({n.strip() for n in data["investigators"] if isinstance(n, str) and n.strip()})
         facts["investigator_hashes"] = investigators_of(

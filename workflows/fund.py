@@ -21,12 +21,12 @@ from engine.runtime import TransitionRecord
 from engine.tables import Case, Region
 from workflows import emergency
 from workflows.base import FUNDS, household_hashes, insert_or_skip, role_of
+from workflows.fields import FEN_LIMIT
 from workflows.models import (
     EmergencyGrant,
     Fund,
     FundEntry,
 )
-from workflows.schemas import FEN_LIMIT
 
 if TYPE_CHECKING:
     from workflows.env import Env

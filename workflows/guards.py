@@ -34,9 +34,10 @@ def household_income(data: Mapping[str, Any]) -> int:
 
 
 def relative_hashes(data: Mapping[str, Any]) -> set[str]:
-    """Identity hashes an official must not hold to act: declared relatives in office, and the household."""
+    """Identity hashes an official must not hold to act: relatives in office, the household, its supporters."""
     found = {str(r.get("id_hash")) for r in data.get("relatives_in_office") or [] if r.get("id_hash")}
     found |= {str(m.get("id_hash")) for m in members(data) if m.get("id_hash")}
+    found |= {str(p.get("id_hash")) for p in data.get("supporters") or [] if p.get("id_hash")}
     applicant = data.get("applicant") or {}
     if applicant.get("id_hash"):
         found.add(str(applicant["id_hash"]))
@@ -193,6 +194,19 @@ def complete_missing_list(ctx: GuardContext) -> Iterable[str]:
 # --------------------------------------------------------------------------- the household
 
 
+def birth_date(id_number: str) -> date | None:
+    """The birth date an identity number carries (GB 11643: digits 7-14)."""
+    digits = id_number[6:14]
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+
+
+def age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
 def household_identities(ctx: GuardContext) -> Iterable[str]:
     """Every member named, with a valid identity number (GB 11643 check digit), none twice."""
     people = members(ctx.case.data)
@@ -303,63 +317,33 @@ def assets_within_rule(ctx: GuardContext) -> Iterable[str]:
 
 
 def monthly_cap_fen(data: Mapping[str, Any], rules: Rules, mode: str = "household") -> int:
-    """The most a case may be paid a month: the standard times the household's size, or one standard
+    """The most a 低保 case may be paid a month: the standard times the household's size, or one standard
     for single-person cover (单人户)."""
     if mode == "single_person":
         return rules.dibao_standard_fen
     return rules.dibao_standard_fen * max(1, len(members(data)))
 
 
-def _over_cap(amount: int, cap: int, what: str) -> str:
-    return (
-        f"{what} {amount / 100:.2f} 元超过上限 {cap / 100:.2f} 元（低保标准×家庭人数，单人户为一人标准）/ "
-        f"the amount exceeds the cap of {cap} fen (the standard times the household size; one standard "
-        "for single-person cover)"
-    )
-
-
-def proposed_amount(ctx: GuardContext) -> Iterable[str]:
-    amount = ctx.data.get("proposed_monthly_fen")
-    if not _positive_fen(amount):
-        yield "请填写拟保障月金额（分，正整数）/ give proposed_monthly_fen (a positive whole number of fen)"
-        return
-    assert isinstance(amount, int)
-    cap = monthly_cap_fen(ctx.case.data, rules_of(ctx))
-    if amount > cap:
-        yield _over_cap(amount, cap, "拟保障月金额")
-
-
-def approval_terms(ctx: GuardContext) -> Iterable[str]:
-    """The decision: an amount, and a mode the household qualifies for (E1 whole household, E2 单人户)."""
+def dibao_mode(ctx: GuardContext) -> Iterable[str]:
+    """The decision's mode, one the household qualifies for (E1 whole household, E2 单人户)."""
     rules = rules_of(ctx)
-    amount = ctx.data.get("monthly_amount_fen")
     mode = ctx.data.get("mode", "household")
     if mode not in ("household", "single_person"):
         yield "保障方式须为 household 或 single_person / mode must be household or single_person"
         return
-    if not isinstance(amount, int) or not _positive_fen(amount):
-        yield "请填写月保障金额（分，正整数）/ give monthly_amount_fen (a positive whole number of fen)"
-        return
     people = members(ctx.case.data)
-    size = max(1, len(people))
-    per_head = Fraction(household_income(ctx.case.data), size)
-    if mode == "household":
-        if per_head >= rules.dibao_standard_fen:
-            yield (
-                "家庭月人均收入不低于当地低保标准，不能整户保障 / per-capita income is not below the standard; "
-                "the whole household cannot be covered"
-            )
-        elif amount > rules.dibao_standard_fen * size:
-            yield "月保障金额超过家庭人数乘以低保标准 / the amount exceeds the standard times the household size"
-    else:
-        if not _single_person_eligible(ctx.case.data, rules):
-            yield (
-                "单人户须有重残或重病成员，且家庭月人均收入低于标准的"
-                f"{float(rules.single_person_multiple):g}倍 / single-person cover needs a severely disabled or "
-                f"ill member and income under {float(rules.single_person_multiple):g}x the standard"
-            )
-        elif amount > rules.dibao_standard_fen:
-            yield "单人户月保障金额不能超过一人的低保标准 / single-person cover cannot exceed one person's standard"
+    per_head = Fraction(household_income(ctx.case.data), max(1, len(people)))
+    if mode == "household" and per_head >= rules.dibao_standard_fen:
+        yield (
+            "家庭月人均收入不低于当地低保标准，不能整户保障 / per-capita income is not below the standard; "
+            "the whole household cannot be covered"
+        )
+    elif mode == "single_person" and not _single_person_eligible(ctx.case.data, rules):
+        yield (
+            "单人户须有重残或重病成员，且家庭月人均收入低于标准的"
+            f"{float(rules.single_person_multiple):g}倍 / single-person cover needs a severely disabled or "
+            f"ill member and income under {float(rules.single_person_multiple):g}x the standard"
+        )
 
 
 def county_visit_done(ctx: GuardContext) -> Iterable[str]:
@@ -376,20 +360,6 @@ def county_visit_record(ctx: GuardContext) -> Iterable[str]:
         yield "请填写县级入户核查日期（YYYY-MM-DD）/ give the date of the county's visit (YYYY-MM-DD)"
     if not _text(ctx.data, "findings"):
         yield "请填写核查情况 / write what the visit found"
-
-
-def adjusted_amount(ctx: GuardContext) -> Iterable[str]:
-    """调整: a new amount within the same cap as the decision (the mode the case was approved in)."""
-    amount = ctx.data.get("monthly_amount_fen")
-    if not _positive_fen(amount):
-        yield "请填写调整后的月保障金额（分，正整数）/ give the new monthly_amount_fen (positive, in fen)"
-    else:
-        assert isinstance(amount, int)
-        mode = str(ctx.case.data.get("mode") or "household")
-        cap = monthly_cap_fen(ctx.case.data, rules_of(ctx), mode)
-        if amount > cap:
-            yield _over_cap(amount, cap, "调整后的月保障金额")
-    yield from written_reason(ctx)
 
 
 # --------------------------------------------------------------------------- emergency aid

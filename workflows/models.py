@@ -28,7 +28,7 @@ class CaseIdentifier(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
-    kind: str = Field(max_length=20)  # applicant | member | relative | bank_account
+    kind: str = Field(max_length=20)  # applicant | member | relative | supporter | bank_account
     lookup_hash: str = Field(max_length=64)
     county_code: str = Field(max_length=12)
 

@@ -12,6 +12,7 @@ from engine.calendar import local_date
 from engine.runtime import TransitionRecord
 from engine.secrets import mask_name
 from engine.tables import Case, Region
+from workflows import aidtypes
 from workflows.base import CASES, is_minor, notice_stages
 from workflows.guards import members
 from workflows.models import (
@@ -30,6 +31,7 @@ class NoticeOut(BaseModel):
     village_code: str  # its 12-digit code, as applications name it
     household_size: int
     aid_type: str
+    aid_type_label: str  # 特困人员救助供养 / extreme-poverty support
     amount_fen: int | None
     stage: str  # village, township, final, post or termination: a name that never changes
     stage_label: str  # what the board shows, 初榜 / first notice
@@ -53,7 +55,8 @@ def post_notice(session: Session, env: Env, case: Case, now: datetime) -> Notice
         amount = (data.get("grant") or {}).get("amount_fen")
     else:
         amount = data.get("monthly_amount_fen")
-    posted = not (data.get("aid_type") == "tekun" and is_minor(env, case, local_date(now)))
+    aid = aidtypes.find(data.get("aid_type"))
+    posted = aid is None or aid.minors_posted or not is_minor(env, case, local_date(now))
     notice = Notice(
         case_id=case.id,
         stage=stage.name,
@@ -116,6 +119,7 @@ def running_notices(session: Session, *, env: Env, now: datetime) -> list[Notice
             village_code=n.region_code,
             household_size=n.household_size,
             aid_type=n.aid_type,
+            aid_type_label=aidtypes.label_of(n.aid_type),
             amount_fen=n.amount_fen,
             stage=n.stage,
             stage_label=n.label,

@@ -90,6 +90,48 @@ def _roles(raw: Any) -> tuple[str, ...]:
     return roles
 
 
+CARE_LEVELS = ("independent", "partial", "dependent")
+DISABILITY_CATEGORIES = ("physical", "intellectual", "mental", "visual", "hearing", "speech", "multiple")
+
+
+@dataclass(frozen=True)
+class TekunRules:
+    """特困人员救助供养 (domain.md §4): the numbers its guards and amount rule read."""
+
+    investigation: Delay  # T3
+    standard_fen: int  # T9
+    assets_months_per_person: int  # T1
+    elderly_age: int  # T2
+    minor_age: int  # T2
+    disability_grades: Mapping[str, frozenset[int]]  # T2
+    care_allowance_fen: Mapping[str, int]  # T5
+
+    @classmethod
+    def parse(cls, std: Mapping[str, Any]) -> TekunRules:
+        grades = dict(std["tekun_disability_grades"])
+        unknown = sorted(set(grades) - set(DISABILITY_CATEGORIES))
+        if unknown:
+            raise ValueError(f"tekun_disability_grades: unknown categories {unknown}")
+        for category, listed in grades.items():
+            if not isinstance(listed, list) or any(g not in (1, 2, 3, 4) for g in listed):
+                raise ValueError(f"tekun_disability_grades.{category} must list grades from 1 to 4")
+        care = dict(std["tekun_care_allowance_fen"])
+        if set(care) != set(CARE_LEVELS):
+            raise ValueError(f"tekun_care_allowance_fen must give exactly {CARE_LEVELS}")
+        wd = std["tekun_investigation_wd"]
+        if not isinstance(wd, int) or isinstance(wd, bool) or wd < 1:
+            raise ValueError(f"tekun_investigation_wd must be a positive whole number, not {wd!r}")
+        return cls(
+            investigation=Delay(wd, Unit.WORKING_DAYS),
+            standard_fen=_fen(std["tekun_standard_fen"], "tekun_standard_fen"),
+            assets_months_per_person=_months(std["tekun_assets_months_per_person"], "tekun_assets_months_per_person"),
+            elderly_age=_months(std["tekun_elderly_age"], "tekun_elderly_age"),
+            minor_age=_months(std["tekun_minor_age"], "tekun_minor_age"),
+            disability_grades={c: frozenset(g) for c, g in grades.items()},
+            care_allowance_fen={level: _fen(care[level], f"tekun_care_allowance_fen.{level}") for level in CARE_LEVELS},
+        )
+
+
 @dataclass(frozen=True)
 class Rules:
     """The policy in force for one region on one day, parsed and checked."""
@@ -116,6 +158,7 @@ class Rules:
     emergency_post_notice: NoticeStage
     grants_per_cause_per_year: int
     payment_start_months: int
+    tekun: TekunRules  # 特困: its standard, asset rule, work capacity and care allowances
     village_review: Delay | None = None  # when a region sets one: the village review is due within it
     objection_review: Delay | None = None  # an objection is decided within it; a breach is flagged
     emergency_first_aid: Delay | None = None  # an emergency is decided within it; a breach is flagged
@@ -179,6 +222,7 @@ class Rules:
             emergency_post_notice=NoticeStage.from_json(emergency["post_notice"], name="post"),
             grants_per_cause_per_year=_months(emergency["grants_per_cause_per_year"], "grants_per_cause_per_year"),
             payment_start_months=int(raw["payments"]["start_months_after_activation"]),
+            tekun=TekunRules.parse(std),
             village_review=_delay(std["village_review"]) if std.get("village_review") else None,
             objection_review=_delay(std["objection_review"]) if std.get("objection_review") else None,
             emergency_first_aid=_delay(emergency["first_aid"]) if emergency.get("first_aid") else None,

@@ -13,7 +13,7 @@ from typing import Any
 from engine.definition import WorkflowDefinition
 from engine.errors import DefinitionInvalid
 from engine.tables import Case
-from workflows import emergency, standard
+from workflows import aidtypes, emergency, standard
 from workflows.policy import Policy
 from workflows.spec import EmergencySpec, StandardSpec
 
@@ -60,7 +60,7 @@ def definitions_of(policy: Policy) -> dict[tuple[str, int], WorkflowDefinition]:
     """Every definition the policy yields, for any region and date it names."""
     found: dict[tuple[str, int], WorkflowDefinition] = {}
     for rules in policy.all_rules():
-        for spec in (StandardSpec.from_rules(rules), EmergencySpec.from_rules(rules)):
+        for spec in {aidtypes.spec_for(aid, rules) for aid in aidtypes.all()}:
             definition = build(spec)
             found[(definition.key, definition.version)] = definition
     return found

@@ -11,6 +11,7 @@ from typing import Any
 from engine.access import Role
 from engine.calendar import Delay, Unit
 from engine.definition import CaseView, GuardContext, Timer, Transition, transition
+from workflows import aidtypes
 from workflows import guards as g
 from workflows.common import CLOSE_NOTICE, appended, flag, notice_timer, official, stamp
 from workflows.policy import NoticeStage
@@ -198,7 +199,7 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
             UNDER_REVIEW,
             ACTIVE,
             by=township,
-            guards=(g.adjusted_amount,),
+            guards=(aidtypes.adjusted_amount,),
             effect=_adjusted,
             label="调整保障金额 / amount adjusted",
         ),

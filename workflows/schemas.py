@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, PrivateAttr, model_validator
+from pydantic.json_schema import JsonSchemaValue
 
-from engine.secrets import valid_id_number
-
-
-def _id_number(value: str) -> str:
-    value = value.strip().upper()
-    if not valid_id_number(value):
-        raise ValueError(
-            "身份证号码无效（18位，校验位按 GB 11643）/ not a valid identity number (18 characters, GB 11643)"
-        )
-    return value
-
-
-IdNumber = Annotated[str, Field(min_length=18, max_length=18), AfterValidator(_id_number)]
-Name = Annotated[str, Field(min_length=1, max_length=50)]
-# Money in whole fen: a JSON integer only (never "100" or true), and below a sane bound.
-FEN_LIMIT = 10**12
-Fen = Annotated[int, Field(strict=True, ge=0, lt=FEN_LIMIT)]
+from workflows.fields import Fen, IdNumber, Name
 
 
 class Applicant(BaseModel):
@@ -32,6 +17,15 @@ class Applicant(BaseModel):
     id_number: IdNumber
     phone: str = Field(min_length=5, max_length=20, pattern=r"^[0-9+\- ]+$")
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class Disability(BaseModel):
+    """A member's disability as the 残疾证 records it: the category and the grade (1 the most severe)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: Literal["physical", "intellectual", "mental", "visual", "hearing", "speech", "multiple"]
+    grade: int = Field(strict=True, ge=1, le=4)
 
 
 class Member(BaseModel):
@@ -44,6 +38,7 @@ class Member(BaseModel):
     severe_disability: bool = False
     serious_illness: bool = False
     can_work: bool = False
+    disability: Disability | None = None
 
 
 class RelativeInOffice(BaseModel):
@@ -60,7 +55,7 @@ class ApplicationIn(BaseModel):
     """申请: the household applies as a whole; one member is named applicant."""
 
     model_config = ConfigDict(
-        extra="forbid",
+        extra="allow",  # the aid type's own fields: checked against its intake model, the rest refused
         json_schema_extra={
             "examples": [
                 {
@@ -104,11 +99,36 @@ class ApplicationIn(BaseModel):
                     "amount_requested_fen": 200000,
                     "cause": "fire",
                 },
+                {
+                    "aid_type": "tekun",
+                    "village": "341122100201",
+                    "applicant": {"name": "王老汉", "id_number": "341122195001010012", "phone": "13800000000"},
+                    "members": [
+                        {
+                            "name": "王老汉",
+                            "id_number": "341122195001010012",
+                            "relation": "本人",
+                            "monthly_income_fen": 0,
+                            "disability": {"category": "physical", "grade": 2},
+                        },
+                    ],
+                    "assets_fen": 0,
+                    "reason": "年老无劳动能力，无生活来源，子女无赡养能力 / old, no income, no able supporter",
+                    "relatives_in_office": [],
+                    "supporters": [
+                        {
+                            "name": "王大山",
+                            "id_number": "341122197503030012",
+                            "relation": "子女",
+                            "able_to_support": False,
+                        }
+                    ],
+                },
             ]
         },
     )
 
-    aid_type: Literal["dibao", "tekun", "emergency"]
+    aid_type: str = Field(min_length=1, max_length=20, description="one of the registered aid types")
     village: str = Field(pattern=r"^[0-9]{12}$")
     draft: bool = False
     applicant: Applicant
@@ -120,12 +140,24 @@ class ApplicationIn(BaseModel):
     cause: str | None = Field(default=None, min_length=1, max_length=40)
     bank_account: str | None = Field(default=None, min_length=6, max_length=34, pattern=r"^[0-9A-Za-z ]+$")
 
+    # The aid type's own fields (workflows.aidtypes: its `intake`), checked once the type is known.
+    _intake: BaseModel | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
-    def _emergency_needs_cause(self) -> ApplicationIn:
-        if self.aid_type == "emergency" and not self.cause:
+    def _aid_type_and_its_fields(self) -> ApplicationIn:
+        from workflows import aidtypes
+
+        aid = aidtypes.find(self.aid_type)
+        if aid is None:
+            known = ", ".join(aidtypes.keys())
+            raise ValueError(f"救助类型须为 {known} 之一 / aid_type must be one of {known}")
+        # Fields beyond the common ones are the aid type's; any it does not name is refused.
+        self._intake = aid.intake.model_validate(dict(self.model_extra or {}))
+        self.__pydantic_extra__ = self._intake.model_dump(mode="json")
+        if aid.workflow == "emergency" and not self.cause:
             # K7 counts grants per cause; one not named is counted as "other" (其他).
             self.cause = "other"
-        if self.aid_type == "emergency" and not self.amount_requested_fen:
+        if aid.workflow == "emergency" and not self.amount_requested_fen:
             raise ValueError(
                 "急难救助须填写申请金额（amount_requested_fen，分，正整数）/ "
                 "emergency aid needs amount_requested_fen (a positive whole number of fen)"
@@ -136,6 +168,49 @@ class ApplicationIn(BaseModel):
         if self.applicant.id_number.upper() not in {i.upper() for i in ids}:
             raise ValueError("申请人须列为家庭成员之一（members）/ the applicant must be listed among the members")
         return self
+
+    @property
+    def intake(self) -> BaseModel:
+        """The aid type's own fields, checked."""
+        assert self._intake is not None, "set by the validator"
+        return self._intake
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The aid types registered now: the values of `aid_type`, and each one's own fields."""
+        from workflows import aidtypes
+
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        properties = schema.setdefault("properties", {})
+        properties["aid_type"] = {**properties.get("aid_type", {}), "enum": list(aidtypes.keys())}
+        for aid in aidtypes.all():
+            own = _inlined(aid.intake.model_json_schema())
+            for name, field in (own.get("properties") or {}).items():
+                described = properties.setdefault(name, {**field, "description": ""})
+                described["description"] = "; ".join(
+                    x for x in (described.get("description"), f"{aid.key}: {aid.label}") if x
+                )
+        schema["additionalProperties"] = False
+        return schema
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its local $refs replaced by what they name (an intake model's own types)."""
+    defs = schema.get("$defs") or {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    found = walk(schema)
+    assert isinstance(found, dict)
+    return found
 
 
 # --------------------------------------------------------------------------- the data actions take
@@ -199,7 +274,8 @@ class ProvideInfoData(ActionData):
 class ApproveData(ActionData):
     monthly_amount_fen: Fen | None = None
     mode: Annotated[str, Field(max_length=20)] | None = None
-    care_level: Annotated[str, Field(max_length=40)] | None = None
+    care_level: Annotated[str, Field(max_length=40)] | None = None  # 特困 (T5)
+    support_mode: Annotated[str, Field(max_length=40)] | None = None  # 特困: home or institution
 
 
 class CountyVisitData(ActionData):

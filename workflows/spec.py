@@ -51,6 +51,7 @@ class StandardSpec:
     termination_approved_by_county_for: tuple[str, ...] = ()
     objection_review: Delay | None = None
     suspension_months: int | None = None
+    investigation: Delay | None = None  # the aid type's clock on the village review (T3 for 特困)
 
     key = "standard"
 
@@ -89,6 +90,8 @@ class StandardSpec:
             body["objection_review"] = _delay_json(self.objection_review)
         if self.suspension_months is not None:
             body["suspension_months"] = self.suspension_months
+        if self.investigation is not None:  # absent where the aid type sets no clock, as before it existed
+            body["investigation"] = _delay_json(self.investigation)
         return body
 
     @classmethod
@@ -106,6 +109,7 @@ class StandardSpec:
             termination_approved_by_county_for=tuple(raw.get("termination_approved_by_county_for", ())),
             objection_review=_delay(raw["objection_review"]) if raw.get("objection_review") else None,
             suspension_months=int(raw["suspension_months"]) if raw.get("suspension_months") else None,
+            investigation=_delay(raw["investigation"]) if raw.get("investigation") else None,
         )
 
     @property

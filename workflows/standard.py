@@ -19,7 +19,7 @@ from engine.definition import (
     transition,
     validate,
 )
-from workflows import casefile, review
+from workflows import aidtypes, casefile, review
 from workflows import guards as g
 from workflows.common import (
     CLOSE_NOTICE,
@@ -64,6 +64,7 @@ LABELS = {
 _OFFICERS = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER)
 # The breach a missed clock records, by the state it was missed in.
 OVERDUE_KINDS = {
+    VILLAGE_REVIEW: "investigation_overdue",
     TOWNSHIP_REVIEW: "opinion_overdue",
     TOWNSHIP_APPROVAL: "decision_overdue",
     OBJECTION_REVIEW: "objection_overdue",
@@ -147,10 +148,14 @@ def _info_due(case: CaseView) -> Delay:
 def _decided(dest: str) -> Any:
     def effect(ctx: GuardContext) -> Mapping[str, Any]:
         d = ctx.data
+        terms = {k: d.get(k) for k in aidtypes.of_case(ctx.case.data).decision_terms}
         patch: dict[str, Any] = {
-            "approval": stamp(ctx, monthly_amount_fen=d.get("monthly_amount_fen"), mode=d.get("mode", "household")),
+            "approval": stamp(
+                ctx, monthly_amount_fen=d.get("monthly_amount_fen"), mode=d.get("mode", "household"), **terms
+            ),
             "monthly_amount_fen": d.get("monthly_amount_fen"),
             "mode": d.get("mode", "household"),
+            **terms,
             "review_class": review.review_class(ctx.case.data),
         }
         if dest == review.ACTIVE:
@@ -202,9 +207,8 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
                 g.household_identities,
                 g.investigators,
                 g.appraisal_tally,
-                g.income_eligible,
-                g.assets_within_rule,
-                g.proposed_amount,
+                aidtypes.eligible,
+                aidtypes.proposed_amount,
             ),
             effect=_village_passed,
             label="村级评议通过 / village review passed",
@@ -293,8 +297,8 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
                 g.not_township_passer,
                 g.county_visit_done,
                 g.household_identities,
-                g.assets_within_rule,
-                g.approval_terms,
+                aidtypes.eligible,
+                aidtypes.decision_terms,
             ),
             effect=_decided(after("final")),
             label="审批通过 / approved",
@@ -339,10 +343,16 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
     if notices:
         transitions.extend(objection_transitions(notices, handlers=township))
     objection_clock = spec.objection_review if notices else None
+    investigation = spec.investigation
     transitions.append(
         transition(
             "flag_overdue",
-            (TOWNSHIP_REVIEW, TOWNSHIP_APPROVAL, *((OBJECTION_REVIEW,) if objection_clock else ())),
+            (
+                *((VILLAGE_REVIEW,) if investigation else ()),
+                TOWNSHIP_REVIEW,
+                TOWNSHIP_APPROVAL,
+                *((OBJECTION_REVIEW,) if objection_clock else ()),
+            ),
             None,
             by=[Role.SYSTEM],
             effect=flag_by_state(OVERDUE_KINDS),
@@ -361,6 +371,10 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         Deadline(TOWNSHIP_APPROVAL, lambda _c: spec.decision_after_notice),
         Deadline(AWAITING_INFO, _info_due),
     ]
+    if investigation is not None:
+        # T3: the investigation is due within its working days of acceptance (the submission).
+        timers.append(Timer(VILLAGE_REVIEW, "flag_overdue", lambda _c: investigation))
+        deadlines.append(Deadline(VILLAGE_REVIEW, lambda _c: investigation))
     if objection_clock is not None:
         clock = objection_clock
         timers.append(Timer(OBJECTION_REVIEW, "flag_overdue", lambda _c: clock))

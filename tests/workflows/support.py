@@ -108,7 +108,7 @@ def household(
         }
         for i, income in enumerate(incomes)
     ]
-    for key in ("severe_disability", "serious_illness", "can_work"):
+    for key in ("severe_disability", "serious_illness", "can_work", "disability"):
         if key in extra:
             people[-1][key] = extra.pop(key)
     body: dict[str, Any] = {
@@ -130,6 +130,8 @@ def household(
 VILLAGE_PASS = {"investigators": ["clerk", "clerk2"], "visit_date": "2026-09-28", "proposed_monthly_fen": 50_000}
 TOWNSHIP_PASS = {"opinion": "经核查，收入和财产符合条件 / income and assets qualify"}
 APPROVE = {"monthly_amount_fen": 50_000, "mode": "household"}
+# 特困 (T5): the decision also sets the care level and where the person is supported.
+TEKUN_APPROVE = {"monthly_amount_fen": 91_000, "care_level": "independent", "support_mode": "home"}
 
 
 class Flow:
@@ -146,7 +148,8 @@ class Flow:
         self.sweep(now + 7 * day)
         self.act(case_id, "township_pass", w.boss, now + 8 * day, TOWNSHIP_PASS)
         self.sweep(now + 15 * day)
-        self.act(case_id, "approve", w.boss2, now + 16 * day, approve or APPROVE)
+        default = TEKUN_APPROVE if payload.aid_type == "tekun" else APPROVE
+        self.act(case_id, "approve", w.boss2, now + 16 * day, approve or default)
         self.sweep(now + 23 * day)
         assert self.state(case_id) == "active"
         return case_id

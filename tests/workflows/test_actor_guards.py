@@ -15,6 +15,7 @@ from engine.definition import GuardContext, WorkflowDefinition
 from engine.errors import GuardRejected
 from tests.factories import VILLAGE
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household
+from workflows import aidtypes
 from workflows import guards as g
 from workflows.facts import actor_facts
 
@@ -24,6 +25,7 @@ ABOUT_THE_ACTOR = (
     g.not_village_actor,
     g.not_township_actor,
     g.not_township_passer,
+    g.not_challenged,
     g.applicant_or_filer,
 )
 
@@ -54,7 +56,7 @@ def actor_reasons(flow: Flow, case_id: int, action: str, who: Actor, now: dateti
 
 def test_the_guards_about_who_acts_are_marked_and_no_others() -> None:
     assert all(about_actor(guard) for guard in ABOUT_THE_ACTOR)
-    others = (g.investigators, g.approval_terms, g.written_reason, g.emergency_grant, g.adjusted_amount)
+    others = (g.investigators, aidtypes.decision_terms, g.written_reason, g.emergency_grant, aidtypes.adjusted_amount)
     assert not any(about_actor(guard) for guard in others)
 
 

@@ -187,7 +187,7 @@ def test_the_objectors_contact_is_encrypted_hidden_from_the_township_and_shown_t
 
 def test_P17_tekun_minors_are_not_posted(flow: Flow, now: datetime) -> None:
     minor = flow.submit(household(aid_type="tekun", born="20150101", incomes=(0,)), now)
-    adult = flow.submit(household(aid_type="tekun", serial=2, incomes=(0,)), now)
+    adult = flow.submit(household(aid_type="tekun", serial=2, born="19500101", incomes=(0,)), now)
     for case_id in (minor, adult):
         flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
     shown = board(flow, now + DAY)

@@ -146,7 +146,7 @@ def test_T7_terminating_tekun_support_needs_the_county_and_is_posted_for_seven_d
     flow: Flow, now: datetime
 ) -> None:
     w = flow.world
-    case_id = active(flow, now, aid_type="tekun", incomes=(0,))
+    case_id = active(flow, now, aid_type="tekun", born="19500101", incomes=(0,))
     at = now + 40 * DAY
     flow.act(case_id, "terminate", w.boss, at, {"reason": "恢复劳动能力 / able to work again"})
     assert flow.state(case_id) == "termination_approval", "the township verifies; the county approves"
@@ -165,7 +165,7 @@ def test_T7_terminating_tekun_support_needs_the_county_and_is_posted_for_seven_d
 
 def test_T7_the_county_may_refuse_a_termination_with_its_reason_and_support_goes_on(flow: Flow, now: datetime) -> None:
     w = flow.world
-    case_id = active(flow, now, aid_type="tekun", incomes=(0,))  # active on 2026-10-21
+    case_id = active(flow, now, aid_type="tekun", born="19500101", incomes=(0,))  # active on 2026-10-21
     flow.act(case_id, "terminate", w.boss, now + 40 * DAY, {"reason": "收入超标 / income too high"})
     with pytest.raises(GuardRejected, match="reason"):
         flow.act(case_id, "reject_termination", w.county, now + 41 * DAY, {})

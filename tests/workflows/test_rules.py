@@ -260,7 +260,7 @@ def test_K6_emergency_cap_ten_times_standard(db: Database, world: World, now: da
 
 
 def test_T4_tekun_notices_last_seven_days_too(flow: Flow, now: datetime) -> None:
-    case_id = flow.submit(household(aid_type="tekun", incomes=(0,)), now)
+    case_id = flow.submit(household(aid_type="tekun", born="19500101", incomes=(0,)), now)
     flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY - timedelta(seconds=1))
     assert flow.state(case_id) == "notice_village"

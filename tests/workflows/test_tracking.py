@@ -93,7 +93,7 @@ def test_a_grace_period_shows_when_it_ends(flow: Flow, now: datetime) -> None:
 
 def test_ending_support_is_told_plainly_with_its_reason_and_the_right_of_appeal(flow: Flow, now: datetime) -> None:
     w = flow.world
-    case_id = flow.to_active(household(aid_type="tekun", incomes=(0,)), now)
+    case_id = flow.to_active(household(aid_type="tekun", born="19500101", incomes=(0,)), now)
     flow.act(case_id, "terminate", w.boss, now + 30 * DAY, {"reason": "恢复劳动能力 / able to work again"})
     waiting = status(flow, case_id, now + 30 * DAY)
     assert waiting["reason"] == "恢复劳动能力 / able to work again"
