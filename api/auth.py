@@ -53,13 +53,23 @@ class Tokens:
             ) from exc
 
 
-def actor_from_token(session: Session, tokens: Tokens, token: str | None, now: datetime) -> Actor:
+def token_user_id(tokens: Tokens, token: str | None, now: datetime) -> int:
+    """The account a bearer token names, judged without the database (presence, signature, lifetime)."""
     if not token:
         raise Unauthenticated("请先登录 / log in first")
-    user = session.get(User, tokens.user_id(token, now))
+    return tokens.user_id(token, now)
+
+
+def actor_of(session: Session, user_id: int) -> Actor:
+    """The token's account as an actor, if it still exists and is active."""
+    user = session.get(User, user_id)
     if user is None or not user.active:
         raise Unauthenticated("账号不存在或已停用 / the account does not exist or is disabled")
     return actor_for(session, user)
+
+
+def actor_from_token(session: Session, tokens: Tokens, token: str | None, now: datetime) -> Actor:
+    return actor_of(session, token_user_id(tokens, token, now))
 
 
 def login(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api import services
-from api.deps import CurrentActor, CurrentReader, Now, Official, ReadSessionDep, SessionDep, StateDep
+from api.deps import CallerDep, CurrentReader, Now, Official, ReadSessionDep, StateDep
 from api.schemas import (
     ACTION_EXAMPLES,
     PROBLEMS,
@@ -51,10 +51,10 @@ async def _raw_body(request: Request) -> bytes:
         }
     },
 )
-def create_application(
-    body: Annotated[bytes, Depends(_raw_body)], state: StateDep, session: SessionDep, actor: CurrentActor, now: Now
+async def create_application(
+    body: Annotated[bytes, Depends(_raw_body)], state: StateDep, caller: CallerDep, now: Now
 ) -> ApplicationOut:
-    return services.create(session, state.env, actor, body, now)
+    return await caller.write(lambda session, actor: services.create(session, state.env, actor, body, now))
 
 
 @router.get("/applications", response_model=Page, summary="我可见的申请 / applications in my scope")
@@ -71,11 +71,13 @@ def list_applications(
 
 
 @router.get("/applications/{case_id}", response_model=ApplicationOut, summary="查看申请 / read an application")
-def get_application(
-    case_id: CaseId, state: StateDep, session: SessionDep, actor: CurrentActor, now: Now
-) -> ApplicationOut:
-    case = load_case(session, case_id, actor)
-    return services.application_view(session, state.env, actor, case, now)
+async def get_application(case_id: CaseId, state: StateDep, caller: CallerDep, now: Now) -> ApplicationOut:
+    # The read of personal data is an audit entry: a write.
+    return await caller.write(
+        lambda session, actor: services.application_view(
+            session, state.env, actor, load_case(session, case_id, actor), now
+        )
+    )
 
 
 @router.post(
@@ -101,16 +103,19 @@ def get_application(
         422: {"description": "invalid body, or a guard refused (reasons in detail)"},
     },
 )
-def act(
+async def act(
     case_id: CaseId,
     action: Annotated[str, Path(max_length=64, pattern=r"^[a-z_]+$")],
     state: StateDep,
-    session: SessionDep,
-    actor: CurrentActor,
+    caller: CallerDep,
     now: Now,
     body: Annotated[bytes, Depends(_raw_body)],
 ) -> ApplicationOut:
-    return services.act(session, state.env, actor, case_id=case_id, action=action, body=body, now=now)
+    return await caller.write(
+        lambda session, actor: services.act(
+            session, state.env, actor, case_id=case_id, action=action, body=body, now=now
+        )
+    )
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api import services
-from api.deps import CurrentActor, Now, Official, ReadSessionDep, SessionDep, StateDep
+from api.deps import CallerDep, Now, Official, ReadSessionDep, StateDep
 from api.schemas import PROBLEMS, VerifyOut
 from workflows.services import FlagOut, PaymentLineOut, integrity_flags, objection_contact, payment_lines
 
@@ -41,14 +41,15 @@ def flags_report(session: ReadSessionDep, actor: Official) -> list[FlagOut]:
     "/objections/{objection_id}/contact",
     summary="异议人联系方式（仅纪检监察）/ an objector's contact (inspectors only; the read is audited)",
 )
-def objection_contact_for_inspector(
+async def objection_contact_for_inspector(
     objection_id: Annotated[int, Path(description="the objection's id (404 when unknown)")],
     state: StateDep,
-    session: SessionDep,
-    actor: CurrentActor,
+    caller: CallerDep,
     now: Now,
 ) -> dict[str, Any]:
-    return {
-        "objection_id": objection_id,
-        "contact": objection_contact(session, env=state.env, actor=actor, objection_id=objection_id, now=now),
-    }
+    contact = await caller.write(
+        lambda session, actor: objection_contact(
+            session, env=state.env, actor=actor, objection_id=objection_id, now=now
+        )
+    )
+    return {"objection_id": objection_id, "contact": contact}

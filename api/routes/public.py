@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from api import services
-from api.deps import Now, ReadSessionDep, SessionDep, StateDep, client_address
+from api.deps import Now, ReadSessionDep, StateDep, client_address, in_write_unit
 from api.schemas import PROBLEMS, ObjectionIn, TrackOut
 from engine.errors import NotFound
 from workflows.services import (
@@ -56,16 +56,18 @@ def notices(state: StateDep, session: ReadSessionDep, now: Now) -> list[NoticeOu
     response_model=ObjectionReceipt,
     summary="提出异议 / object to a listed case (anonymous allowed)",
 )
-def object_to_notice(
+async def object_to_notice(
     notice_id: Annotated[int, Path(description="the notice's id (404 when unknown or ended)")],
     body: ObjectionIn,
     state: StateDep,
-    session: SessionDep,
     now: Now,
     address: Annotated[str, Depends(client_address)],
 ) -> ObjectionReceipt:
     state.throttles.objections.check(address, "提交过于频繁 / too many objections from this address")
     state.throttles.objections.hit(address)
-    return services.object_to(
-        session, state.env, notice_id=notice_id, reason=body.reason, contact=body.contact, now=now
+    return await in_write_unit(
+        state,
+        lambda session: services.object_to(
+            session, state.env, notice_id=notice_id, reason=body.reason, contact=body.contact, now=now
+        ),
     )
