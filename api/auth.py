@@ -68,9 +68,6 @@ def actor_of(session: Session, user_id: int) -> Actor:
     return actor_for(session, user)
 
 
-def actor_from_token(session: Session, tokens: Tokens, token: str | None, now: datetime) -> Actor:
-    return actor_of(session, token_user_id(tokens, token, now))
-
 
 def login(
     db: Database, throttles: Throttles, tokens: Tokens, *, username: str, password: str, address: str, now: datetime

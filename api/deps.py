@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
-from api.auth import Tokens, actor_from_token, actor_of, token_user_id
+from api.auth import Tokens, actor_of, token_user_id
 from api.settings import Settings
 from api.throttle import Throttles
 from engine.access import Actor, Role
@@ -88,23 +88,28 @@ CallerDep = Annotated[Caller, Depends(_caller)]
 """The caller of a request that writes: 401 for a missing or bad token before anything else."""
 
 
-def _read_session(state: StateDep) -> Iterator[Session]:
+def _read_unit(state: AppState, work: Callable[[Session], T]) -> T:
     with state.db.session(write=False) as session:
-        yield session
+        return work(session)
 
 
-ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
+async def in_read_unit(state: AppState, work: Callable[[Session], T]) -> T:
+    """Do `work` in one read-only unit of work."""
+    # In one worker thread for the same reason as writes: a session that held a pooled connection
+    # while waiting for another thread could starve the threads waiting for a connection.
+    return await run_in_threadpool(_read_unit, state, work)
 
 
-def _current_reader(state: StateDep, session: ReadSessionDep, token: Annotated[str | None, Depends(_bearer)]) -> Actor:
-    return actor_from_token(session, state.tokens, token, state.clock())
+async def _current_reader(state: StateDep, token: Annotated[str | None, Depends(_bearer)]) -> Actor:
+    user_id = token_user_id(state.tokens, token, state.clock())
+    return await in_read_unit(state, lambda session: actor_of(session, user_id))
 
 
 CurrentReader = Annotated[Actor, Depends(_current_reader)]
-"""The caller, for read-only requests."""
+"""The caller, for read-only requests (the account is read in a unit of work of its own)."""
 
 
-def _official(actor: CurrentReader) -> Actor:
+async def _official(actor: CurrentReader) -> Actor:
     if not any(g.role not in (Role.APPLICANT,) for g in actor.grants):
         raise RoleNotPermitted("仅限工作人员 / officials only")
     return actor

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api import services
-from api.deps import CallerDep, CurrentReader, Now, Official, ReadSessionDep, StateDep
+from api.deps import CallerDep, CurrentReader, Now, Official, StateDep, in_read_unit
 from api.schemas import (
     ACTION_EXAMPLES,
     PROBLEMS,
@@ -58,15 +58,17 @@ async def create_application(
 
 
 @router.get("/applications", response_model=Page, summary="我可见的申请 / applications in my scope")
-def list_applications(
+async def list_applications(
     state: StateDep,
-    session: ReadSessionDep,
     actor: CurrentReader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     after: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     state_name: Annotated[str | None, Query(alias="state", max_length=40)] = None,
 ) -> Page:
-    items, nxt = services.list_cases(session, state.env, actor, limit=limit, after=after, state=state_name)
+    items, nxt = await in_read_unit(
+        state,
+        lambda session: services.list_cases(session, state.env, actor, limit=limit, after=after, state=state_name),
+    )
     return Page(items=items, next_cursor=str(nxt) if nxt else None)
 
 
@@ -121,17 +123,18 @@ async def act(
 @router.get(
     "/applications/{case_id}/audit", response_model=list[AuditOut], summary="案件审计记录 / the case's audit trail"
 )
-def application_audit(case_id: CaseId, session: ReadSessionDep, actor: CurrentReader) -> list[AuditOut]:
-    return services.case_audit(session, actor, case_id)
+async def application_audit(case_id: CaseId, state: StateDep, actor: CurrentReader) -> list[AuditOut]:
+    return await in_read_unit(state, lambda session: services.case_audit(session, actor, case_id))
 
 
 @router.get("/queue", response_model=QueueOut, summary="待办 / my work queue, soonest deadline first")
-def my_queue(
+async def my_queue(
     state: StateDep,
-    session: ReadSessionDep,
     actor: Official,
     now: Now,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> QueueOut:
-    return services.queue(session, state.env, actor, limit=limit, cursor=cursor, now=now)
+    return await in_read_unit(
+        state, lambda session: services.queue(session, state.env, actor, limit=limit, cursor=cursor, now=now)
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api import services
-from api.deps import CallerDep, Now, Official, ReadSessionDep, StateDep
+from api.deps import CallerDep, Now, Official, StateDep, in_read_unit
 from api.schemas import PROBLEMS, VerifyOut
 from workflows.services import FlagOut, PaymentLineOut, integrity_flags, objection_contact, payment_lines
 
@@ -15,17 +15,17 @@ router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLE
 
 
 @router.get("/audit/verify", response_model=VerifyOut, summary="校验审计链 / verify the audit chain")
-def verify(session: ReadSessionDep, _actor: Official) -> VerifyOut:
-    return services.verify(session)
+async def verify(state: StateDep, _actor: Official) -> VerifyOut:
+    return await in_read_unit(state, services.verify)
 
 
 @router.get("/payments", response_model=list[PaymentLineOut], summary="发放明细 / payment lines in my scope")
-def payments(
-    session: ReadSessionDep,
+async def payments(
+    state: StateDep,
     actor: Official,
     month: Annotated[str, Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
 ) -> list[PaymentLineOut]:
-    return payment_lines(session, actor=actor, month=month)
+    return await in_read_unit(state, lambda session: payment_lines(session, actor=actor, month=month))
 
 
 @router.get(
@@ -33,8 +33,8 @@ def payments(
     response_model=list[FlagOut],
     summary="问题线索 / what looks wrong in my scope: missed clocks, refused attempts, filed relatives",
 )
-def flags_report(session: ReadSessionDep, actor: Official) -> list[FlagOut]:
-    return integrity_flags(session, actor=actor)
+async def flags_report(state: StateDep, actor: Official) -> list[FlagOut]:
+    return await in_read_unit(state, lambda session: integrity_flags(session, actor=actor))
 
 
 @router.get(
