@@ -97,3 +97,23 @@ def test_the_demo_key_file_is_ignored_by_git() -> None:
     root = Path(__file__).resolve().parents[2]
     ignored = subprocess.run(["git", "check-ignore", "-q", "aidflow.db.secret"], cwd=root, check=False)
     assert ignored.returncode == 0
+
+
+def test_the_demo_will_not_rekey_a_database_seeded_under_the_development_key(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from api.demo import COUNTY
+    from engine.access import SYSTEM
+    from engine.accounts import add_region
+    from engine.store import Database
+
+    env = _env(tmp_path)
+    assert CliRunner().invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    db = Database(str(env["AIDFLOW_DATABASE_URL"]))
+    with db.session() as session:
+        add_region(session, code=COUNTY[0], name=COUNTY[1], actor=SYSTEM, now=datetime(2026, 9, 1, tzinfo=UTC))
+    db.dispose()
+    result = CliRunner().invoke(app, ["demo", "--no-serve"], env=env)
+    assert result.exit_code == 2
+    assert "development key" in result.output
+    assert not (tmp_path / "aidflow.db.secret").exists(), "no key that the seeded data was never encrypted under"
