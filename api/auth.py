@@ -68,7 +68,6 @@ def actor_of(session: Session, user_id: int) -> Actor:
     return actor_for(session, user)
 
 
-
 def login(
     db: Database, throttles: Throttles, tokens: Tokens, *, username: str, password: str, address: str, now: datetime
 ) -> str:
