@@ -54,10 +54,16 @@ class Tokens:
             ) from exc
 
 
-def actor_from_token(session: Session, tokens: Tokens, token: str | None, now: datetime) -> Actor:
+def token_user_id(tokens: Tokens, token: str | None, now: datetime) -> int:
+    """The account a bearer token names, judged without the database (presence, signature, lifetime)."""
     if not token:
         raise Unauthenticated("请先登录 / log in first")
-    user = session.get(User, tokens.user_id(token, now))
+    return tokens.user_id(token, now)
+
+
+def actor_of(session: Session, user_id: int) -> Actor:
+    """The token's account as an actor, if it still exists and is active."""
+    user = session.get(User, user_id)
     if user is None or not user.active:
         raise Unauthenticated("账号不存在或已停用 / the account does not exist or is disabled")
     return actor_for(session, user)
@@ -68,8 +74,12 @@ def login(
 ) -> str:
     """A token for good credentials; 401 otherwise, 429 when throttled. Audited either way."""
     name = username.strip()[:64]
-    throttles.login_user.check(name.lower(), "该账号登录失败次数过多 / too many failed logins for this account")
+    pair = f"{address}\x00{name.lower()}"
     throttles.login_address.check(address, "此地址登录失败次数过多 / too many failed logins from this address")
+    throttles.login_pair.check(
+        pair, "此地址对该账号登录失败次数过多 / too many failed logins for this account from this address"
+    )
+    throttles.login_user.check(name.lower(), "该账号登录失败次数过多 / too many failed logins for this account")
     with db.session() as session:
         user = session.exec(select(User).where(User.username == name)).first()
         ok = check_password(user.password_hash if user else None, password) and user is not None and user.active
@@ -83,8 +93,11 @@ def login(
         )
         token = tokens.issue(user, now) if ok and user is not None else None
     if token is None:
-        throttles.login_user.hit(name.lower())
+        throttles.login_pair.hit(pair)
         throttles.login_address.hit(address)
+        throttles.login_user.hit(name.lower())
         raise Unauthenticated("用户名或密码错误 / wrong username or password")
-    throttles.login_user.reset(name.lower())
+    # The account's ceiling is not reset: it counts guesses from everywhere, and the owner's own
+    # success must not clear the way for them.
+    throttles.login_pair.reset(pair)
     return token

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,8 +115,6 @@ def users_add(
     email: Annotated[str | None, typer.Option("--email")] = None,
 ) -> None:
     """添加工作人员并授予角色 / add an official and grant a role on a region."""
-    import secrets
-
     from api.security import hash_password
     from engine.accounts import add_user
     from engine.errors import WorkflowError
@@ -263,17 +263,52 @@ def timers_run(now: Annotated[str | None, typer.Option("--now", help="ISO-8601; 
     typer.echo(f"fired {result.fired}, void {result.void}, refused {result.refused} (due by {moment.isoformat()})")
 
 
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # another host name: it may resolve to anything
+
+
+def _has_own_secret(settings: Settings) -> bool:
+    return bool(settings.secret_key.strip()) and not settings.using_dev_secret
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
 ) -> None:
     """启动服务（含定时任务）/ serve the app with its timer worker in-process."""
-    import uvicorn
-
-    from api.app import create_app
-
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+    settings = _settings()
+    if not _has_own_secret(settings):
+        if not _is_loopback(host):
+            # The development key is in the source: with it anyone can forge any user's token and
+            # decrypt the identity numbers.
+            _fail(
+                f"未设置 AIDFLOW_SECRET_KEY，拒绝在非本机地址 {host} 上提供服务：开发密钥是公开的，"
+                "任何人都能伪造登录凭据、解密身份证号码。请设置一个长的随机密钥。"
+                f" / AIDFLOW_SECRET_KEY is unset: refusing to serve on {host}, which is not loopback, with the "
+                "public development key (anyone could forge tokens and decrypt identity numbers); set it to "
+                "a long random value",
+                2,
+            )
+        typer.echo(
+            "注意：未设置 AIDFLOW_SECRET_KEY，使用公开的开发密钥，仅限本机 / note: AIDFLOW_SECRET_KEY is unset; "
+            "the public development key is used, on this machine only",
+            err=True,
+        )
+    _serve(settings, host, port)
 
 
 @app.command("worker")
@@ -361,7 +396,7 @@ def demo(
     """建立演示县并启动服务 / seed a demo county on the embedded database, print logins, serve."""
     from api.demo import seed
 
-    settings = _settings()
+    settings = _demo_settings(_settings())
     db = _database(settings)
     logins = seed(db, settings)
     typer.echo("演示账号 / demo logins (password for all: " + logins.password + ")")
@@ -377,7 +412,59 @@ def demo(
     if no_serve:
         return
     typer.echo(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    serve(host=host, port=port)
+    _serve(settings, host, port)
+
+
+def demo_key_file(database_url: str) -> Path:
+    """Where the demo keeps its key: beside its SQLite file, or in the working directory."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database + ".secret")
+    return Path("aidflow-demo.secret")
+
+
+def _demo_settings(settings: Settings) -> Settings:
+    """The demo's settings with a key of its own, unless AIDFLOW_SECRET_KEY gives one.
+
+    The key is made at random on the first run and kept beside the database, so that the data seeded
+    under it stays readable on later runs.
+    """
+    if _has_own_secret(settings):
+        return settings
+    path = demo_key_file(settings.database_url)
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if not key:
+            _fail(f"演示密钥文件为空 / the demo key file {path} is empty; delete it and the demo database", 2)
+        return settings.model_copy(update={"secret_key": key})
+    if _demo_seeded(settings):
+        _fail(
+            f"演示数据库是用公开的开发密钥建立的，请删除后重新运行 / the demo database was seeded under the public "
+            f"development key: delete it ({_safe_url(settings.database_url)}) and run `aidflow demo` again, "
+            "or set AIDFLOW_SECRET_KEY to the key it was made with",
+            2,
+        )
+    key = secrets.token_urlsafe(32)
+    # Created with owner-only permissions from the start, never widened and narrowed afterwards.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    typer.echo(f"演示密钥已生成 / demo key written to {path} (kept for later runs)")
+    return settings.model_copy(update={"secret_key": key})
+
+
+def _demo_seeded(settings: Settings) -> bool:
+    from api.demo import COUNTY
+    from engine.store import Region
+
+    db = _database(settings)
+    try:
+        with db.session(write=False) as session:
+            return session.get(Region, COUNTY[0]) is not None
+    finally:
+        db.dispose()
 
 
 def main() -> None:

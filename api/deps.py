@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
-from api.auth import Tokens, actor_from_token
+from api.auth import Tokens, actor_of, token_user_id
 from api.settings import Settings
 from api.throttle import Throttles
 from engine.access import Actor, Role
@@ -21,6 +22,8 @@ from engine.runtime import record_refusal
 
 if TYPE_CHECKING:
     from workflows.env import Env
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,7 +36,7 @@ class AppState:
     clock: Callable[[], datetime]
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.aidflow
     return state
 
@@ -41,10 +44,11 @@ def app_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(app_state)]
 
 
-def _write_session(state: StateDep) -> Iterator[Session]:
+def _write_unit(state: AppState, work: Callable[[Session], T]) -> T:
+    """`work` in one write unit of work, committed before it returns."""
     try:
         with state.db.session(write=True) as session:
-            yield session
+            return work(session)
     except GuardRejected as refused:
         # The act is rolled back; a refusal that judged the person is recorded on its own.
         if refused.about_actor and refused.attempt is not None:
@@ -53,35 +57,59 @@ def _write_session(state: StateDep) -> Iterator[Session]:
         raise
 
 
-def _read_session(state: StateDep) -> Iterator[Session]:
-    with state.db.session(write=False) as session:
-        yield session
+async def in_write_unit(state: AppState, work: Callable[[Session], T]) -> T:
+    """Do `work` in one unit of work, committed before the answer is sent."""
+    # The whole unit runs in one worker thread: the write lock (SQLite) or the audit head's row lock
+    # (PostgreSQL) is taken and released inside that one call. A request that held it while waiting
+    # for a second thread would wait forever once every thread of the pool waits for the lock.
+    return await run_in_threadpool(_write_unit, state, work)
 
 
-# scope="function": the unit of work commits before the response is sent, so a failed commit
-# is an error answer rather than a success that did not happen.
-SessionDep = Annotated[Session, Depends(_write_session, scope="function")]
-ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
+@dataclass(frozen=True)
+class Caller:
+    """The bearer of a well-signed, unexpired token (the account itself is judged in the unit of work)."""
+
+    state: AppState
+    user_id: int
+
+    async def write(self, work: Callable[[Session, Actor], T]) -> T:
+        """Authenticate, do `work`, commit: one unit of work in one worker thread."""
+        return await in_write_unit(self.state, lambda session: work(session, actor_of(session, self.user_id)))
+
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def _current_actor(state: StateDep, session: SessionDep, token: Annotated[str | None, Depends(_bearer)]) -> Actor:
-    return actor_from_token(session, state.tokens, token, state.clock())
+async def _caller(state: StateDep, token: Annotated[str | None, Depends(_bearer)]) -> Caller:
+    return Caller(state, token_user_id(state.tokens, token, state.clock()))
 
 
-def _current_reader(state: StateDep, session: ReadSessionDep, token: Annotated[str | None, Depends(_bearer)]) -> Actor:
-    return actor_from_token(session, state.tokens, token, state.clock())
+CallerDep = Annotated[Caller, Depends(_caller)]
+"""The caller of a request that writes: 401 for a missing or bad token before anything else."""
 
 
-CurrentActor = Annotated[Actor, Depends(_current_actor)]
-"""The caller, for requests that write (in the same unit of work as the request)."""
+def _read_unit(state: AppState, work: Callable[[Session], T]) -> T:
+    with state.db.session(write=False) as session:
+        return work(session)
+
+
+async def in_read_unit(state: AppState, work: Callable[[Session], T]) -> T:
+    """Do `work` in one read-only unit of work."""
+    # In one worker thread for the same reason as writes: a session that held a pooled connection
+    # while waiting for another thread could starve the threads waiting for a connection.
+    return await run_in_threadpool(_read_unit, state, work)
+
+
+async def _current_reader(state: StateDep, token: Annotated[str | None, Depends(_bearer)]) -> Actor:
+    user_id = token_user_id(state.tokens, token, state.clock())
+    return await in_read_unit(state, lambda session: actor_of(session, user_id))
+
 
 CurrentReader = Annotated[Actor, Depends(_current_reader)]
-"""The caller, for read-only requests."""
+"""The caller, for read-only requests (the account is read in a unit of work of its own)."""
 
 
-def _official(actor: CurrentReader) -> Actor:
+async def _official(actor: CurrentReader) -> Actor:
     if not any(g.role not in (Role.APPLICANT,) for g in actor.grants):
         raise RoleNotPermitted("仅限工作人员 / officials only")
     return actor
@@ -90,11 +118,11 @@ def _official(actor: CurrentReader) -> Actor:
 Official = Annotated[Actor, Depends(_official)]
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def now(state: StateDep) -> datetime:
+async def now(state: StateDep) -> datetime:
     return state.clock()
 
 

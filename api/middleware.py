@@ -7,6 +7,7 @@ while holding a database transaction (on SQLite: the single writer's lock).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,14 +20,28 @@ MAX_BODY = 256 * 1024
 PUBLIC = ("/api/v1/auth/token", "/api/v1/track/", "/api/v1/notices", "/healthz", "/docs", "/openapi.json")
 
 
+# One escape of a JSON string: a backslash and the character it escapes, or \u and four hex digits.
+_ESCAPE = re.compile(rb"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+
+
 def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
+    pending = [value]  # walked without recursion: nesting depth is the sender's choice
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
+
+
+def _escapes_nul(body: bytes) -> bool:
+    """Whether a JSON text spells a NUL as an escape, judged from its escapes alone (any depth)."""
+    return any(m.group(1) == b"u0000" for m in _ESCAPE.finditer(body))
 
 
 def body_has_nul(body: bytes) -> bool:
@@ -37,6 +52,8 @@ def body_has_nul(body: bytes) -> bool:
         return False
     try:
         return _holds_nul(json.loads(body))
+    except RecursionError:
+        return _escapes_nul(body)  # nested deeper than the parser goes
     except ValueError:
         return False  # not JSON: the handler will say so
 

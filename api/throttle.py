@@ -54,8 +54,12 @@ class Throttles:
     """The app's throttles, one instance per app."""
 
     def __init__(self) -> None:
-        self.login_user = Throttle(limit=5, window=15 * 60)
+        # Failed logins lock the address that made them, and an address's guesses at one account
+        # sooner; an account's owner logging in from elsewhere is not locked out by someone else's
+        # guesses, short of a ceiling high enough to need many addresses.
+        self.login_pair = Throttle(limit=5, window=15 * 60)
         self.login_address = Throttle(limit=20, window=15 * 60)
+        self.login_user = Throttle(limit=100, window=15 * 60)
         self.track_misses = Throttle(limit=10, window=10 * 60)
         self.track_address = Throttle(limit=60, window=60)
         self.objections = Throttle(limit=5, window=10 * 60)

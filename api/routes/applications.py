@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api import services
-from api.deps import CurrentActor, CurrentReader, Now, Official, ReadSessionDep, SessionDep, StateDep
+from api.deps import CallerDep, CurrentReader, Now, Official, StateDep, in_read_unit
 from api.schemas import (
     ACTION_EXAMPLES,
     PROBLEMS,
@@ -51,31 +51,35 @@ async def _raw_body(request: Request) -> bytes:
         }
     },
 )
-def create_application(
-    body: Annotated[bytes, Depends(_raw_body)], state: StateDep, session: SessionDep, actor: CurrentActor, now: Now
+async def create_application(
+    body: Annotated[bytes, Depends(_raw_body)], state: StateDep, caller: CallerDep, now: Now
 ) -> ApplicationOut:
-    return services.create(session, state.env, actor, body, now)
+    return await caller.write(lambda session, actor: services.create(session, state.env, actor, body, now))
 
 
 @router.get("/applications", response_model=Page, summary="我可见的申请 / applications in my scope")
-def list_applications(
+async def list_applications(
     state: StateDep,
-    session: ReadSessionDep,
     actor: CurrentReader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     after: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     state_name: Annotated[str | None, Query(alias="state", max_length=40)] = None,
 ) -> Page:
-    items, nxt = services.list_cases(session, state.env, actor, limit=limit, after=after, state=state_name)
+    items, nxt = await in_read_unit(
+        state,
+        lambda session: services.list_cases(session, state.env, actor, limit=limit, after=after, state=state_name),
+    )
     return Page(items=items, next_cursor=str(nxt) if nxt else None)
 
 
 @router.get("/applications/{case_id}", response_model=ApplicationOut, summary="查看申请 / read an application")
-def get_application(
-    case_id: CaseId, state: StateDep, session: SessionDep, actor: CurrentActor, now: Now
-) -> ApplicationOut:
-    case = load_case(session, case_id, actor)
-    return services.application_view(session, state.env, actor, case, now)
+async def get_application(case_id: CaseId, state: StateDep, caller: CallerDep, now: Now) -> ApplicationOut:
+    # The read of personal data is an audit entry: a write.
+    return await caller.write(
+        lambda session, actor: services.application_view(
+            session, state.env, actor, load_case(session, case_id, actor), now
+        )
+    )
 
 
 @router.post(
@@ -101,32 +105,36 @@ def get_application(
         422: {"description": "invalid body, or a guard refused (reasons in detail)"},
     },
 )
-def act(
+async def act(
     case_id: CaseId,
     action: Annotated[str, Path(max_length=64, pattern=r"^[a-z_]+$")],
     state: StateDep,
-    session: SessionDep,
-    actor: CurrentActor,
+    caller: CallerDep,
     now: Now,
     body: Annotated[bytes, Depends(_raw_body)],
 ) -> ApplicationOut:
-    return services.act(session, state.env, actor, case_id=case_id, action=action, body=body, now=now)
+    return await caller.write(
+        lambda session, actor: services.act(
+            session, state.env, actor, case_id=case_id, action=action, body=body, now=now
+        )
+    )
 
 
 @router.get(
     "/applications/{case_id}/audit", response_model=list[AuditOut], summary="案件审计记录 / the case's audit trail"
 )
-def application_audit(case_id: CaseId, session: ReadSessionDep, actor: CurrentReader) -> list[AuditOut]:
-    return services.case_audit(session, actor, case_id)
+async def application_audit(case_id: CaseId, state: StateDep, actor: CurrentReader) -> list[AuditOut]:
+    return await in_read_unit(state, lambda session: services.case_audit(session, actor, case_id))
 
 
 @router.get("/queue", response_model=QueueOut, summary="待办 / my work queue, soonest deadline first")
-def my_queue(
+async def my_queue(
     state: StateDep,
-    session: ReadSessionDep,
     actor: Official,
     now: Now,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> QueueOut:
-    return services.queue(session, state.env, actor, limit=limit, cursor=cursor, now=now)
+    return await in_read_unit(
+        state, lambda session: services.queue(session, state.env, actor, limit=limit, cursor=cursor, now=now)
+    )

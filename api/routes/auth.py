@@ -33,7 +33,7 @@ def token(
 
 
 @router.get("/me", response_model=MeOut, summary="当前用户 / who am I")
-def me(actor: CurrentReader) -> MeOut:
+async def me(actor: CurrentReader) -> MeOut:
     return MeOut(
         username=actor.username,
         display_name=actor.display_name,

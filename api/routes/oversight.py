@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api import services
-from api.deps import CurrentActor, Now, Official, ReadSessionDep, SessionDep, StateDep
+from api.deps import CallerDep, Now, Official, StateDep, in_read_unit
 from api.schemas import PROBLEMS, VerifyOut
 from workflows.objections import objection_contact
 from workflows.payments import PaymentLineOut, payment_lines
@@ -17,17 +17,17 @@ router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLE
 
 
 @router.get("/audit/verify", response_model=VerifyOut, summary="校验审计链 / verify the audit chain")
-def verify(session: ReadSessionDep, _actor: Official) -> VerifyOut:
-    return services.verify(session)
+async def verify(state: StateDep, _actor: Official) -> VerifyOut:
+    return await in_read_unit(state, services.verify)
 
 
 @router.get("/payments", response_model=list[PaymentLineOut], summary="发放明细 / payment lines in my scope")
-def payments(
-    session: ReadSessionDep,
+async def payments(
+    state: StateDep,
     actor: Official,
     month: Annotated[str, Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
 ) -> list[PaymentLineOut]:
-    return payment_lines(session, actor=actor, month=month)
+    return await in_read_unit(state, lambda session: payment_lines(session, actor=actor, month=month))
 
 
 @router.get(
@@ -35,22 +35,23 @@ def payments(
     response_model=list[FlagOut],
     summary="问题线索 / what looks wrong in my scope: missed clocks, refused attempts, filed relatives",
 )
-def flags_report(session: ReadSessionDep, actor: Official) -> list[FlagOut]:
-    return integrity_flags(session, actor=actor)
+async def flags_report(state: StateDep, actor: Official) -> list[FlagOut]:
+    return await in_read_unit(state, lambda session: integrity_flags(session, actor=actor))
 
 
 @router.get(
     "/objections/{objection_id}/contact",
     summary="异议人联系方式（仅纪检监察）/ an objector's contact (inspectors only; the read is audited)",
 )
-def objection_contact_for_inspector(
+async def objection_contact_for_inspector(
     objection_id: Annotated[int, Path(description="the objection's id (404 when unknown)")],
     state: StateDep,
-    session: SessionDep,
-    actor: CurrentActor,
+    caller: CallerDep,
     now: Now,
 ) -> dict[str, Any]:
-    return {
-        "objection_id": objection_id,
-        "contact": objection_contact(session, env=state.env, actor=actor, objection_id=objection_id, now=now),
-    }
+    contact = await caller.write(
+        lambda session, actor: objection_contact(
+            session, env=state.env, actor=actor, objection_id=objection_id, now=now
+        )
+    )
+    return {"objection_id": objection_id, "contact": contact}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from sqlmodel import Session
 
 from api import services
-from api.deps import Now, ReadSessionDep, SessionDep, StateDep, client_address
+from api.deps import Now, StateDep, client_address, in_read_unit, in_write_unit
 from api.schemas import PROBLEMS, ObjectionIn, TrackOut
 from engine.errors import NotFound
 from workflows.notices import NoticeOut, running_notices
@@ -23,10 +24,9 @@ router = APIRouter(prefix="/api/v1", tags=["public 公开"], responses=PROBLEMS)
     summary="查询办理进度 / track an application by the code on its receipt",
     responses={429: {"description": "too many look-ups or unknown codes from this address (see Retry-After)"}},
 )
-def track(
+async def track(
     code: Annotated[str, Path(min_length=8, max_length=64)],
     state: StateDep,
-    session: ReadSessionDep,
     now: Now,
     address: Annotated[str, Depends(client_address)],
     lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
@@ -34,16 +34,21 @@ def track(
     state.throttles.track_address.check(address, "查询过于频繁 / too many look-ups")
     state.throttles.track_misses.check(address, "查询码错误次数过多 / too many unknown codes")
     state.throttles.track_address.hit(address)
-    case = find_by_tracking_code(session, env=state.env, code=code)
-    if case is None:
+
+    def look_up(session: Session) -> dict[str, Any] | None:
+        case = find_by_tracking_code(session, env=state.env, code=code)
+        return None if case is None else plain_status(session, env=state.env, case=case, lang=lang, now=now)
+
+    found = await in_read_unit(state, look_up)
+    if found is None:
         state.throttles.track_misses.hit(address)
         raise NotFound("查询码无效 / no application has this tracking code")
-    return plain_status(session, env=state.env, case=case, lang=lang, now=now)
+    return found
 
 
 @router.get("/notices", response_model=list[NoticeOut], summary="公示栏 / notices running now")
-def notices(state: StateDep, session: ReadSessionDep, now: Now) -> list[NoticeOut]:
-    return list(running_notices(session, env=state.env, now=now))
+async def notices(state: StateDep, now: Now) -> list[NoticeOut]:
+    return await in_read_unit(state, lambda session: list(running_notices(session, env=state.env, now=now)))
 
 
 @router.post(
@@ -52,16 +57,18 @@ def notices(state: StateDep, session: ReadSessionDep, now: Now) -> list[NoticeOu
     response_model=ObjectionReceipt,
     summary="提出异议 / object to a listed case (anonymous allowed)",
 )
-def object_to_notice(
+async def object_to_notice(
     notice_id: Annotated[int, Path(description="the notice's id (404 when unknown or ended)")],
     body: ObjectionIn,
     state: StateDep,
-    session: SessionDep,
     now: Now,
     address: Annotated[str, Depends(client_address)],
 ) -> ObjectionReceipt:
     state.throttles.objections.check(address, "提交过于频繁 / too many objections from this address")
     state.throttles.objections.hit(address)
-    return services.object_to(
-        session, state.env, notice_id=notice_id, reason=body.reason, contact=body.contact, now=now
+    return await in_write_unit(
+        state,
+        lambda session: services.object_to(
+            session, state.env, notice_id=notice_id, reason=body.reason, contact=body.contact, now=now
+        ),
     )
