@@ -36,7 +36,15 @@ app.add_typer(fund_app, name="fund")
 
 
 def _settings() -> Settings:
-    return Settings()
+    """The settings from the environment; without AIDFLOW_SECRET_KEY, the key the demo keeps beside its
+    database (so serve, worker and timers read what the demo encrypted)."""
+    settings = Settings()
+    if not _has_own_secret(settings):
+        path = demo_key_file(settings.database_url)
+        key = path.read_text(encoding="utf-8").strip() if path.exists() else ""
+        if key:
+            return settings.model_copy(update={"secret_key": key})
+    return settings
 
 
 def _database(settings: Settings, *, migrate: bool = True) -> Database:
@@ -457,7 +465,7 @@ def _demo_settings(settings: Settings) -> Settings:
 
 def _demo_seeded(settings: Settings) -> bool:
     from api.demo import COUNTY
-    from engine.store import Region
+    from engine.tables import Region
 
     db = _database(settings)
     try:

@@ -105,7 +105,7 @@ def test_the_demo_will_not_rekey_a_database_seeded_under_the_development_key(tmp
     from api.demo import COUNTY
     from engine.access import SYSTEM
     from engine.accounts import add_region
-    from engine.store import Database
+    from engine.database import Database
 
     env = _env(tmp_path)
     assert CliRunner().invoke(app, ["db", "upgrade"], env=env).exit_code == 0
