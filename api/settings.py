@@ -5,14 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_DEV_SECRET = "aidflow-development-secret-change-me"
+from workflows.env import DEV_SECRET
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIDFLOW_", extra="ignore")
 
     database_url: str = "sqlite:///./aidflow.db"
-    secret_key: str = _DEV_SECRET
+    secret_key: str = DEV_SECRET
     policy: str | None = Field(default=None, description="path to a policy file (TOML)")
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
@@ -24,4 +24,4 @@ class Settings(BaseSettings):
 
     @property
     def using_dev_secret(self) -> bool:
-        return self.secret_key == _DEV_SECRET
+        return self.secret_key == DEV_SECRET

@@ -64,8 +64,3 @@ class Env:
 @lru_cache(maxsize=8)
 def _load(policy_path: str | None, secret_key: str, _mtime: int) -> Env:
     return Env.of(Policy.load(policy_path), secret_key)
-
-
-def from_environment() -> Env:
-    """The environment as the process's variables name it (AIDFLOW_POLICY, AIDFLOW_SECRET_KEY), read when called."""
-    return Env.load(os.environ.get("AIDFLOW_POLICY") or None, os.environ.get("AIDFLOW_SECRET_KEY") or DEV_SECRET)

@@ -15,7 +15,7 @@ from api.app import create_app
 from api.cli import app
 from api.demo import PASSWORD
 from api.settings import Settings
-from workflows.registry import DEV_SECRET
+from workflows.env import DEV_SECRET
 
 
 @pytest.fixture
