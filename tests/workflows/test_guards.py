@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import select
 
 from engine.access import SYSTEM, Actor, Grant, Role
+from engine.database import Database
 from engine.errors import GuardRejected, InvalidInput
 from engine.runtime import record_refusal
 from engine.tables import AuditEntry, Case
@@ -20,12 +21,22 @@ from tests.workflows.support import (
     TOWNSHIP_PASS,
     VILLAGE_PASS,
     Flow,
+    World,
     household,
+    make_env,
 )
 from workflows.guards import applicant_or_filer, income_eligible, investigators, not_recused, not_township_passer
 from workflows.notices import running_notices
 from workflows.objections import raise_objection
+from workflows.policy import Override
 from workflows.reports import integrity_flags
+
+# A county whose policy lets township and county officers sign a village's house visit (P3).
+_TOWNSHIP_INVESTIGATORS = Override(
+    "",
+    date(2020, 1, 1),
+    {"standard": {"investigator_roles": ["village_officer", "township_officer", "county_officer"]}},
+)
 
 
 def reasons(excinfo: pytest.ExceptionInfo[GuardRejected]) -> str:
@@ -182,7 +193,11 @@ def test_the_same_person_may_not_act_at_village_and_township(flow: Flow, now: da
     assert flow.state(case_id) == "notice_final"
 
 
-def test_an_investigator_of_the_house_visit_may_not_give_the_opinion_or_decide(flow: Flow, now: datetime) -> None:
+def test_an_investigator_of_the_house_visit_may_not_give_the_opinion_or_decide(
+    db: Database, world: World, now: datetime
+) -> None:
+    """Where the policy lets township officers sign the house visit, one who did may not judge it after."""
+    flow = Flow(db, make_env(_TOWNSHIP_INVESTIGATORS), world)
     w = flow.world
     case_id = flow.submit(household(), now)
     flow.act(case_id, "village_pass", w.clerk, now, {**VILLAGE_PASS, "investigators": ["clerk", "boss"]})
@@ -207,7 +222,7 @@ def test_whoever_gave_the_opinion_on_any_round_may_not_decide(flow: Flow, now: d
         raise_objection(
             s, env=flow.env, notice_id=notice_id, reason="收入不实", contact=None, now=now + timedelta(days=9)
         )
-    flow.act(case_id, "uphold_objection", w.boss, now + timedelta(days=10), {"finding": "需重新审核 / review again"})
+    flow.act(case_id, "uphold_objection", w.boss3, now + timedelta(days=10), {"finding": "需重新审核 / review again"})
     assert flow.state(case_id) == "township_review"
     flow.act(case_id, "township_pass", w.boss2, now + timedelta(days=11), TOWNSHIP_PASS)
     flow.sweep(now + timedelta(days=18))
@@ -274,14 +289,17 @@ def test_investigators_who_are_not_officials_of_the_village_are_refused_by_name(
     with pytest.raises(GuardRejected) as refused:
         flow.act(case_id, "village_pass", flow.world.clerk, now, made_up)
     assert "nobody_at_all" in reasons(refused)
-    assert "not active officials" in reasons(refused)
+    assert "pick them from the village's own officials" in reasons(refused)
     for outsider in ("far_clerk", "applicant", "inspector"):
         with pytest.raises(GuardRejected, match=outsider):
             flow.act(
                 case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "investigators": ["clerk", outsider]}
             )
-    # The township's and the county's officers reach the village.
-    flow.act(case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "investigators": ["boss", "county"]})
+    # The township's and the county's officers sign only where the policy lists their roles.
+    with pytest.raises(GuardRejected, match="boss"):
+        flow.act(case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "investigators": ["boss", "county"]})
+    listed = Flow(flow.db, make_env(_TOWNSHIP_INVESTIGATORS), flow.world)
+    listed.act(case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "investigators": ["boss", "county"]})
     assert flow.state(case_id) == "notice_village"
 
 
@@ -296,7 +314,8 @@ def test_an_inactive_official_may_not_sign_the_house_visit(flow: Flow, now: date
         flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
 
 
-def test_a_made_up_name_cannot_stand_in_for_a_related_investigator(flow: Flow, now: datetime) -> None:
+def test_a_made_up_name_cannot_stand_in_for_a_related_investigator(db: Database, world: World, now: datetime) -> None:
+    flow = Flow(db, make_env(_TOWNSHIP_INVESTIGATORS), world)
     relatives = [{"name": "张书记", "id_number": OFFICIAL_IDS["clerk"], "relation": "兄弟"}]
     case_id = flow.submit(household(relatives=relatives), now, actor=flow.world.clerk2)
     with pytest.raises(GuardRejected) as refused:
@@ -344,7 +363,7 @@ def test_P3_the_house_visit_needs_two_investigators_who_are_officials_of_the_vil
     alone = guard_context(data={"investigators": ["clerk", "clerk"], "visit_date": "2026-10-02"}, facts=known)
     assert any("至少 2 名调查人员" in r for r in judged(investigators, alone))
     stranger = guard_context(data={"investigators": ["clerk", "zhang"], "visit_date": "2026-10-02"}, facts=known)
-    assert any("investigators zhang are not active" in r for r in judged(investigators, stranger))
+    assert any("investigators zhang may not sign" in r for r in judged(investigators, stranger))
     two = guard_context(data={"investigators": ["clerk", "clerk2"], "visit_date": "2026-10-02"}, facts=known)
     assert judged(investigators, two) == []
 

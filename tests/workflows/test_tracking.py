@@ -56,11 +56,11 @@ def test_a_request_for_information_is_due_at_the_end_of_its_day_in_shanghai(flow
         "request_info",
         flow.world.clerk,
         now,
-        {"missing": ["户口簿 / household register"], "due": "2026-12-20"},
+        {"missing": ["户口簿 / household register"], "due": "2026-10-20"},
     )
     shown = status(flow, case_id, now)
-    assert shown["deadline"] == datetime(2026, 12, 20, 15, 59, 59, tzinfo=UTC)
-    assert shown["deadline"].isoformat().replace("+00:00", "Z") == "2026-12-20T15:59:59Z"
+    assert shown["deadline"] == datetime(2026, 10, 20, 15, 59, 59, tzinfo=UTC)
+    assert shown["deadline"].isoformat().replace("+00:00", "Z") == "2026-10-20T15:59:59Z"
 
 
 def test_the_case_deadline_of_a_request_for_information_is_the_end_of_its_day_to_the_second(
@@ -68,10 +68,10 @@ def test_the_case_deadline_of_a_request_for_information_is_the_end_of_its_day_to
 ) -> None:
     asked_at = now + timedelta(hours=5, minutes=33, seconds=52)  # not on a whole hour
     case_id = flow.submit(household(), now)
-    flow.act(case_id, "request_info", flow.world.clerk, asked_at, {"missing": ["收入证明"], "due": "2026-12-10"})
+    flow.act(case_id, "request_info", flow.world.clerk, asked_at, {"missing": ["收入证明"], "due": "2026-10-10"})
     deadline = flow.case(case_id).deadline
     assert deadline is not None
-    end_of_day = datetime(2026, 12, 10, 15, 59, 59, tzinfo=UTC)  # 23:59:59 in Shanghai
+    end_of_day = datetime(2026, 10, 10, 15, 59, 59, tzinfo=UTC)  # 23:59:59 in Shanghai
     assert end_of_day - timedelta(seconds=1) < deadline <= end_of_day
 
 
