@@ -120,7 +120,14 @@ def application_audit(case_id: CaseId, session: ReadSessionDep, actor: CurrentRe
     return services.case_audit(session, actor, case_id)
 
 
-@router.get("/queue", response_model=QueueOut, summary="待办 / my work queue, soonest deadline first")
+@router.get(
+    "/queue",
+    response_model=QueueOut,
+    summary="待办 / my work queue, soonest deadline first",
+    description="The cases the caller can act on now: those with a deadline first, soonest first, then "
+    "undated work by id. `counts` are of this whole queue (not of everything in scope); `village`, "
+    "`state` and `aid_type` narrow the items, not the counts.",
+)
 def my_queue(
     state: StateDep,
     session: ReadSessionDep,
@@ -128,5 +135,9 @@ def my_queue(
     now: Now,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    village: Annotated[str | None, Query(max_length=12)] = None,
+    state_name: Annotated[str | None, Query(alias="state", max_length=40)] = None,
+    aid_type: Annotated[str | None, Query(max_length=20)] = None,
 ) -> QueueOut:
-    return services.queue(session, state.env, actor, limit=limit, cursor=cursor, now=now)
+    only = services.QueueFilter(village=village, state=state_name, aid_type=aid_type)
+    return services.queue(session, state.env, actor, limit=limit, cursor=cursor, now=now, only=only)
