@@ -4,7 +4,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 AIDFLOW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/
 
-.PHONY: install test test-sqlite test-postgres check lint fmt demo run migrate bench worker
+.PHONY: install test test-sqlite test-postgres check lint fmt demo run migrate bench worker screenshots messages
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -12,6 +12,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[test,dev]'
+	$(PY) -m api.web.catalog compile
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -52,3 +53,13 @@ worker: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.ratio --db sqlite --n 3000
 	$(PY) -m bench.ratio --db postgres --n 3000
+
+# The pages' browser tests, leaving a screenshot of every page they visit in screenshots/.
+screenshots: $(STAMP)
+	AIDFLOW_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/browser
+	@echo "screenshots in $(CURDIR)/screenshots/"
+
+# After changing the words of a page: new messages appear in the .po with an empty English.
+messages: $(STAMP)
+	$(PY) -m api.web.catalog update
+	$(PY) -m api.web.catalog compile
