@@ -88,4 +88,7 @@ def pick(text: str, lang: str | None = None) -> str:
     zh, sep, en = text.partition(" / ")
     if not sep:
         return text
-    return en.strip() if (lang or current()) == "en" else zh.strip()
+    if (lang or current()) != "en":
+        return zh.strip()
+    en = en.strip()
+    return en[:1].upper() + en[1:]

@@ -132,12 +132,12 @@ def queue_view(
     )
 
 
-def _order(env: Env, state: str) -> tuple[int, str]:
-    """Stages in the order a case meets them."""
-    for definition in env.definitions():
+def _order(env: Env, state: str) -> tuple[int, int, str]:
+    """Stages in the order a case meets them, the standard workflow's before the emergency channel's."""
+    for definition in sorted(env.definitions(), key=lambda d: d.key != "standard"):
         if state in definition.states:
-            return definition.states.index(state), state
-    return 999, state
+            return int(definition.key != "standard"), definition.states.index(state), state
+    return 999, 999, state
 
 
 def _row(session: Session, env: Env, case: Case, villages: Mapping[str, str], now: datetime) -> Row:
