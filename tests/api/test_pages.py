@@ -165,7 +165,7 @@ def test_a_domain_error_on_a_page_is_a_page_in_the_readers_language(client: Test
     r = client.get("/queue?village=12345&lang=en")
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("text/html")
-    assert "invalid village code" in r.text
+    assert "Invalid village code" in r.text
     assert "村代码无效" not in r.text
     r = client.get("/no-such-page")
     assert r.status_code == 404

@@ -53,13 +53,15 @@ START = datetime(2026, 9, 28, 2, 0, tzinfo=UTC)  # as tests/conftest.py's `now`:
 H = Callable[[str], dict[str, str]]
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's synchronous API holds an event loop in this thread while it runs, which
+# the tests after these (asyncio.run in the SMTP tests) must not find.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
     launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu", "--no-sandbox"])
