@@ -4,7 +4,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 AIDFLOW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/
 
-.PHONY: install test test-sqlite test-postgres check lint fmt demo run migrate bench bench-quick worker
+.PHONY: install test test-sqlite test-postgres check lint fmt demo run migrate bench bench-quick worker screenshots messages
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -12,6 +12,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[test,dev]'
+	$(PY) -m api.web.catalog compile
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -57,3 +58,13 @@ bench: $(STAMP)
 # The same table at small sizes, printed only (BENCHMARKS.md is left as it is).
 bench-quick: $(STAMP)
 	$(PY) -m bench.ratio --db both --rounds 5 --n 80 --warmup 20 --pg-url $(AIDFLOW_TEST_DATABASE_URL) --small
+
+# The pages' browser tests, leaving a screenshot of every page they visit in screenshots/.
+screenshots: $(STAMP)
+	AIDFLOW_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/browser
+	@echo "screenshots in $(CURDIR)/screenshots/"
+
+# After changing the words of a page: new messages appear in the .po with an empty English.
+messages: $(STAMP)
+	$(PY) -m api.web.catalog update
+	$(PY) -m api.web.catalog compile

@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api import errors, services
+from api import errors, services, web
 from api.auth import Tokens
 from api.deps import AppState
 from api.middleware import InputGuard
@@ -86,11 +86,8 @@ def create_app(
             return errors.problem(503, f"数据库无响应 / database unavailable: {type(exc).__name__}", code="unavailable")
         return JSONResponse({"status": "ok"})
 
-    @app.get("/", include_in_schema=False)
-    def home() -> HTMLResponse:
-        return HTMLResponse(_HOME)
-
     app.add_middleware(InputGuard)
+    web.mount(app)
     _document_raw_bodies(app)
     return app
 
@@ -137,11 +134,3 @@ async def _outbox_loop(state: AppState) -> None:
         except Exception:  # delivery must outlive one bad pass; each failure is logged
             log.exception("outbox pass failed")
         await asyncio.sleep(state.settings.outbox_interval_seconds)
-
-
-_HOME = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>aidflow 社会救助</title></head>
-<body style="font-family: 'Noto Sans CJK SC', sans-serif; max-width: 40em; margin: 2em auto">
-<h1>aidflow 社会救助审核审批</h1><p>Social-assistance approval engine</p>
-<ul><li><a href="/docs">接口文档 / API documentation</a></li>
-<li><a href="/api/v1/notices">公示 / public notices (JSON)</a></li>
-<li><a href="/healthz">运行状态 / health</a></li></ul></body></html>"""

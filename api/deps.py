@@ -109,10 +109,15 @@ CurrentReader = Annotated[Actor, Depends(_current_reader)]
 """The caller, for read-only requests (the account is read in a unit of work of its own)."""
 
 
-async def _official(actor: CurrentReader) -> Actor:
+def require_official(actor: Actor) -> Actor:
+    """The actor, if they hold an official's role anywhere; else 403."""
     if not any(g.role not in (Role.APPLICANT,) for g in actor.grants):
         raise RoleNotPermitted("仅限工作人员 / officials only")
     return actor
+
+
+async def _official(actor: CurrentReader) -> Actor:
+    return require_official(actor)
 
 
 Official = Annotated[Actor, Depends(_official)]

@@ -127,7 +127,7 @@ class Page(BaseModel):
 
 
 class QueueOut(Page):
-    counts: dict[str, int] = Field(description="cases per state in the caller's regions")
+    counts: dict[str, int] = Field(description="cases per state in the caller's whole queue (filters aside)")
 
 
 class VerifyOut(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
@@ -13,13 +14,21 @@ from sqlmodel import Session
 
 from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, QueueOut, VerifyOut
 from engine import auditlog
-from engine.access import Actor, Role
+from engine.access import Actor, Role, valid_region_code
 from engine.accounts import actor_for
 from engine.auditlog import verify_log
 from engine.authorize import Decision, available_actions, load_case, roles_on_case
 from engine.database import Database
 from engine.errors import InvalidInput, RoleNotPermitted
-from engine.queue import Cursor, actionable_states, queue_page, state_counts, visible_page
+from engine.queue import (
+    Cursor,
+    actionable_states,
+    data_equals,
+    queue_counts,
+    queue_page,
+    scope_clause,
+    visible_page,
+)
 from engine.runtime import TransitionRecord
 from engine.tables import AuditEntry, Case, User, utcnow
 from engine.timers import SweepResult, run_due
@@ -259,19 +268,73 @@ def summary(session: Session, env: Env, case: Case) -> ApplicationSummary:
     )
 
 
-def queue(session: Session, env: Env, actor: Actor, *, limit: int, cursor: str | None, now: datetime) -> QueueOut:
-    """The cases the actor can act on now: the index finds those in a state their role acts in; the
-    guards that judge the person (recusal, separation of duties) drop the rest."""
+@dataclass(frozen=True)
+class QueueFilter:
+    """Narrows the queue's rows to one village, one state, one aid type (the counts stay whole)."""
 
+    village: str | None = None
+    state: str | None = None
+    aid_type: str | None = None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    cases: list[Case]
+    next_cursor: str | None
+    counts: dict[str, int]
+
+
+def queue_cases(
+    session: Session,
+    env: Env,
+    actor: Actor,
+    *,
+    limit: int,
+    cursor: str | None,
+    now: datetime,
+    only: QueueFilter = QueueFilter(),
+) -> QueuePage:
+    """The cases the actor can act on now, dated work soonest first, then undated work; and how many
+    of them wait in each state. The index finds those in a state their role acts in; the guards
+    that judge the person (recusal, separation of duties) drop the rest, from the rows and the counts
+    alike."""
     after = _cursor(cursor)
     states = actionable_states(env.definitions())
-    cases, nxt = queue_page(
-        session, actor, states, limit=limit, after=after, keep=lambda case: has_task(session, env, case, actor, now)
-    )
-    return QueueOut(
-        items=[summary(session, env, c) for c in cases],
+    narrow = []
+    if only.village:
+        if not valid_region_code(only.village):
+            raise InvalidInput("村代码无效 / invalid village code")
+        narrow.append(scope_clause(only.village))
+    if only.state:
+        narrow.append(Case.__table__.c.state == only.state)  # type: ignore[attr-defined]
+    if only.aid_type:
+        narrow.append(data_equals("aid_type", only.aid_type))
+
+    def keep(case: Case) -> bool:
+        return has_task(session, env, case, actor, now)
+
+    cases, nxt = queue_page(session, actor, states, limit=limit, after=after, keep=keep, narrow=narrow)
+    return QueuePage(
+        cases=list(cases),
         next_cursor=nxt.encode() if nxt else None,
-        counts=state_counts(session, actor),
+        counts=queue_counts(session, actor, states, keep=keep),
+    )
+
+
+def queue(
+    session: Session,
+    env: Env,
+    actor: Actor,
+    *,
+    limit: int,
+    cursor: str | None,
+    now: datetime,
+    only: QueueFilter = QueueFilter(),
+) -> QueueOut:
+    """The actor's queue as the API gives it."""
+    page = queue_cases(session, env, actor, limit=limit, cursor=cursor, now=now, only=only)
+    return QueueOut(
+        items=[summary(session, env, c) for c in page.cases], next_cursor=page.next_cursor, counts=page.counts
     )
 
 

@@ -19,18 +19,30 @@ from engine.tables import MAX_ID, Case
 _c = Case.__table__.c  # type: ignore[attr-defined]
 
 
+def waiting_states(definition: WorkflowDefinition) -> frozenset[str]:
+    """States the calendar moves on by itself and that hold nobody to a deadline (support running
+    until its review, a grace period): nobody's task until the timer brings the case to a person."""
+    waiting = set()
+    for timer in definition.timers:
+        moved = definition.transition_from(timer.state, timer.action)
+        if moved is not None and not moved.internal and definition.deadline_for(timer.state) is None:
+            waiting.add(timer.state)
+    return frozenset(waiting)
+
+
 def actionable_states(definitions: Iterable[WorkflowDefinition]) -> dict[str, frozenset[str]]:
-    """For each role: the states from which it can fire something (system-only acts excluded)."""
+    """For each role: the states in which it has work (system-only acts and waiting states excluded)."""
     found: dict[str, set[str]] = {}
     for definition in definitions:
+        waiting = waiting_states(definition)
         for t in definition.transitions:
             if not t.queued:
                 continue
             for role in t.roles:
                 if role in (Role.SYSTEM, Role.PUBLIC):
                     continue
-                found.setdefault(role, set()).update(t.source)
-    return {role: frozenset(states) for role, states in found.items()}
+                found.setdefault(role, set()).update(s for s in t.source if s not in waiting)
+    return {role: frozenset(states) for role, states in found.items() if states}
 
 
 def scope_clause(region: str) -> ColumnElement[bool]:
@@ -72,13 +84,20 @@ class Cursor:
         return cls(moment, ident)
 
 
-def _queue_clause(actor: Actor, states_by_role: Mapping[str, frozenset[str]]) -> ColumnElement[bool]:
+def data_equals(key: str, value: str) -> ColumnElement[bool]:
+    """Cases whose data holds `value` under `key` (a filter within an index range, not a lookup)."""
+    return cast("ColumnElement[bool]", _c.data[key].as_string() == value)
+
+
+def _queue_clause(
+    actor: Actor, states_by_role: Mapping[str, frozenset[str]], narrow: Sequence[ColumnElement[bool]] = ()
+) -> ColumnElement[bool]:
     parts = []
     for grant in actor.grants:
         states = states_by_role.get(grant.role)
         if states:
             parts.append(and_(scope_clause(grant.region_code), _c.state.in_(sorted(states))))
-    return or_(*parts) if parts else false()
+    return and_(or_(*parts), *narrow) if parts else false()
 
 
 def queue_query(
@@ -88,9 +107,11 @@ def queue_query(
     limit: int,
     after: Cursor | None = None,
     undated: bool = False,
+    narrow: Sequence[ColumnElement[bool]] = (),
 ) -> Select[Case]:
-    """One phase of the queue: cases with a deadline by (deadline, id), or those without by id."""
-    where = _queue_clause(actor, states_by_role)
+    """One phase of the queue: cases with a deadline by (deadline, id), or those without by id.
+    `narrow` adds conditions (a village, a state) within the same index ranges."""
+    where = _queue_clause(actor, states_by_role, narrow)
     if undated:
         q = select(Case).where(where, _c.deadline.is_(None))
         if after is not None and after.deadline is None:
@@ -103,14 +124,19 @@ def queue_query(
 
 
 def _batch(
-    session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]], n: int, after: Cursor | None
+    session: Session,
+    actor: Actor,
+    states_by_role: Mapping[str, frozenset[str]],
+    n: int,
+    after: Cursor | None,
+    narrow: Sequence[ColumnElement[bool]],
 ) -> list[Case]:
     """Up to `n` cases in queue order after `after`: those with a deadline, then the rest."""
     rows: list[Case] = []
     if after is None or after.deadline is not None:
-        rows.extend(session.scalars(queue_query(actor, states_by_role, limit=n, after=after)))
+        rows.extend(session.scalars(queue_query(actor, states_by_role, limit=n, after=after, narrow=narrow)))
     if len(rows) < n:
-        rest = queue_query(actor, states_by_role, limit=n - len(rows), after=after, undated=True)
+        rest = queue_query(actor, states_by_role, limit=n - len(rows), after=after, undated=True, narrow=narrow)
         rows.extend(session.scalars(rest))
     return rows
 
@@ -124,6 +150,7 @@ def queue_page(
     after: Cursor | None = None,
     keep: Callable[[Case], bool] | None = None,
     max_batches: int = 20,
+    narrow: Sequence[ColumnElement[bool]] = (),
 ) -> tuple[Sequence[Case], Cursor | None]:
     """One page of the actor's queue: cases with a deadline first (soonest first), then the rest.
 
@@ -135,7 +162,7 @@ def queue_page(
     page: list[Case] = []
     cursor = after
     for _ in range(max_batches):
-        rows = _batch(session, actor, states_by_role, limit + 1, cursor)
+        rows = _batch(session, actor, states_by_role, limit + 1, cursor, narrow)
         page.extend(row for row in rows if keep is None or keep(row))
         if len(page) > limit:
             last = page[limit - 1]
@@ -146,10 +173,26 @@ def queue_page(
     return page, cursor
 
 
-def state_counts(session: Session, actor: Actor) -> dict[str, int]:
-    """Cases per state in the actor's regions."""
-    q = select(_c.state, func.count()).where(visible_clause(actor)).group_by(_c.state)
-    return {state: int(n) for state, n in session.execute(q).all()}
+def queue_counts(
+    session: Session,
+    actor: Actor,
+    states_by_role: Mapping[str, frozenset[str]],
+    *,
+    keep: Callable[[Case], bool] | None = None,
+) -> dict[str, int]:
+    """Cases per state in the actor's whole queue (the same cases its pages list, `keep` included).
+
+    Without `keep` a grouped count of the index ranges; with it every case of the queue is judged,
+    so the work is the length of one official's queue, not the size of their scope."""
+    where = _queue_clause(actor, states_by_role)
+    if keep is None:
+        q = select(_c.state, func.count()).where(where).group_by(_c.state)
+        return {state: int(n) for state, n in session.execute(q).all()}
+    counts: dict[str, int] = {}
+    for case in session.scalars(select(Case).where(where)):
+        if keep(case):
+            counts[case.state] = counts.get(case.state, 0) + 1
+    return counts
 
 
 def visible_page(

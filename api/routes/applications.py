@@ -127,14 +127,26 @@ async def application_audit(case_id: CaseId, state: StateDep, actor: CurrentRead
     return await in_read_unit(state, lambda session: services.case_audit(session, actor, case_id))
 
 
-@router.get("/queue", response_model=QueueOut, summary="待办 / my work queue, soonest deadline first")
+@router.get(
+    "/queue",
+    response_model=QueueOut,
+    summary="待办 / my work queue, soonest deadline first",
+    description="The cases the caller can act on now: those with a deadline first, soonest first, then "
+    "undated work by id. `counts` are of this whole queue (not of everything in scope); `village`, "
+    "`state` and `aid_type` narrow the items, not the counts.",
+)
 async def my_queue(
     state: StateDep,
     actor: Official,
     now: Now,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    village: Annotated[str | None, Query(max_length=12)] = None,
+    state_name: Annotated[str | None, Query(alias="state", max_length=40)] = None,
+    aid_type: Annotated[str | None, Query(max_length=20)] = None,
 ) -> QueueOut:
+    only = services.QueueFilter(village=village, state=state_name, aid_type=aid_type)
     return await in_read_unit(
-        state, lambda session: services.queue(session, state.env, actor, limit=limit, cursor=cursor, now=now)
+        state,
+        lambda session: services.queue(session, state.env, actor, limit=limit, cursor=cursor, now=now, only=only),
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
 from engine.access import Actor, Grant, Role
+from engine.calendar import Delay, Unit
 from engine.database import Database
-from engine.queue import Cursor, actionable_states, queue_page, queue_query
+from engine.definition import Deadline, Timer, WorkflowDefinition, transition, validate
+from engine.queue import Cursor, actionable_states, queue_page, queue_query, waiting_states
 from tests.engine.toy import TOY, case_on_notice
 from tests.factories import TOWNSHIP, VILLAGE, make_regions, make_user
 
@@ -112,3 +115,28 @@ def test_a_filtered_queue_fills_its_pages_from_further_ranges_and_keeps_its_orde
         page, after = queue_page(s, boss, STATES, limit=2, keep=lambda c: False, max_batches=2)
     assert page == []
     assert after is not None
+
+
+def test_a_state_the_calendar_moves_on_by_itself_is_nobodys_work_unless_it_sets_a_deadline() -> None:
+    running = validate(
+        WorkflowDefinition(
+            key="running",
+            version=1,
+            states=("active", "review", "closed"),
+            initial="active",
+            terminal=frozenset({"closed"}),
+            transitions=(
+                transition("start_review", "active", "review", by=[Role.SYSTEM, Role.TOWNSHIP_OFFICER]),
+                transition("flag_late", "review", None, by=[Role.SYSTEM]),
+                transition("close", ("active", "review"), "closed", by=[Role.TOWNSHIP_OFFICER]),
+            ),
+            timers=(
+                Timer("active", "start_review", lambda _c: Delay(12, Unit.MONTHS)),
+                Timer("review", "flag_late", lambda _c: Delay(10, Unit.DAYS)),
+            ),
+        )
+    )
+    assert waiting_states(running) == {"active"}, "a flag does not move the case: the review is still work"
+    assert actionable_states([running]) == {Role.TOWNSHIP_OFFICER: frozenset({"review"})}
+    dated = replace(running, deadlines=(Deadline("active", lambda _c: Delay(5, Unit.DAYS)),))
+    assert actionable_states([dated]) == {Role.TOWNSHIP_OFFICER: frozenset({"active", "review"})}
