@@ -15,7 +15,6 @@ from sqlmodel import Session
 from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, QueueOut, VerifyOut
 from engine import auditlog
 from engine.access import Actor, Role, valid_region_code
-from engine.accounts import actor_for
 from engine.auditlog import verify_log
 from engine.authorize import Decision, available_actions, load_case, roles_on_case
 from engine.database import Database
@@ -30,17 +29,17 @@ from engine.queue import (
     visible_page,
 )
 from engine.runtime import TransitionRecord
-from engine.tables import AuditEntry, Case, User, utcnow
+from engine.tables import AuditEntry, Case, utcnow
 from engine.timers import SweepResult, run_due
 from notifications.messages import on_transition
 from workflows.acting import authorize_act, carry_out
 from workflows.applications import submit_application
-from workflows.casefile import CaseFile
 from workflows.casefile_view import case_details
 from workflows.env import Env
 from workflows.facts import actor_facts
 from workflows.objections import ObjectionReceipt, raise_objection
 from workflows.schemas import ApplicationIn
+from workflows.tasks import has_task
 from workflows.tracking import step_due
 
 M = TypeVar("M", bound=BaseModel)
@@ -216,33 +215,9 @@ def object_to(
     )
 
 
-def has_task(session: Session, env: Env, case: Case, actor: Actor, now: datetime) -> bool:
-    """Whether the case holds a task for the actor now: a queued action they may fire (the guards
-    that judge the person included; withdrawing, a filer's right, is not a task). The queue and the
-    mail both ask this."""
-    definition = env.definition_for(case)
-    tasks = {t.action for t in definition.available_from(case.state) if t.queued}
-    facts = actor_facts(session, env=env, case=case, actor=actor, now=now)
-    return any(a in tasks for a in available_actions(definition, case, actor, now=now, facts=facts))
-
-
 def notify(session: Session, env: Env, record: TransitionRecord) -> None:
     """Hand a transition to notifications, which decides who hears of it (in the same transaction)."""
-    case = session.get(Case, record.case_id)
-    assert case is not None
-    applicant = CaseFile.read(case.data).applicant
-
-    def may_act(case: Case, user: User) -> bool:
-        return has_task(session, env, case, actor_for(session, user), record.at)
-
-    on_transition(
-        session,
-        record,
-        env.definition_for(case),
-        applicant_email=applicant.email_in(env.cipher),
-        may_act=may_act,
-        due=step_due(session, env, case),
-    )
+    on_transition(session, env, record)
 
 
 def case_audit(session: Session, actor: Actor, case_id: int) -> list[AuditOut]:

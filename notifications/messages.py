@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -11,13 +10,17 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from engine.access import Role, county_of, covers, township_of
+from engine.accounts import actor_for
 from engine.calendar import SHANGHAI
-from engine.definition import WorkflowDefinition
 from engine.runtime import TransitionRecord
 from engine.tables import Case, RoleGrant, User
 from notifications.outbox import enqueue
 from workflows import aidtypes
+from workflows.casefile import CaseFile
+from workflows.env import Env
+from workflows.tasks import has_task
 from workflows.texts import plain, reason_for
+from workflows.tracking import step_due
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -39,11 +42,10 @@ def _local(moment: datetime | None) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-def _officials_who_act(
-    session: Session, case: Case, definition: WorkflowDefinition, may_act: MayAct | None
-) -> list[User]:
+def _officials_who_act(session: Session, env: Env, case: Case, at: datetime) -> list[User]:
     """Officials with an e-mail who can act on the case in its new state: their role acts there, and
-    (given `may_act`) they are not barred from it as persons (recused, or acted at an earlier stage)."""
+    they are not barred from it as persons (recused, or acted at an earlier stage)."""
+    definition = env.definition_for(case)
     roles = {r for t in definition.available_from(case.state) for r in t.roles} - {
         Role.SYSTEM,
         Role.PUBLIC,
@@ -62,7 +64,7 @@ def _officials_who_act(
     seen: dict[int, User] = {}
     for user, region in rows:
         reaches = user.email and user.active and covers(region, case.region_code) and user.id is not None
-        if reaches and user.id not in seen and (may_act is None or may_act(case, user)):
+        if reaches and user.id not in seen and has_task(session, env, case, actor_for(session, user), at):
             assert user.id is not None
             seen[user.id] = user
     return list(seen.values())
@@ -74,26 +76,19 @@ def _part(label: str, i: int) -> str:
     return parts[i] if len(parts) == 2 else label
 
 
-MayAct = Callable[[Case, User], bool]
-"""Whether this official may act on the case now (the service that fired the transition knows how)."""
+def on_transition(session: Session, env: Env, record: TransitionRecord) -> int:
+    """Queue the messages a transition calls for, in the caller's transaction; returns how many.
 
-
-def on_transition(
-    session: Session,
-    record: TransitionRecord,
-    definition: WorkflowDefinition,
-    applicant_email: str | None = None,
-    may_act: MayAct | None = None,
-    due: datetime | None = None,
-) -> int:
-    """Queue the messages a transition calls for, in the caller's transaction; returns how many."""
+    The aid domain says who may act now (workflows.tasks) and by when (workflows.tracking)."""
     if not record.moved:
         return 0
     case = session.get(Case, record.case_id)
     assert case is not None
+    definition = env.definition_for(case)
+    applicant_email = CaseFile.read(case.data).applicant.email_in(env.cipher)
+    due = step_due(session, env, case)
     recipients: list[tuple[str, bool, str]] = [
-        (u.email or "", True, u.display_name or u.username)
-        for u in _officials_who_act(session, case, definition, may_act)
+        (u.email or "", True, u.display_name or u.username) for u in _officials_who_act(session, env, case, record.at)
     ]
     if case.applicant_user_id is not None:
         owner = session.get(User, case.applicant_user_id)

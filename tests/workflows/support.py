@@ -96,6 +96,7 @@ def household(
     relatives: list[dict[str, Any]] | None = None,
     draft: bool = False,
     born: str = "19700101",
+    email: str | None = None,
     **extra: Any,
 ) -> ApplicationIn:
     """A household of len(incomes) members; the first is the applicant."""
@@ -115,7 +116,7 @@ def household(
         "aid_type": aid_type,
         "village": village,
         "draft": draft,
-        "applicant": {"name": "王小英", "id_number": people[0]["id_number"], "phone": "13800000000"},
+        "applicant": {"name": "王小英", "id_number": people[0]["id_number"], "phone": "13800000000", "email": email},
         "members": people,
         "assets_fen": assets_fen,
         "reason": "家庭收入低，生活困难",

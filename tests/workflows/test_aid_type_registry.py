@@ -71,7 +71,7 @@ def heating() -> Iterator[AidType]:
 
 
 def heating_household(area: int, serial: int = 1) -> ApplicationIn:
-    return household(aid_type="heating", incomes=(0, 0), serial=serial, heated_area_m2=area)
+    return household(aid_type="heating", incomes=(0, 0), serial=serial, heated_area_m2=area, email="wang@example.org")
 
 
 def test_a_registered_aid_type_runs_from_intake_to_active_with_its_own_prefix_cap_and_names(
@@ -87,7 +87,7 @@ def test_a_registered_aid_type_runs_from_intake_to_active_with_its_own_prefix_ca
         shown = running_notices(s, env=flow.env, now=now + DAY)
     assert [(n.aid_type, n.aid_type_label) for n in shown] == [("heating", "取暖补贴 / heating allowance")]
     with flow.session() as s:
-        on_transition(s, record, flow.env.definition_for(flow.case(case_id)), applicant_email="wang@example.org")
+        on_transition(s, flow.env, record)
     with flow.session(write=False) as s:
         mail = s.exec(select(OutboxMessage)).one()
     assert "（取暖补贴）" in mail.body
