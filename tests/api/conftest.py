@@ -18,6 +18,7 @@ from engine.access import SYSTEM
 from engine.accounts import add_region, add_user
 from engine.database import Database
 from tests.factories import COUNTY, OTHER_TOWNSHIP, OTHER_VILLAGE, TOWNSHIP, VILLAGE
+from tests.households import household_body
 
 SECRET = "test-secret-key-0123456789abcdef"
 PASSWORD = "correct horse battery"
@@ -111,38 +112,11 @@ def token_for(client: TestClient, clock: Clock) -> Callable[[str], dict[str, str
     return headers
 
 
-def id_number(region: str, born: str, serial: int) -> str:
-    from engine.secrets import id_check_char
-
-    first = f"{region[:6]}{born}{serial:03d}"
-    return first + id_check_char(first)
-
-
 def application_body(
     *, village: str = VILLAGE, aid_type: str = "dibao", income: int = 20_000, serial: int = 1, **extra: Any
 ) -> dict[str, Any]:
-    head = id_number(village, "19700101", serial)
-    body: dict[str, Any] = {
-        "aid_type": aid_type,
-        "village": village,
-        "applicant": {"name": "王小英", "id_number": head, "phone": "13800000000"},
-        "members": [
-            {"name": "王小英", "id_number": head, "relation": "本人", "monthly_income_fen": income},
-            {
-                "name": "李大壮",
-                "id_number": id_number(village, "19720202", serial + 1),
-                "relation": "配偶",
-                "monthly_income_fen": 0,
-            },
-        ],
-        "assets_fen": 500_000,
-        "reason": "家庭收入低，生活困难",
-        "relatives_in_office": [],
-    }
-    if aid_type == "emergency":
-        body.update(amount_requested_fen=100_000, cause="fire", reason="房屋失火")
-    body.update(extra)
-    return body
+    """The shared household (tests.households) as JSON, its applicant earning `income`."""
+    return household_body(village=village, aid_type=aid_type, incomes=(income, 0), serial=serial, **extra)
 
 
 @pytest.fixture

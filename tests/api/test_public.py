@@ -44,7 +44,7 @@ def test_the_notice_board_shows_a_masked_name_and_never_an_identity_number(clien
     listed = client.get("/api/v1/applications?state=notice_village", headers=token_for("village1")).json()["items"]
     assert [i["deadline"] for i in listed if i["id"] == case["id"]] == [notice["ends"]], "the list agrees"
     body = r.text
-    for secret in (application_body()["applicant"]["id_number"], "13800000000", "王小英", "李大壮"):
+    for secret in (application_body()["applicant"]["id_number"], "13800000000", "王小英", "王家1"):
         assert secret not in body
 
 

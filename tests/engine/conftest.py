@@ -13,7 +13,8 @@ from engine.auditlog import Checkpoint, make_checkpoint, verify_log
 from engine.database import Database
 from engine.tables import Case
 from engine.timers import run_due
-from tests.engine.support import CAL, World, act, entries, make_world, open_case, walk_to
+from tests.cast import World, make_world
+from tests.engine.support import CAL, act, entries, open_case, walk_to
 from tests.engine.toy import TOY
 
 

@@ -4,57 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlmodel import Session
 
-from engine.access import SYSTEM, Actor, Role
+from engine.access import Actor, Role
 from engine.authorize import authorize
 from engine.calendar import WorkCalendar
 from engine.database import Database
 from engine.definition import WorkflowDefinition
 from engine.runtime import TransitionRecord, create_case, fire
 from engine.tables import AuditEntry, AuditHead, Case
+from tests.cast import World
 from tests.engine.toy import TOY
-from tests.factories import COUNTY, OTHER_TOWNSHIP, OTHER_VILLAGE, TOWNSHIP, VILLAGE, make_regions, make_user
+from tests.factories import VILLAGE
 
 CAL = WorkCalendar()
 
 # The toy workflow's happy path: which act, by whom, leads into each state.
 _PATH = {"review": ("submit", "clerk"), "notice": ("pass", "clerk"), "decision": ("notice_ends", "system")}
-
-
-@dataclass(frozen=True)
-class World:
-    clerk: Actor  # village officer of VILLAGE
-    boss: Actor  # township officer of TOWNSHIP (above VILLAGE)
-    county: Actor  # county officer over both townships
-    inspector: Actor  # inspector on the county
-    far_clerk: Actor  # village officer of OTHER_VILLAGE
-    far_boss: Actor  # township officer of OTHER_TOWNSHIP
-    applicant: Actor
-    neighbour: Actor  # another applicant
-
-    def by(self, name: str) -> Actor:
-        return SYSTEM if name == "system" else getattr(self, name)  # type: ignore[no-any-return]
-
-
-def make_world(db: Database) -> World:
-    with db.session() as s:
-        make_regions(s)
-        return World(
-            clerk=make_user(s, "clerk", role=Role.VILLAGE_OFFICER, region=VILLAGE),
-            boss=make_user(s, "boss", role=Role.TOWNSHIP_OFFICER, region=TOWNSHIP),
-            county=make_user(s, "county", role=Role.COUNTY_OFFICER, region=COUNTY),
-            inspector=make_user(s, "inspector", role=Role.INSPECTOR, region=COUNTY),
-            far_clerk=make_user(s, "far_clerk", role=Role.VILLAGE_OFFICER, region=OTHER_VILLAGE),
-            far_boss=make_user(s, "far_boss", role=Role.TOWNSHIP_OFFICER, region=OTHER_TOWNSHIP),
-            applicant=make_user(s, "applicant", role=Role.APPLICANT, region=VILLAGE),
-            neighbour=make_user(s, "neighbour", role=Role.APPLICANT, region=VILLAGE),
-        )
 
 
 def open_case(

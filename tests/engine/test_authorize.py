@@ -16,7 +16,8 @@ from engine.definition import WorkflowDefinition, transition, validate
 from engine.errors import InvalidInput, RoleNotPermitted, StaleVersion, TransitionNotAllowed
 from engine.runtime import fire
 from engine.tables import Case
-from tests.engine.support import CAL, World, act, entries, open_case, walk_to
+from tests.cast import World
+from tests.engine.support import CAL, act, entries, open_case, walk_to
 from tests.engine.toy import TOY
 
 # A second workflow that knows `certify`, which the toy does not: the township certifies there.

@@ -16,13 +16,13 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from engine.access import Actor, Role
+from engine.access import Actor
 from engine.auditlog import verify_log
 from engine.database import Database
 from engine.errors import StaleVersion
 from engine.tables import AuditEntry, Case
-from tests.engine.support import World, act, count, open_case, walk_to
-from tests.factories import VILLAGE, make_user
+from tests.cast import World
+from tests.engine.support import act, count, open_case, walk_to
 
 
 def _race(
@@ -79,8 +79,7 @@ def _cases_in_review(db: Database, world: World, now: datetime, n: int) -> list[
 def test_two_officers_passing_the_same_version_at_once_one_wins_and_the_other_is_stale(
     db: Database, world: World, now: datetime
 ) -> None:
-    with db.session() as s:
-        second = make_user(s, "clerk2", role=Role.VILLAGE_OFFICER, region=VILLAGE)
+    second = world.clerk2
     (case_id,) = _cases_in_review(db, world, now, 1)
     barrier = threading.Barrier(2)
     results: dict[int, tuple[str, int, tuple[int, int | None] | None]] = {}

@@ -15,7 +15,8 @@ from engine.database import Database
 from engine.definition import GuardContext, transition, validate
 from engine.errors import GuardRejected, InvalidInput, NotFound, RoleNotPermitted, StaleVersion, TransitionNotAllowed
 from engine.tables import AuditEntry, Case, TimerRow
-from tests.engine.support import CAL, World, act, count, entries, head, open_case, walk_to
+from tests.cast import World
+from tests.engine.support import CAL, act, count, entries, head, open_case, walk_to
 from tests.engine.toy import TOY
 from tests.factories import VILLAGE
 

@@ -21,7 +21,8 @@ from engine.definition import GuardContext, WorkflowDefinition, transition, vali
 from engine.runtime import TransitionRecord
 from engine.tables import AuditEntry, Case, TimerRow
 from engine.timers import SweepResult, run_due
-from tests.engine.support import CAL, World, act, entries, open_case, walk_to
+from tests.cast import World
+from tests.engine.support import CAL, act, entries, open_case, walk_to
 from tests.engine.toy import TOY
 
 WEEK = timedelta(days=7)

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from engine.errors import GuardRejected, NotFound, RoleNotPermitted
-from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household
+from tests.workflows.support import VILLAGE_PASS, Flow, household
 from workflows.casefile_view import case_details
 from workflows.models import Notice, Objection
 from workflows.notices import running_notices
@@ -27,18 +27,8 @@ STAGES = {
 
 def to_notice(flow: Flow, now: datetime, stage: str, serial: int = 1) -> tuple[int, datetime]:
     """A case in `stage`, and when that notice was posted."""
-    w = flow.world
-    case_id = flow.submit(household(serial=serial), now)
-    flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
-    if stage == "notice_village":
-        return case_id, now
-    flow.sweep(now + 7 * DAY)
-    flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
-    if stage == "notice_township":
-        return case_id, now + 8 * DAY
-    flow.sweep(now + 15 * DAY)
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
-    return case_id, now + 16 * DAY
+    posted = {"notice_village": now, "notice_township": now + 8 * DAY, "notice_final": now + 16 * DAY}[stage]
+    return flow.to(stage, household(serial=serial), now), posted
 
 
 def board(flow: Flow, at: datetime) -> list[dict[str, object]]:
