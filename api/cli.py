@@ -288,7 +288,15 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from api.app import create_app
+    from engine.calendar import local_date
+    from engine.tables import utcnow
+    from workflows.env import Env
 
+    # Deadlines count working days up to a year ahead: say which of those years lack their notice.
+    calendar = Env.load(settings.policy, settings.secret_key).calendar
+    warning = calendar.unpublished_warning(local_date(utcnow()).year + 1)
+    if warning:
+        typer.echo(f"注意 / warning: {warning}", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
@@ -419,6 +427,7 @@ def demo(
                 typer.echo(f"  {label:<18} {code}{note}")
     if no_serve:
         return
+    typer.echo(f"工作台 / the desk: http://{host}:{port}/login  (公示栏 / notices: /notices, 查询 / tracking: /track)")
     typer.echo(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     _serve(settings, host, port)
 
