@@ -43,6 +43,7 @@ OTHER_ACTS = {
     "refused": N_("办理被拒绝"),
     "search_cases": N_("查询案件"),
 }
+SYSTEM_NAME = N_("系统（到期自动办理）")
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,31 @@ class ActForm:
     open: bool = False
 
 
+def main_path(definition: WorkflowDefinition) -> list[str]:
+    """The states a case meets when every step goes forward: from the initial state, each state's first
+    declared transition to a state not yet met and not an end, until the way turns back or ends."""
+    path = [definition.initial]
+    while True:
+        first = next((t for t in definition.available_from(path[-1]) if t.destinations()), None)
+        dest = first.destinations()[0] if first is not None else None
+        if dest is None or dest in path or dest in definition.terminal:
+            return path
+        path.append(dest)
+
+
 def steps_of(definition: WorkflowDefinition, state: str, history: list[AuditOut]) -> list[Step]:
-    """The workflow's states in the definition's order, the ones the case passed through and the one it is in."""
-    passed = {e.from_state for e in history if e.from_state} | {e.to_state for e in history if e.to_state}
-    shown = [s for s in definition.states if s not in definition.terminal or s == state]
-    return [Step(s, definition.label(s), s == state, s in passed and s != state) for s in shown]
+    """The workflow's forward steps, the present one marked; a present state off that way (awaiting
+    information, an objection, an end) is shown after the last forward step the case reached."""
+    path = main_path(definition)
+    reached = {e.to_state for e in history if e.to_state} | {state}
+    if state in path:
+        here = path.index(state)
+        done = set(path[:here])
+    else:
+        last = max((i for i, s in enumerate(path) if s in reached), default=0)
+        path.insert(last + 1, state)
+        done = set(path[: last + 1])
+    return [Step(s, definition.label(s), s == state, s in done) for s in path]
 
 
 def act_label(definition: WorkflowDefinition, action: str) -> str:
@@ -87,8 +108,9 @@ def act_label(definition: WorkflowDefinition, action: str) -> str:
     return OTHER_ACTS.get(action, action)
 
 
-def events_of(session: Session, definition: WorkflowDefinition, history: list[AuditOut]) -> list[Event]:
-    names = _display_names(session, {e.actor for e in history})
+def events_of(session: Session, definition: WorkflowDefinition, history: list[AuditOut], lang: str) -> list[Event]:
+    """The history in words: when, who (by name), what act, into which step."""
+    names = {"system": catalog(lang).gettext(SYSTEM_NAME), **_display_names(session, {e.actor for e in history})}
     events = []
     for e in history:
         note = e.data.get("comment") if isinstance(e.data.get("comment"), str) else None
@@ -206,12 +228,12 @@ def case_page(
             form.controls, form.errors, form.open = failed.controls, failed.errors, True
     errors = failed.errors if failed is not None else []
     if stale is not None:
-        stale["events"] = [e for e in events_of(session, definition, view.history) if e.seq > stale["seen"]]
+        stale["events"] = [e for e in events_of(session, definition, view.history, lang_of(request)) if e.seq > stale["seen"]]
     context = {
         "view": view,
         "d": view.details,
         "steps": steps_of(definition, case.state, view.history),
-        "events": events_of(session, definition, view.history),
+        "events": events_of(session, definition, view.history, lang_of(request)),
         "act_forms": forms,
         "errors": errors,
         "stale": stale,
