@@ -20,18 +20,18 @@ from engine.auditlog import verify_log
 from engine.authorize import Decision, available_actions, load_case, roles_on_case
 from engine.database import Database
 from engine.errors import InvalidInput, RoleNotPermitted
-from engine.secrets import valid_id_number
 from engine.queue import (
     Cursor,
-    visible_clause,
     actionable_states,
     data_equals,
     queue_counts,
     queue_page,
     scope_clause,
+    visible_clause,
     visible_page,
 )
 from engine.runtime import TransitionRecord
+from engine.secrets import valid_id_number
 from engine.tables import AuditEntry, Case, User, utcnow
 from engine.timers import SweepResult, run_due
 from notifications.messages import on_transition

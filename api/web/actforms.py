@@ -15,7 +15,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from api.web.i18n import N_
+from api.web.i18n import N_, pick
 from workflows import aidtypes
 from workflows.schemas import ACTION_DATA
 
@@ -102,7 +102,9 @@ def _unwrap(annotation: Any) -> tuple[Any, int | None]:
             return annotation, limit
 
 
-def controls(model: type[BaseModel], *, prefix: str = "", investigators: Sequence[tuple[str, str]] = ()) -> list[Control]:
+def controls(
+    model: type[BaseModel], *, prefix: str = "", investigators: Sequence[tuple[str, str]] = ()
+) -> list[Control]:
     """The form's controls for a data model, in the model's order."""
     found: list[Control] = []
     for name, info in model.model_fields.items():
@@ -234,7 +236,7 @@ def place_reasons(reasons: Sequence[str], items: Sequence[Control]) -> list[tupl
     keys = {c.key: c.name for c in flat}
     placed: list[tuple[str, str]] = []
     for reason in reasons:
-        chinese = reason.partition(" / ")[0]
+        chinese = pick(reason, "zh")
         target = next(
             (keys[k] for k, words in KEYWORDS.items() if k in keys and any(w in chinese for w in words)),
             items[0].name if items else "comment",

@@ -162,7 +162,11 @@ def payload_of(draft: Draft) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     payload: dict[str, Any] = {
         "aid_type": s.get("aid_type", ""),
         "village": s.get("village", ""),
-        "applicant": {"name": head.get("name", ""), "id_number": head.get("id_number", ""), "phone": s.get("phone", "")},
+        "applicant": {
+            "name": head.get("name", ""),
+            "id_number": head.get("id_number", ""),
+            "phone": s.get("phone", ""),
+        },
         "members": members,
         "assets_fen": fen(s.get("assets", ""), "assets") or 0,
         "reason": s.get("reason", ""),
@@ -250,7 +254,9 @@ def _official(request: Request, session: Session) -> Actor:
     return actor
 
 
-def _form(request: Request, state: AppState, draft: Draft, errors: list[tuple[str, str]], status: int = 200) -> Response:
+def _form(
+    request: Request, state: AppState, draft: Draft, errors: list[tuple[str, str]], status: int = 200
+) -> Response:
     with state.db.session(write=False) as session:
         actor = _official(request, session)
         villages = villages_in_scope(session, actor)
@@ -293,7 +299,9 @@ def _apply(request: Request, state: AppState, form: FormData) -> Response:
         if row.group(1) == "add" and len(rows) < MAX_ROWS:
             rows.append({})
         elif row.group(1) == "remove" and row.group(3) is not None and int(row.group(3)) < len(rows):
-            if not (row.group(2) == "members" and len(rows) == 1):
+            # A household has at least one member: the last one's row stays.
+            keep = row.group(2) == "members" and len(rows) == 1
+            if not keep:
                 del rows[int(row.group(3))]
         return _form(request, state, draft, [])
     if do.startswith("change"):
@@ -317,7 +325,13 @@ def _apply(request: Request, state: AppState, form: FormData) -> Response:
     tracking = str(request.base_url).rstrip("/") + f"/track/{made.tracking_code}"
     qr = segno.make(tracking, error="m")
     image = "data:image/png;base64," + base64.b64encode(_png(qr)).decode()
-    context = {"made": made, "status": status, "tracking": tracking, "qr": image, "aid": aidtypes.find(checked.aid_type)}
+    context = {
+        "made": made,
+        "status": status,
+        "tracking": tracking,
+        "qr": image,
+        "aid": aidtypes.find(checked.aid_type),
+    }
     return render(request, "receipt.html", context, status=201)
 
 
@@ -334,7 +348,7 @@ def _summary(request: Request, state: AppState, draft: Draft) -> Response:
         actor = _official(request, session)
         villages = dict(villages_in_scope(session, actor))
     aid = aidtypes.find(draft.single.get("aid_type") or "")
-    context = {
+    context: dict[str, Any] = {
         "draft": draft,
         "village": villages.get(draft.single.get("village") or "", draft.single.get("village")),
         "aid": aid,

@@ -130,9 +130,7 @@ def _display_names(session: Session, usernames: set[str]) -> dict[str, str]:
 def _forms(session: Session, env: Env, case: Case, view: ApplicationOut, now: datetime) -> list[ActForm]:
     forms = []
     for action in view.actions:
-        investigators = (
-            eligible_investigators(session, env=env, case=case, now=now) if action == "village_pass" else []
-        )
+        investigators = eligible_investigators(session, env=env, case=case, now=now) if action == "village_pass" else []
         forms.append(ActForm(action, "", form_for(action, investigators)))
     return forms
 
@@ -173,11 +171,11 @@ def records_of(session: Session, details: dict[str, Any], lang: str) -> list[Rec
         part = details.get(key)
         if not isinstance(part, dict):
             continue
-        items = []
+        items: list[tuple[str, str]] = []
         for name, value in part.items():
             if name in _STAMP or value in (None, "", []):
                 continue
-            items.append((LABELS.get(name, name), _shown(name, value, names, lang)))
+            items.append((LABELS.get(str(name), str(name)), _shown(str(name), value, names, lang)))
         at = str(part.get("at") or "")
         when = formats.day(datetime.fromisoformat(at), lang) if at else ""
         found.append(Record(title, names.get(str(part.get("by") or ""), str(part.get("by") or "")), when, items))
@@ -228,7 +226,9 @@ def case_page(
             form.controls, form.errors, form.open = failed.controls, failed.errors, True
     errors = failed.errors if failed is not None else []
     if stale is not None:
-        stale["events"] = [e for e in events_of(session, definition, view.history, lang_of(request)) if e.seq > stale["seen"]]
+        stale["events"] = [
+            e for e in events_of(session, definition, view.history, lang_of(request)) if e.seq > stale["seen"]
+        ]
     context = {
         "view": view,
         "d": view.details,
@@ -386,7 +386,10 @@ def applications(
                 actor=actor.username,
                 role=actor.grants[0].role if actor.grants else "unknown",
                 action="search_cases" if searched else "view_cases",
-                data={"cases": [r.id for r in rows], **({"query": "id_number" if len(searched) == 18 else "name"} if searched else {})},
+                data={
+                    "cases": [r.id for r in rows],
+                    **({"query": "id_number" if len(searched) == 18 else "name"} if searched else {}),
+                },
             )
     context = {"rows": rows, "q": searched, "more": more, "next_after": next_after, "aid_types": aid_types()}
     return render(request, "applications.html", context)

@@ -1,0 +1,85 @@
+"""The act forms read from the actions' data models, amounts typed in yuan, and bilingual reasons split."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+
+from api.web.actforms import form_for, place_reasons, read_form, yuan_to_fen
+from api.web.i18n import pick
+
+
+def test_amounts_typed_in_yuan_become_whole_fen_and_anything_else_is_refused() -> None:
+    assert yuan_to_fen("480") == 48_000
+    assert yuan_to_fen("480.5") == 48_050
+    assert yuan_to_fen("¥1,800.00") == 180_000
+    assert yuan_to_fen("0.01") == 1
+    assert yuan_to_fen("4.805") is None
+    assert yuan_to_fen("-3") is None
+    assert yuan_to_fen("四百") is None
+
+
+def test_the_house_visit_form_is_built_from_its_data_model_with_the_villages_officials_to_pick() -> None:
+    controls = {c.key: c for c in form_for("village_pass", [("village1", "陈村干"), ("village1b", "王村干")])}
+    assert controls["investigators"].kind == "investigators"
+    assert controls["investigators"].options == [("village1", "陈村干"), ("village1b", "王村干")]
+    assert controls["visit_date"].kind == "date"
+    assert controls["proposed_monthly_fen"].kind == "fen"
+    assert [c.key for c in controls["appraisal"].children] == ["for", "against", "abstain"]
+    assert controls["comment"].kind == "textarea"
+
+
+def test_a_filled_house_visit_form_reads_back_as_the_data_the_api_takes() -> None:
+    controls = form_for("village_pass", [("village1", "陈村干"), ("village1b", "王村干")])
+    form = FormData(
+        [
+            ("investigators", "village1"),
+            ("investigators", "village1b"),
+            ("visit_date", "2026-10-28"),
+            ("appraisal.for", "15"),
+            ("appraisal.against", "1"),
+            ("appraisal.abstain", "0"),
+            ("proposed_monthly_fen", "480.50"),
+        ]
+    )
+    filled = read_form(form, controls, form.getlist)
+    assert filled.errors == []
+    assert filled.data == {
+        "investigators": ["village1", "village1b"],
+        "visit_date": "2026-10-28",
+        "appraisal": {"for": 15, "against": 1, "abstain": 0},
+        "proposed_monthly_fen": 48_050,
+    }
+
+
+def test_an_amount_that_is_not_yuan_is_refused_beside_its_field_before_the_act_is_tried() -> None:
+    controls = form_for("approve")
+    form = FormData([("monthly_amount_fen", "480元5角")])
+    filled = read_form(form, controls, form.getlist)
+    assert [name for name, _message in filled.errors] == ["monthly_amount_fen"]
+    assert "monthly_amount_fen" not in filled.data
+
+
+def test_each_guard_reason_is_placed_beside_the_field_it_names() -> None:
+    controls = form_for("village_pass", [])
+    placed = {
+        reason[:6]: name
+        for name, reason in place_reasons(
+            [
+                "入户调查须至少 2 名调查人员签字，请列出全部调查人员 / the house visit needs 2 investigators",
+                "请填写入户调查日期（YYYY-MM-DD）/ give the date of the house visit (YYYY-MM-DD)",
+                "民主评议票数须为 for/against/abstain 三个非负整数 / appraisal needs for, against, abstain counts",
+            ],
+            controls,
+        )
+    }
+    assert placed == {"入户调查须至": "investigators", "请填写入户调": "visit_date", "民主评议票数": "appraisal"}
+
+
+def test_a_reason_in_both_languages_is_split_where_the_english_begins() -> None:
+    both = "请填写入户调查日期（YYYY-MM-DD）/ give the date of the house visit (YYYY-MM-DD)"
+    assert pick(both, "zh") == "请填写入户调查日期（YYYY-MM-DD）"
+    assert pick(both, "en") == "Give the date of the house visit (YYYY-MM-DD)"
+    assert (
+        pick("民主评议票数须为 for/against/abstain 三个非负整数 / appraisal", "zh")
+        == "民主评议票数须为 for/against/abstain 三个非负整数"
+    )
