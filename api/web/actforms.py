@@ -72,6 +72,9 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+_FEN_NOTE = re.compile(r"（[^（）]*分[^（）]*）|\s*\((?:in fen|[^()]*whole number of fen)\)")
+
+
 @dataclass
 class Control:
     """One field of an act's form: `name` is the form's field name and the data key path."""
@@ -234,6 +237,7 @@ def place_reasons(reasons: Sequence[str], items: Sequence[Control]) -> list[tupl
         flat.append(control)
         flat.extend(control.children)
     keys = {c.key: c.name for c in flat}
+    fen_fields = {c.name for c in flat if c.kind == "fen"}
     placed: list[tuple[str, str]] = []
     for reason in reasons:
         chinese = pick(reason, "zh")
@@ -241,5 +245,8 @@ def place_reasons(reasons: Sequence[str], items: Sequence[Control]) -> list[tupl
             (keys[k] for k, words in KEYWORDS.items() if k in keys and any(w in chinese for w in words)),
             items[0].name if items else "comment",
         )
+        if target in fen_fields:
+            # The form takes 元: a reason written for the API's fen is told without its unit.
+            reason = _FEN_NOTE.sub("", reason)
         placed.append((target, reason))
     return placed

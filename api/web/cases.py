@@ -74,15 +74,26 @@ class ActForm:
 
 
 def main_path(definition: WorkflowDefinition) -> list[str]:
-    """The states a case meets when every step goes forward: from the initial state, each state's first
-    declared transition to a state not yet met and not an end, until the way turns back or ends."""
+    """The states a case meets when every step goes forward: from the initial state, the first declared
+    way on to a state not yet met, not an end and not a detour (a state whose ways on all lead back,
+    such as waiting for missing papers); the walk ends where the next step turns straight back (the
+    support's periodic review returns to support) or where no way on is left."""
     path = [definition.initial]
+
+    def onward(state: str) -> set[str]:
+        return {d for t in definition.available_from(state) for d in t.destinations()} - definition.terminal
+
     while True:
-        first = next((t for t in definition.available_from(path[-1]) if t.destinations()), None)
-        dest = first.destinations()[0] if first is not None else None
-        if dest is None or dest in path or dest in definition.terminal:
+        here, met = path[-1], set(path)
+        ahead = [
+            d
+            for t in definition.available_from(here)
+            for d in t.destinations()
+            if d not in met and d not in definition.terminal and onward(d) - met - {d}
+        ]
+        if not ahead or here in onward(ahead[0]):
             return path
-        path.append(dest)
+        path.append(ahead[0])
 
 
 def steps_of(definition: WorkflowDefinition, state: str, history: list[AuditOut]) -> list[Step]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from starlette.datastructures import FormData
 
 from api.web.actforms import form_for, place_reasons, read_form, yuan_to_fen
+from api.web.cases import main_path, steps_of
 from api.web.i18n import pick
+from workflows.env import Env
 
 
 def test_amounts_typed_in_yuan_become_whole_fen_and_anything_else_is_refused() -> None:
@@ -83,3 +85,31 @@ def test_a_reason_in_both_languages_is_split_where_the_english_begins() -> None:
         pick("民主评议票数须为 for/against/abstain 三个非负整数 / appraisal", "zh")
         == "民主评议票数须为 for/against/abstain 三个非负整数"
     )
+
+
+def test_a_reason_about_an_amount_in_fen_is_told_without_the_unit_on_a_form_in_yuan() -> None:
+    placed = place_reasons(
+        ["请填写拟保障月金额（分，正整数）/ give proposed_monthly_fen (a positive whole number of fen)"],
+        form_for("village_pass", []),
+    )
+    assert [name for name, _reason in placed] == ["proposed_monthly_fen"]
+    assert pick(placed[0][1], "zh") == "请填写拟保障月金额"
+    assert pick(placed[0][1], "en") == "Give proposed_monthly_fen"
+
+
+def test_a_cases_steps_are_its_workflows_forward_way_with_detours_shown_only_where_the_case_is() -> None:
+    env = Env.load(None, "k" * 40)
+    standard = next(d for d in env.definitions() if d.key == "standard")
+    assert main_path(standard) == [
+        "draft",
+        "village_review",
+        "notice_village",
+        "township_review",
+        "notice_township",
+        "township_approval",
+        "notice_final",
+        "active",
+    ]
+    waiting = steps_of(standard, "awaiting_info", [])
+    assert [s.state for s in waiting][:3] == ["draft", "awaiting_info", "village_review"]
+    assert [s.state for s in waiting if s.present] == ["awaiting_info"]
