@@ -27,7 +27,7 @@ from engine import auditlog
 from engine.access import Actor
 from engine.authorize import load_case
 from engine.definition import WorkflowDefinition
-from engine.errors import GuardRejected, StaleVersion, TransitionNotAllowed
+from engine.errors import GuardRejected, InvalidInput, StaleVersion, TransitionNotAllowed
 from engine.queue import visible_page
 from engine.tables import MAX_ID, Case, User
 from workflows.env import Env
@@ -321,6 +321,10 @@ def _act(request: Request, state: AppState, case_id: int, action: str, form: Any
     except GuardRejected as refused:
         placed = place_reasons(refused.reasons, controls)
         failed.errors = [(_field_id(action, name), pick(reason, lang)) for name, reason in placed]
+        return _again(request, state, case_id, failed=failed, status=422)
+    except InvalidInput as exc:
+        # Data the act's model refuses (a malformed date, say): told at the top of the form it came from.
+        failed.errors = [(_field_id(action, controls[0].name), pick(str(exc.detail), lang))]
         return _again(request, state, case_id, failed=failed, status=422)
     except StaleVersion as exc:
         stale = {"expected": exc.expected, "actual": exc.actual, "seen": seen}

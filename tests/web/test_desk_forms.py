@@ -5,8 +5,11 @@ from __future__ import annotations
 from starlette.datastructures import FormData
 
 from api.web.actforms import form_for, place_reasons, read_form, yuan_to_fen
+from api.web.apply import Draft, check
 from api.web.cases import main_path, steps_of
 from api.web.i18n import pick
+from tests.api.conftest import id_number
+from tests.factories import VILLAGE
 from workflows.env import Env
 
 
@@ -113,3 +116,46 @@ def test_a_cases_steps_are_its_workflows_forward_way_with_detours_shown_only_whe
     waiting = steps_of(standard, "awaiting_info", [])
     assert [s.state for s in waiting][:3] == ["draft", "awaiting_info", "village_review"]
     assert [s.state for s in waiting if s.present] == ["awaiting_info"]
+
+
+def _tekun_draft() -> Draft:
+    head = id_number(VILLAGE, "19500101", 81)
+    return Draft(
+        single={"aid_type": "tekun", "village": VILLAGE, "phone": "13800002222", "reason": "年老无依", "assets": "0"},
+        members=[
+            {
+                "name": "王老汉",
+                "id_number": head,
+                "relation": "本人",
+                "income": "0",
+                "disability_category": "physical",
+                "disability_grade": "2",
+            }
+        ],
+        supporters=[
+            {"name": "王大山", "id_number": id_number(VILLAGE, "19750303", 82), "relation": "子女", "able": "no"}
+        ],
+    )
+
+
+def test_a_tekun_filing_carries_its_supporters_and_the_members_disability_as_the_api_takes_them() -> None:
+    checked, errors = check(_tekun_draft(), "zh")
+    assert errors == []
+    assert checked is not None
+    assert checked.members[0].disability is not None
+    assert checked.members[0].disability.grade == 2
+    assert checked.intake.model_dump()["supporters"][0]["able_to_support"] is False
+
+
+def test_a_wrong_check_digit_and_an_amount_not_in_yuan_are_told_beside_their_fields() -> None:
+    draft = _tekun_draft()
+    draft.members[0]["id_number"] = draft.members[0]["id_number"][:-1] + (
+        "0" if draft.members[0]["id_number"][-1] != "0" else "1"
+    )
+    draft.members[0]["income"] = "三百"
+    checked, errors = check(draft, "en")
+    assert checked is None
+    fields = dict(errors)
+    assert "members-0-income" in fields
+    assert "members-0-id_number" in fields
+    assert "GB 11643" in fields["members-0-id_number"], "the server's own reason, in the reader's language"
