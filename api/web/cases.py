@@ -248,7 +248,7 @@ def case_page(
         "act_forms": forms,
         "errors": errors,
         "stale": stale,
-        "done": act_label(definition, done) if done else None,
+        "done": act_label(definition, done) if done in definition.actions() else None,
         "aid_types": aid_types(),
         "amount": amount_of(case.data),
         "seen": max((e.seq for e in view.history), default=0),

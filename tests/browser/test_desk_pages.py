@@ -9,10 +9,12 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from playwright.sync_api import Page, expect
+from sqlmodel import select
 
 from api import services
 from api.deps import AppState
 from engine.calendar import local_date
+from engine.tables import AuditEntry
 from tests.api.conftest import Clock, id_number
 from tests.browser.conftest import PHONE, Seeded
 from tests.factories import VILLAGE
@@ -34,6 +36,7 @@ def _file_for_a_household(page: Page, base: str, check_page: Check, *, english: 
         "income": "Monthly income (yuan)" if english else "月收入（元）",
         "assets": "Household assets (yuan)" if english else "家庭财产（元）",
         "add": "Add another household member" if english else "再加一位家庭成员",
+        "remove3": "Remove member 3" if english else "删除第 3 位成员",
         "next": "Next: check your answers" if english else "下一步：核对",
         "confirm": "Confirm and submit the application" if english else "确认提交申请",
     }
@@ -49,6 +52,10 @@ def _file_for_a_household(page: Page, base: str, check_page: Check, *, english: 
     block.get_by_label(words["id"]).fill(HEAD)
     block.get_by_label(words["income"]).fill("300")
     page.get_by_role("button", name=words["add"]).click()
+    page.get_by_role("button", name=words["add"]).click()
+    assert page.locator("fieldset.row-block").count() == 3
+    page.get_by_role("button", name=words["remove3"]).click()
+    assert page.locator("fieldset.row-block").count() == 2, "a row removed by a button, no script needed"
     second = page.locator("fieldset.row-block").nth(1)
     second.get_by_label(words["name"], exact=True).fill("吴桂芝")
     second.get_by_label(words["id"]).fill(SPOUSE)
@@ -195,7 +202,7 @@ def test_a_case_outside_the_officers_scope_is_the_not_found_page(
 
 
 def test_the_list_finds_a_household_by_name_or_by_identity_number_within_scope(
-    township: Seeded, page_as: Callable[..., Page], live_server: str, check_page: Check
+    township: Seeded, page_as: Callable[..., Page], live_server: str, check_page: Check, app: FastAPI
 ) -> None:
     page = page_as("township1")
     page.goto(f"{live_server}/applications")
@@ -210,6 +217,9 @@ def test_the_list_finds_a_household_by_name_or_by_identity_number_within_scope(
     assert len(rows) == 1, rows
     assert "赵桂兰" in rows[0]
     check_page(page, "search")
+    with app.state.aidflow.db.session(write=False) as session:
+        searches = session.exec(select(AuditEntry).where(AuditEntry.action == "search_cases")).all()
+    assert [e.actor for e in searches] == ["township1", "township1"], "each search that shows names is audited"
     other = page_as("township2")
     other.goto(f"{live_server}/applications?q=赵桂兰")
     assert other.locator("table.queue tbody tr").count() == 0, "another township's officer finds nothing"
