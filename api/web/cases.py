@@ -106,7 +106,9 @@ def steps_of(definition: WorkflowDefinition, state: str, history: list[AuditOut]
         done = set(path[:here])
     else:
         last = max((i for i, s in enumerate(path) if s in reached), default=0)
-        path.insert(last + 1, state)
+        # An end (refused, withdrawn) has no steps after it; a detour returns to the way.
+        ahead = [] if state in definition.terminal else path[last + 1 :]
+        path = [*path[: last + 1], state, *ahead]
         done = set(path[: last + 1])
     return [Step(s, definition.label(s), s == state, s in done) for s in path]
 

@@ -159,3 +159,11 @@ def test_a_wrong_check_digit_and_an_amount_not_in_yuan_are_told_beside_their_fie
     assert "members-0-income" in fields
     assert "members-0-id_number" in fields
     assert "GB 11643" in fields["members-0-id_number"], "the server's own reason, in the reader's language"
+
+
+def test_a_case_that_ended_shows_no_steps_after_its_end() -> None:
+    env = Env.load(None, "k" * 40)
+    standard = next(d for d in env.definitions() if d.key == "standard")
+    steps = steps_of(standard, "rejected", [])
+    assert [s.state for s in steps] == ["draft", "rejected"]
+    assert steps[-1].present
