@@ -26,9 +26,11 @@ from engine.queue import (
     queue_counts,
     queue_page,
     scope_clause,
+    visible_clause,
     visible_page,
 )
 from engine.runtime import TransitionRecord
+from engine.secrets import valid_id_number
 from engine.tables import AuditEntry, Case, utcnow
 from engine.timers import SweepResult, run_due
 from notifications.messages import on_transition
@@ -37,6 +39,7 @@ from workflows.applications import submit_application
 from workflows.casefile_view import case_details
 from workflows.env import Env
 from workflows.facts import actor_facts
+from workflows.models import CaseIdentifier
 from workflows.objections import ObjectionReceipt, raise_objection
 from workflows.schemas import ApplicationIn
 from workflows.tasks import has_task
@@ -344,3 +347,55 @@ def run_timers(db: Database, moment: datetime, env: Env, *, clock: Callable[[], 
     return run_due(
         db.session, now=moment, resolve=env.resolve, on_fired=lambda s, record: notify(s, env, record), clock=clock
     )
+
+
+# A name search reads the caller's visible cases page by page, newest first, and stops after this many.
+NAME_SEARCH_SCAN = 2000
+
+
+@dataclass(frozen=True)
+class Found:
+    """Cases a search found, newest first; `more` when the scan stopped before the end of the scope."""
+
+    cases: list[Case]
+    more: bool
+
+
+def search_cases(session: Session, env: Env, actor: Actor, text: str, *, limit: int = 50) -> Found:
+    """The caller's visible cases whose household holds this identity number (through its keyed hash,
+    never by decrypting), or whose applicant or a member's name contains `text` (a bounded scan)."""
+    text = text.strip()
+    if not text:
+        return Found([], False)
+    if valid_id_number(text.upper()):
+        rows = session.scalars(
+            select(Case)
+            .where(
+                visible_clause(actor),
+                Case.__table__.c.id.in_(  # type: ignore[attr-defined]
+                    select(CaseIdentifier.__table__.c.case_id).where(  # type: ignore[attr-defined]
+                        CaseIdentifier.__table__.c.lookup_hash == env.cipher.lookup_hash(text)  # type: ignore[attr-defined]
+                    )
+                ),
+            )
+            .order_by(Case.__table__.c.id.desc())  # type: ignore[attr-defined]
+            .limit(limit + 1)
+        ).all()
+        return Found(list(rows[:limit]), len(rows) > limit)
+    wanted = text.casefold()
+    found: list[Case] = []
+    after: int | None = None
+    scanned = 0
+    while scanned < NAME_SEARCH_SCAN:
+        cases, after = visible_page(session, actor, limit=200, after_id=after)
+        scanned += len(cases)
+        for case in cases:
+            name = str((case.data.get("applicant") or {}).get("name") or "")
+            members = [str(m.get("name") or "") for m in case.data.get("members") or []]
+            if any(wanted in n.casefold() for n in [name, *members] if n):
+                found.append(case)
+                if len(found) >= limit:
+                    return Found(found, True)
+        if after is None:
+            return Found(found, False)
+    return Found(found, True)

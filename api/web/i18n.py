@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,6 +21,10 @@ LANGS = ("zh", "en")
 DEFAULT = "zh"
 COOKIE = "aidflow_lang"
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
+
+# Where a "中文 / English" text turns English: a slash and a space before a Latin letter or a quote
+# (a Chinese side may end in a full-width bracket with no space before the slash).
+_BOTH = re.compile(r" ?/ (?=[A-Za-z'\"(])")
 
 _current: ContextVar[str] = ContextVar("aidflow_page_lang", default=DEFAULT)
 
@@ -85,9 +90,10 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def pick(text: str, lang: str | None = None) -> str:
     """One side of a domain text written "中文 / English" (state labels, error details): the
     engine and workflows speak both at once; a page shows the reader's language only."""
-    zh, sep, en = text.partition(" / ")
-    if not sep:
+    split = _BOTH.search(text)
+    if split is None:
         return text
+    zh, en = text[: split.start()], text[split.end() :]
     if (lang or current()) != "en":
         return zh.strip()
     en = en.strip()
