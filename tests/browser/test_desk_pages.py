@@ -15,13 +15,14 @@ from api import services
 from api.deps import AppState
 from engine.calendar import local_date
 from engine.tables import AuditEntry
-from tests.api.conftest import Clock, id_number
+from tests.api.conftest import Clock
 from tests.browser.conftest import PHONE, Seeded
 from tests.factories import VILLAGE
+from tests.households import household_body, id_number
 
 Check = Callable[[Page, str], None]
-HEAD = id_number(VILLAGE, "19580505", 71)
-SPOUSE = id_number(VILLAGE, "19600606", 72)
+HEAD = id_number("19580505", 71, VILLAGE)
+SPOUSE = id_number("19600606", 72, VILLAGE)
 
 
 def _file_for_a_household(page: Page, base: str, check_page: Check, *, english: bool = False) -> str:
@@ -211,7 +212,7 @@ def test_the_list_finds_a_household_by_name_or_by_identity_number_within_scope(
     rows = page.locator("table.queue tbody tr").all_inner_texts()
     assert len(rows) == 1, rows
     assert "赵桂兰" in rows[0]
-    page.get_by_label("按姓名或身份证号码查找").fill(id_number(VILLAGE, "19700101", 1))
+    page.get_by_label("按姓名或身份证号码查找").fill(household_body(serial=1)["applicant"]["id_number"])
     page.get_by_role("button", name="查找").click()
     rows = page.locator("table.queue tbody tr").all_inner_texts()
     assert len(rows) == 1, rows

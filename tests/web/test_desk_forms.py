@@ -8,8 +8,8 @@ from api.web.actforms import form_for, place_reasons, read_form, yuan_to_fen
 from api.web.apply import Draft, check
 from api.web.cases import main_path, steps_of
 from api.web.i18n import pick
-from tests.api.conftest import id_number
 from tests.factories import VILLAGE
+from tests.households import id_number
 from workflows.env import Env
 
 
@@ -119,7 +119,7 @@ def test_a_cases_steps_are_its_workflows_forward_way_with_detours_shown_only_whe
 
 
 def _tekun_draft() -> Draft:
-    head = id_number(VILLAGE, "19500101", 81)
+    head = id_number("19500101", 81, VILLAGE)
     return Draft(
         single={"aid_type": "tekun", "village": VILLAGE, "phone": "13800002222", "reason": "年老无依", "assets": "0"},
         members=[
@@ -133,7 +133,7 @@ def _tekun_draft() -> Draft:
             }
         ],
         supporters=[
-            {"name": "王大山", "id_number": id_number(VILLAGE, "19750303", 82), "relation": "子女", "able": "no"}
+            {"name": "王大山", "id_number": id_number("19750303", 82, VILLAGE), "relation": "子女", "able": "no"}
         ],
     )
 
