@@ -262,7 +262,7 @@ def household_view(session: Session, *, env: Env, case: Case, lang: str, now: da
         "steps": steps,
         "ended": case.state in ENDED,
         "missing": [str(m) for m in (info or {}).get("missing") or []],
-        "missing_due": str((info or {}).get("due") or "") or None,
+        "missing_due": _day_or_none((info or {}).get("due")),
         "monthly_amount_fen": amount if isinstance(amount, int) else None,
         "first_payment_month": first_payment_month(env, case),
         "grant_fen": grant.get("amount_fen") if isinstance(grant.get("amount_fen"), int) else None,
@@ -289,3 +289,10 @@ def first_payment_month(env: Env, case: Case) -> date | None:
     first = local_date(at).replace(day=1)
     year, month = divmod(first.month - 1 + months, 12)
     return first.replace(year=first.year + year, month=month + 1)
+
+
+def _day_or_none(value: object) -> date | None:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
