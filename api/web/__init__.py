@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web import errors, pages, public
+from api.web import errors, inspector, pages, public
 from api.web.headers import SecurityHeaders
 from api.web.render import STATIC
 from api.web.sessions import PageState
@@ -20,6 +20,7 @@ def mount(app: FastAPI) -> None:
     so that the security headers wrap every answer."""
     app.include_router(pages.router)
     app.include_router(public.router)
+    app.include_router(inspector.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)
     app.add_middleware(PageState)
