@@ -54,11 +54,24 @@ ROLE_WORDS = {
     "login": N_("登录"),
 }
 
+# Entries that are not transitions of a workflow (they have no label there).
+ACTION_WORDS = {
+    "create": N_("建立申请"),
+    "view_case": N_("查看了案卷"),
+    "refused": N_("操作被拒绝"),
+    "recusal": N_("回避"),
+    "reissue_tracking_code": N_("补打回执，换发查询码"),
+    "raise_objection": N_("公众提出异议"),
+    "view_objection_contact": N_("查看了异议人的联系方式"),
+    "flag_overdue": N_("超期标记"),
+}
+
 
 def _words(request: Request) -> dict[str, Any]:
     """Roles and flag kinds in the reader's language, for the templates."""
     words = catalog(lang_of(request))
     return {
+        "action_words": lambda action: words.gettext(ACTION_WORDS[action]) if action in ACTION_WORDS else action,
         "role_words": lambda role: words.gettext(ROLE_WORDS[role]) if role in ROLE_WORDS else role,
         "kind_words": lambda kind: words.gettext(FLAG_KINDS[kind]) if kind in FLAG_KINDS else kind,
     }
@@ -205,6 +218,7 @@ class Step:
     from_state: str | None
     to_state: str | None
     refused: bool
+    detail: str | None  # what was attempted and why it was refused, for a refused attempt
     data: str
     prev_hash: str
     hash: str
@@ -218,9 +232,14 @@ def _trail(session: Session, state: AppState, case: Case) -> list[Step]:
         transitions = definition.transitions_for(e.action)
         words = transitions[0].label if transitions and transitions[0].label else e.action
         try:
-            data = json.dumps(json.loads(e.data), ensure_ascii=False, indent=1, sort_keys=True)
+            parsed = json.loads(e.data)
+            data = json.dumps(parsed, ensure_ascii=False, indent=1, sort_keys=True)
         except ValueError:
-            data = e.data
+            parsed, data = {}, e.data
+        detail = None
+        if e.action == "refused" and isinstance(parsed, dict):
+            reasons = "；".join(str(r) for r in parsed.get("reasons") or [])
+            detail = f"{parsed.get('attempted')}: {reasons}"
         steps.append(
             Step(
                 seq=e.seq,
@@ -232,6 +251,7 @@ def _trail(session: Session, state: AppState, case: Case) -> list[Step]:
                 from_state=definition.label(e.from_state) if e.from_state else None,
                 to_state=definition.label(e.to_state) if e.to_state else None,
                 refused=e.action in ("refused", "recusal"),
+                detail=detail,
                 data=data,
                 prev_hash=e.prev_hash,
                 hash=e.hash,
