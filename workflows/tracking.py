@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from engine import auditlog
 from engine.calendar import SHANGHAI, local_date
-from engine.tables import Case, TimerRow
+from engine.tables import AuditEntry, Case, TimerRow
 from workflows import codes, emergency, standard
 from workflows.base import aware, end_of_day
 from workflows.models import (
@@ -212,6 +212,16 @@ _EMERGENCY_AT = {
     "closed": 5,
 }
 ENDED = frozenset({"rejected", "withdrawn", "exited", "closed", "converted"})
+STOPPED = frozenset({"rejected", "withdrawn"})
+
+
+def _stopped_in(session: Session, case: Case) -> str | None:
+    """The state a refused or withdrawn case was in when it stopped, from its trail."""
+    return session.exec(
+        select(AuditEntry.from_state)
+        .where(AuditEntry.case_id == case.id, AuditEntry.to_state == case.state)
+        .order_by(col(AuditEntry.seq).desc())
+    ).first()
 
 
 def _steps(
@@ -245,7 +255,15 @@ def household_view(session: Session, *, env: Env, case: Case, lang: str, now: da
     else:
         at = _STANDARD_AT.get(case.state, 5)
         steps = _steps(STANDARD_STEPS, at, lang, finished=at == 5)
-    if case.state in ENDED and case.state != "closed":
+    if case.state in STOPPED:
+        # Refused or withdrawn: the steps up to where it stopped are done, that one is marked, none after.
+        table, at_map = (EMERGENCY_STEPS, _EMERGENCY_AT) if emergency_case else (STANDARD_STEPS, _STANDARD_AT)
+        stopped_at = at_map.get(_stopped_in(session, case) or "", 0)
+        steps = [
+            {**step, "current": False, "done": i < stopped_at, "stopped": i == stopped_at}
+            for i, step in enumerate(_steps(table, stopped_at, lang))
+        ]
+    elif case.state in ENDED and case.state != "closed":
         steps = [{**step, "current": False} for step in steps]
     rules = env.rules(case.region_code, aware(case.updated_at))
     info = d.get("info_request") if case.state == standard.AWAITING_INFO else None

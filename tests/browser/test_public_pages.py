@@ -160,6 +160,8 @@ def test_a_refused_household_reads_the_written_reason_and_the_routes_of_appeal_w
     assert "行政复议" in appeal, appeal
     assert "6 个月内" in appeal, appeal
     assert "行政诉讼" in appeal, appeal
+    expect(page.locator(".steps .is-stopped")).to_contain_text("审批决定")
+    assert page.locator(".steps .is-done").count() == 4, "the steps before the decision, and none after it"
     check_page(page, "refused")
     page.get_by_role("link", name="English").click()
     appeal = page.locator(".appeal").inner_text()

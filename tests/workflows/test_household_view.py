@@ -73,6 +73,8 @@ def test_a_refusal_names_the_appeal_routes_with_the_time_limits_of_the_policy(
     assert shown["appeal"]["review_days"] == 30
     assert shown["appeal"]["lawsuit_months"] == 3
     assert shown["reason"] == "收入超过标准 / income above the line"
+    assert [s["key"] for s in shown["steps"] if s["done"]] == ["filed"], "nothing after the refusal is shown done"
+    assert [s["key"] for s in shown["steps"] if s.get("stopped")] == ["village"]
 
 
 def test_the_default_policy_gives_60_days_for_review_and_6_months_for_a_lawsuit() -> None:
