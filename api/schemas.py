@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -187,6 +187,27 @@ class MeOut(BaseModel):
     username: str
     display_name: str
     grants: list[dict[str, str]]
+
+
+class TrackStep(BaseModel):
+    key: str
+    label: str
+    done: bool
+    current: bool
+
+
+class ObjectionTrackOut(BaseModel):
+    """An objection followed by its receipt: received, under review, the finding; never who objected."""
+
+    kind: Literal["objection"] = "objection"
+    receipt_code: str
+    state: str = Field(description="under_review, upheld or dismissed")
+    status_text: str
+    next_step: str
+    finding: str | None = Field(description="the township's written finding, once made")
+    received_at: datetime
+    decided_at: datetime | None
+    steps: list[TrackStep]
 
 
 class TrackOut(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +24,7 @@ from engine.errors import (
 )
 from engine.runtime import TransitionRecord, create_case
 from engine.tables import Case, Region, User
-from workflows import aidtypes, registry
+from workflows import aidtypes, codes, registry
 from workflows.base import OFFICER_ROLES, encrypted_person, next_reference
 from workflows.casefile import FILE_VERSION, CaseFile, Person
 from workflows.firing import decide, fire_act
@@ -208,7 +207,7 @@ def open_case(
     if shared:
         data["shared_bank_account_with"] = shared
         data["flags"] = [{"kind": "shared_bank_account", "state": definition.initial, "at": now.isoformat()}]
-    code = secrets.token_urlsafe(16)
+    code = codes.new_code()
     case = create_case(
         session,
         definition=definition,
@@ -220,7 +219,7 @@ def open_case(
         now=now,
         calendar=env.calendar,
         applicant_user_id=applicant_user_id,
-        tracking_hash=env.cipher.lookup_hash(code),
+        tracking_hash=env.cipher.lookup_hash(codes.normalise(code)),
         audit_data={
             "aid_type": payload.aid_type,
             "on_behalf": role != Role.APPLICANT,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from engine.errors import (
 )
 from engine.runtime import TransitionRecord
 from engine.tables import Case
+from workflows import codes
 from workflows.base import OBJECTIONS
 from workflows.common import OBJECT, OBJECTION_REVIEW
 from workflows.firing import decide, fire_act
@@ -66,7 +66,7 @@ def raise_objection(
     assert case.id is not None
     assert notice.id is not None
     objection = Objection(
-        receipt_code="YY-" + secrets.token_urlsafe(12),
+        receipt_code=codes.new_receipt_code(),
         notice_id=notice.id,
         case_id=case.id,
         stage=notice.state,

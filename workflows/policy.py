@@ -164,6 +164,10 @@ class Rules:
     emergency_first_aid: Delay | None = None  # an emergency is decided within it; a breach is flagged
     investigator_roles: tuple[str, ...] = ("village_officer",)  # P3: who may sign the house visit
     info_due_max_days: int = 30  # P1: the longest a request for information may give the household
+    appeal_review_days: int = 60  # 行政复议: sought within this many days of learning of the decision
+    appeal_lawsuit_months: int = 6  # 行政诉讼: brought within this many months
+    appeal_review_body: str = "县人民政府 / the county people's government"
+    objection_contact: str = "乡镇人民政府社会救助经办窗口 / the township government's social assistance desk"
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -177,6 +181,7 @@ class Rules:
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Rules:
         std, review, emergency = raw["standard"], raw["review"], raw["emergency"]
+        appeal = raw.get("appeal") or {}
         stages = tuple(NoticeStage.from_json(s) for s in std["notice_stages"])
         names = [s.name for s in stages]
         if (
@@ -228,6 +233,10 @@ class Rules:
             emergency_first_aid=_delay(emergency["first_aid"]) if emergency.get("first_aid") else None,
             investigator_roles=_roles(std.get("investigator_roles", ["village_officer"])),
             info_due_max_days=_months(std.get("info_due_max_days", 30), "info_due_max_days"),
+            appeal_review_days=_months(appeal.get("review_days", 60), "appeal review_days"),
+            appeal_lawsuit_months=_months(appeal.get("lawsuit_months", 6), "appeal lawsuit_months"),
+            appeal_review_body=str(appeal.get("review_body", "县人民政府 / the county people's government")),
+            objection_contact=str((raw.get("public") or {}).get("objection_contact", cls.objection_contact)),
         )
 
 

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
-from engine.calendar import SHANGHAI
-from engine.tables import Case, TimerRow
-from workflows import emergency, standard
+from engine import auditlog
+from engine.calendar import SHANGHAI, local_date
+from engine.tables import AuditEntry, Case, TimerRow
+from workflows import codes, emergency, standard
 from workflows.base import aware, end_of_day
 from workflows.models import (
     Notice,
+    Objection,
 )
 from workflows.texts import plain, reason_for
 
@@ -102,6 +104,213 @@ def submitted_at(case: Case) -> datetime | None:
 
 
 def find_by_tracking_code(session: Session, *, env: Env, code: str) -> Case | None:
+    """The case a typed code tracks: a new-style code in any case and grouping, an older one as issued."""
     if not code or len(code) > 64:
         return None
-    return session.exec(select(Case).where(Case.tracking_hash == env.cipher.lookup_hash(code))).first()
+    hashes = {env.cipher.lookup_hash(code)}
+    normal = codes.normalise(code)
+    if codes.is_new_style(normal):
+        hashes.add(env.cipher.lookup_hash(normal))
+    return session.exec(select(Case).where(col(Case.tracking_hash).in_(sorted(hashes)))).first()
+
+
+def reissue_tracking_code(session: Session, *, case: Case, env: Env, actor: str, role: str, now: datetime) -> str:
+    """A new code for a household that lost its receipt: only the hash is kept, so the old code
+    stops working; the re-issue is on the case's trail."""
+    code = codes.new_code()
+    case.tracking_hash = env.cipher.lookup_hash(codes.normalise(code))
+    session.add(case)
+    auditlog.record(session, case=case, actor_name=actor, role=role, action="reissue_tracking_code", data={}, at=now)
+    session.flush()
+    return code
+
+
+def find_objection(session: Session, code: str) -> Objection | None:
+    """The objection a receipt code tracks (typed any which way for a new-style receipt)."""
+    if not code or len(code) > 64:
+        return None
+    forms = {code.strip()}
+    stored = codes.receipt_form(code)
+    if stored is not None:
+        forms.add(stored)
+    return session.exec(select(Objection).where(col(Objection.receipt_code).in_(sorted(forms)))).first()
+
+
+OBJECTION_STEPS = (
+    ("received", "已收到", "Received"),
+    ("review", "核查中", "Under review"),
+    ("found", "已作出核查结论", "Finding made"),
+)
+
+
+def objection_status(objection: Objection, lang: str) -> dict[str, Any]:
+    """An objection followed by its receipt: received, under review, the finding; never who objected."""
+    en = lang == "en"
+    found = objection.outcome is not None
+    if objection.outcome == "upheld":
+        words = "The objection was upheld: the listing is reviewed again" if en else "异议成立：该公示对象将重新审核"
+    elif objection.outcome == "dismissed":
+        words = "The objection was not upheld: the case continues" if en else "异议不成立：该申请继续办理"
+    else:
+        words = "The township is checking the objection" if en else "乡镇正在核查您提出的异议"
+    return {
+        "kind": "objection",
+        "receipt_code": objection.receipt_code,
+        "reference": None,
+        "state": objection.outcome or "under_review",
+        "state_label": words,
+        "status_text": words,
+        "next_step": ("Nothing further" if en else "无")
+        if found
+        else (
+            "The township decides within its time limit and the finding is shown here"
+            if en
+            else "乡镇在规定期限内作出核查结论，结论将显示在本页"
+        ),
+        "finding": objection.finding if found else None,
+        "received_at": aware(objection.received_at),
+        "decided_at": aware(objection.decided_at) if objection.decided_at else None,
+        "steps": _steps(OBJECTION_STEPS, 2 if found else 1, lang, finished=found),
+    }
+
+
+STANDARD_STEPS = (
+    ("filed", "提交申请", "Application filed"),
+    ("village", "村级入户调查、评议", "Village visit and review"),
+    ("notice", "村级公示", "Village notice"),
+    ("township", "乡镇审核", "Township check"),
+    ("decision", "审批决定", "Decision"),
+    ("paid", "按月发放", "Paid monthly"),
+)
+EMERGENCY_STEPS = (
+    ("filed", "报告急难情况", "Emergency reported"),
+    ("township", "乡镇处理", "Township handles it"),
+    ("county", "县级审批（超出乡镇额度时）", "County decision (above the township's limit)"),
+    ("paid", "发放救助金", "Aid paid"),
+    ("notice", "事后公示", "Notice after the fact"),
+    ("closed", "办结", "Closed"),
+)
+_STANDARD_AT = {
+    "draft": 0,
+    "village_review": 1,
+    "awaiting_info": 1,
+    "notice_village": 2,
+    "objection_review": 2,
+    "township_review": 3,
+    "notice_township": 3,
+    "township_approval": 4,
+    "notice_final": 4,
+}
+_EMERGENCY_AT = {
+    "draft": 0,
+    "emergency_reported": 1,
+    "county_emergency_approval": 2,
+    "emergency_paid": 3,
+    "notice_post": 4,
+    "objection_review": 4,
+    "recovery": 4,
+    "closed": 5,
+}
+ENDED = frozenset({"rejected", "withdrawn", "exited", "closed", "converted"})
+STOPPED = frozenset({"rejected", "withdrawn"})
+
+
+def _stopped_in(session: Session, case: Case) -> str | None:
+    """The state a refused or withdrawn case was in when it stopped, from its trail."""
+    return session.exec(
+        select(AuditEntry.from_state)
+        .where(AuditEntry.case_id == case.id, AuditEntry.to_state == case.state)
+        .order_by(col(AuditEntry.seq).desc())
+    ).first()
+
+
+def _steps(
+    steps: tuple[tuple[str, str, str], ...], at: int, lang: str, *, finished: bool = False
+) -> list[dict[str, Any]]:
+    """Each step with its label in `lang`, done or the present one."""
+    en = lang == "en"
+    return [
+        {
+            "key": key,
+            "label": en_label if en else zh,
+            "done": i < at or (finished and i == at),
+            "current": i == at and not finished,
+        }
+        for i, (key, zh, en_label) in enumerate(steps)
+    ]
+
+
+def household_view(session: Session, *, env: Env, case: Case, lang: str, now: datetime) -> dict[str, Any]:
+    """The household's tracking page: the plain status, the steps, what is missing, the amount and
+    the first payment month once approved, what emergency aid was paid, and the routes of appeal."""
+    status = plain_status(session, env=env, case=case, lang=lang, now=now)
+    if status.get("converted_from"):
+        link = case.data.get("converted_to") or {}
+        followed = session.get(Case, link["id"]) if isinstance(link.get("id"), int) else None
+        case = followed or case
+    d = case.data
+    emergency_case = d.get("aid_type") == "emergency"
+    if emergency_case:
+        steps = _steps(EMERGENCY_STEPS, _EMERGENCY_AT.get(case.state, 5), lang, finished=case.state == "closed")
+    else:
+        at = _STANDARD_AT.get(case.state, 5)
+        steps = _steps(STANDARD_STEPS, at, lang, finished=at == 5)
+    if case.state in STOPPED:
+        # Refused or withdrawn: the steps up to where it stopped are done, that one is marked, none after.
+        table, at_map = (EMERGENCY_STEPS, _EMERGENCY_AT) if emergency_case else (STANDARD_STEPS, _STANDARD_AT)
+        stopped_at = at_map.get(_stopped_in(session, case) or "", 0)
+        steps = [
+            {**step, "current": False, "done": i < stopped_at, "stopped": i == stopped_at}
+            for i, step in enumerate(_steps(table, stopped_at, lang))
+        ]
+    elif case.state in ENDED and case.state != "closed":
+        steps = [{**step, "current": False} for step in steps]
+    rules = env.rules(case.region_code, aware(case.updated_at))
+    info = d.get("info_request") if case.state == standard.AWAITING_INFO else None
+    amount = d.get("monthly_amount_fen") if d.get("activated_at") else None
+    grant = d.get("grant") or {}
+    ended_badly = case.state == "rejected" or (
+        case.state == "exited" and (d.get("exited") or {}).get("how") == "terminated"
+    )
+    return {
+        **status,
+        "kind": "case",
+        "aid_type": str(d.get("aid_type") or ""),
+        "emergency": emergency_case,
+        "steps": steps,
+        "ended": case.state in ENDED,
+        "missing": [str(m) for m in (info or {}).get("missing") or []],
+        "missing_due": _day_or_none((info or {}).get("due")),
+        "monthly_amount_fen": amount if isinstance(amount, int) else None,
+        "first_payment_month": first_payment_month(env, case),
+        "grant_fen": grant.get("amount_fen") if isinstance(grant.get("amount_fen"), int) else None,
+        "grant_at": datetime.fromisoformat(grant["at"]) if grant.get("at") else None,
+        "appeal": (
+            {
+                "review_days": rules.appeal_review_days,
+                "lawsuit_months": rules.appeal_lawsuit_months,
+                "review_body": rules.appeal_review_body,
+            }
+            if ended_badly
+            else None
+        ),
+    }
+
+
+def first_payment_month(env: Env, case: Case) -> date | None:
+    """The first month paid (P10: the month after activation, as the policy says), once active."""
+    activated = case.data.get("activated_at")
+    if not activated:
+        return None
+    at = datetime.fromisoformat(str(activated))
+    months = env.rules(case.region_code, at).payment_start_months
+    first = local_date(at).replace(day=1)
+    year, month = divmod(first.month - 1 + months, 12)
+    return first.replace(year=first.year + year, month=month + 1)
+
+
+def _day_or_none(value: object) -> date | None:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None

@@ -9,19 +9,19 @@ from sqlmodel import Session
 
 from api import services
 from api.deps import Now, StateDep, client_address, in_read_unit, in_write_unit
-from api.schemas import PROBLEMS, ObjectionIn, TrackOut
+from api.schemas import PROBLEMS, ObjectionIn, ObjectionTrackOut, TrackOut
 from engine.errors import NotFound
 from workflows.notices import NoticeOut, running_notices
 from workflows.objections import ObjectionReceipt
-from workflows.tracking import find_by_tracking_code, plain_status
+from workflows.tracking import find_by_tracking_code, find_objection, objection_status, plain_status
 
 router = APIRouter(prefix="/api/v1", tags=["public 公开"], responses=PROBLEMS)
 
 
 @router.get(
     "/track/{code}",
-    response_model=TrackOut,
-    summary="查询办理进度 / track an application by the code on its receipt",
+    response_model=TrackOut | ObjectionTrackOut,
+    summary="查询办理进度 / track an application, or an objection, by the code on its receipt",
     responses={429: {"description": "too many look-ups or unknown codes from this address (see Retry-After)"}},
 )
 async def track(
@@ -37,7 +37,10 @@ async def track(
 
     def look_up(session: Session) -> dict[str, Any] | None:
         case = find_by_tracking_code(session, env=state.env, code=code)
-        return None if case is None else plain_status(session, env=state.env, case=case, lang=lang, now=now)
+        if case is not None:
+            return plain_status(session, env=state.env, case=case, lang=lang, now=now)
+        objection = find_objection(session, code)
+        return None if objection is None else objection_status(objection, lang)
 
     found = await in_read_unit(state, look_up)
     if found is None:

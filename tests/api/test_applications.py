@@ -294,4 +294,5 @@ def test_the_openapi_document_states_each_actions_data_and_the_tracking_answer(a
     examples = act["requestBody"]["content"]["application/json"]["examples"]
     assert {"village_pass", "township_pass", "approve", "request_info"} <= set(examples)
     track = doc["paths"]["/api/v1/track/{code}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    assert track["$ref"].endswith("/TrackOut")
+    answers = sorted(option["$ref"].rsplit("/", 1)[-1] for option in track["anyOf"])
+    assert answers == ["ObjectionTrackOut", "TrackOut"], "a case's code, or an objection's receipt"
