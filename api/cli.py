@@ -215,16 +215,25 @@ def audit_verify(
                 "pass --public-key to pin the inspectors' key",
                 err=True,
             )
+    from workflows.oversight.live import verify_live
+
     with db.session(write=False) as session:
         verdict = verify_log(session, kept)
-    if verdict.ok:
-        extra = f", extends checkpoint at {kept.seq}" if kept else ""
-        typer.echo(f"OK: {verdict.entries} entries, head {verdict.head}{extra}")
-        return
-    _fail(
-        f"BROKEN: first bad entry {verdict.first_bad}: {verdict.why} "
-        f"(审计链已被破坏，第一个不符的条目为 {verdict.first_bad})"
-    )
+        live = verify_live(session)
+    if not verdict.ok:
+        _fail(
+            f"BROKEN: first bad entry {verdict.first_bad}: {verdict.why} "
+            f"(审计链已被破坏，第一个不符的条目为 {verdict.first_bad})"
+        )
+    if not live.ok:
+        for line in live.why:
+            typer.echo(line, err=True)
+        _fail(
+            f"BROKEN: 业务数据与审计记录不符 / the live tables differ from the trail: cases {live.cases_bad}, "
+            f"payment lines {live.payment_lines_bad}, fund entries {live.fund_entries_bad}, funds {live.funds_bad}"
+        )
+    extra = f", extends checkpoint at {kept.seq}" if kept else ""
+    typer.echo(f"OK: {verdict.entries} entries, head {verdict.head}{extra}; cases, payment lines and fund match it")
 
 
 @audit_app.command("keygen")

@@ -40,6 +40,7 @@ from workflows.casefile_view import case_details
 from workflows.env import Env
 from workflows.facts import actor_facts
 from workflows.objections import ObjectionReceipt, raise_objection
+from workflows.oversight.live import verify_live
 from workflows.schemas import ApplicationIn
 from workflows.tracking import step_due
 
@@ -360,7 +361,19 @@ def verify(session: Session) -> VerifyOut:
     entries = (
         verdict.entries if verdict.ok else session.execute(select(func.count()).select_from(_audit_table)).scalar_one()
     )
-    return VerifyOut(ok=verdict.ok, entries=entries, head=verdict.head, first_bad=verdict.first_bad, why=verdict.why)
+    live = verify_live(session)
+    return VerifyOut(
+        ok=verdict.ok and live.ok,
+        entries=entries,
+        head=verdict.head,
+        first_bad=verdict.first_bad,
+        why=verdict.why,
+        cases_bad=live.cases_bad,
+        payment_lines_bad=live.payment_lines_bad,
+        fund_entries_bad=live.fund_entries_bad,
+        funds_bad=live.funds_bad,
+        live_why=live.why,
+    )
 
 
 def run_timers(db: Database, moment: datetime, env: Env, *, clock: Callable[[], datetime] = utcnow) -> SweepResult:
