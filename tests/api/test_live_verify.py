@@ -51,7 +51,8 @@ def test_a_refused_case_set_to_active_by_hand_fails_verify_over_http_and_on_the_
 ) -> None:
     settings, refused = demo
     clean = _verify(settings)
-    assert clean["ok"] is True and clean["cases_bad"] == []
+    assert clean["ok"] is True
+    assert clean["cases_bad"] == []
     assert _cli(settings)[0] == 0
     db = Database(settings.database_url)
     with db.session() as s:
@@ -63,4 +64,5 @@ def test_a_refused_case_set_to_active_by_hand_fails_verify_over_http_and_on_the_
     assert broken["first_bad"] is None, "the audit chain itself is intact"
     code, output = _cli(settings)
     assert code == 1
-    assert f"case {refused}" in output and "active" in output
+    assert f"case {refused}" in output
+    assert "active" in output
