@@ -170,6 +170,7 @@ def fire(
                 },
             ).close()
 
+    # "data" is always there: engine.livestate tells a move from an entry that only records by it.
     act: dict[str, Any] = {"data": dict(data)}
     if comment:
         act["comment"] = comment

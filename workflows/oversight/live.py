@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from engine.errors import WorkflowError
 from engine.livestate import verify_cases
-from workflows import registry
 from workflows.base import AUDIT, FUNDS, LINES
 from workflows.models import FundEntry
 
@@ -37,23 +32,10 @@ class LiveVerdict:
         return not (self.cases_bad or self.payment_lines_bad or self.fund_entries_bad or self.funds_bad)
 
 
-@lru_cache(maxsize=64)
-def _moves_of(workflow: str, spec: str) -> frozenset[str]:
-    return registry.build(registry.spec_from_json(workflow, json.loads(spec))).actions()
-
-
-def _moves(workflow: str, data: Mapping[str, Any]) -> frozenset[str]:
-    """The acts that move a case of this workflow; none when its spec cannot be read (then nothing matches)."""
-    try:
-        return _moves_of(workflow, json.dumps(data.get("spec"), sort_keys=True))
-    except (WorkflowError, ValueError, TypeError, KeyError):
-        return frozenset()
-
-
 def verify_live(session: Session) -> LiveVerdict:
     """Every case, payment line and fund movement against the audit entries that made it. Reads only."""
     verdict = LiveVerdict()
-    for fault in verify_cases(session, _moves):
+    for fault in verify_cases(session):
         verdict.cases_bad.append(fault.case_id)
         verdict.why += [f"案件 / case {fault.case_id}: {w}" for w in fault.why]
     _check_lines(session, verdict)
