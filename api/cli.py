@@ -26,7 +26,9 @@ audit_app = typer.Typer(help="审计日志 / audit trail", no_args_is_help=True)
 timers_app = typer.Typer(help="定时器 / timers", no_args_is_help=True)
 payments_app = typer.Typer(help="发放 / payments", no_args_is_help=True)
 fund_app = typer.Typer(help="临时救助备用金 / emergency reserve fund", no_args_is_help=True)
+reports_app = typer.Typer(help="报表 / reports", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(reports_app, name="reports")
 app.add_typer(regions_app, name="regions")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
@@ -495,3 +497,29 @@ def main() -> None:
         url = _safe_url(os.environ.get("AIDFLOW_DATABASE_URL", "sqlite:///./aidflow.db"))
         typer.echo(f"数据库无法连接或打开 / cannot reach or open the database {url}: {exc.orig}", err=True)
         sys.exit(2)
+
+
+@reports_app.command("monthly")
+def reports_monthly(
+    region: Annotated[
+        str, typer.Option("--region", help="县、乡镇或村的区划代码 / a county, township or village code")
+    ],
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="也写成 Excel 文件 / also write an Excel file")] = None,
+) -> None:
+    """月通报 / the monthly report of a region: JSON on stdout, and an Excel file if asked."""
+    from engine.access import SYSTEM
+    from engine.errors import WorkflowError
+    from workflows.oversight.monthly import monthly_report, monthly_xlsx
+
+    db = _database(_settings(), migrate=False)
+    try:
+        with db.session(write=False) as session:
+            report = monthly_report(session, actor=SYSTEM, region=region, month=month)
+    except WorkflowError as exc:
+        _fail(exc.detail)
+        return
+    if xlsx is not None:
+        xlsx.write_bytes(monthly_xlsx(report))
+        typer.echo(f"已写入 / written to {xlsx}", err=True)
+    typer.echo(report.model_dump_json(indent=2))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from api import services
 from api.deps import CallerDep, Now, Official, StateDep, in_read_unit
 from api.schemas import PROBLEMS, VerifyOut
 from workflows.objections import objection_contact
+from workflows.oversight.monthly import MonthlyReport, monthly_report, monthly_xlsx
 from workflows.payments import PaymentLineOut, payment_lines
 from workflows.reports import FlagOut, integrity_flags
 
@@ -37,6 +38,31 @@ async def payments(
 )
 async def flags_report(state: StateDep, actor: Official) -> list[FlagOut]:
     return await in_read_unit(state, lambda session: integrity_flags(session, actor=actor))
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/reports/monthly",
+    response_model=MonthlyReport,
+    summary="月通报 / the monthly report of a region (format=xlsx for Excel)",
+    responses={200: {"content": {XLSX: {}}}},
+)
+async def monthly(
+    state: StateDep,
+    actor: Official,
+    region: Annotated[str, Query(pattern=r"^\d{12}$", description="county, township or village code")],
+    month: Annotated[str, Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+    format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+) -> Any:
+    report = await in_read_unit(state, lambda session: monthly_report(session, actor=actor, region=region, month=month))
+    if format == "xlsx":
+        name = f"monthly-{region}-{month}.xlsx"
+        return Response(
+            monthly_xlsx(report), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+    return report
 
 
 @router.get(

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from engine.livestate import verify_cases
@@ -95,7 +95,9 @@ def _amounts_in_force(session: Session, case_ids: set[int]) -> dict[int, list[tu
     found: dict[int, list[tuple[datetime, int | None]]] = defaultdict(list)
     if not case_ids:
         return found
-    query = select(AUDIT.case_id, AUDIT.at, AUDIT.data).where(AUDIT.case_id.in_(sorted(case_ids)))
+    # A timer's act took effect when it fell due, whenever the sweep recorded it.
+    effective = func.coalesce(AUDIT.due_at, AUDIT.at)
+    query = select(AUDIT.case_id, effective, AUDIT.data).where(AUDIT.case_id.in_(sorted(case_ids)))
     for case_id, at, raw in session.execute(query.order_by(AUDIT.seq)):
         patch = json.loads(raw).get("set") or {}
         if isinstance(patch.get("monthly_amount_fen"), int):

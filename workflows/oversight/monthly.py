@@ -180,9 +180,11 @@ def monthly_report(session: Session, *, actor: Actor, region: str, month: str) -
         }
     tally = _Tally()
     in_scope = select(CASES.id).where(scope_clause(region)).scalar_subquery()
+    # A timer's act takes effect when it fell due (due_at), whenever the sweep recorded it (at).
+    effective = func.coalesce(AUDIT.due_at, AUDIT.at)
     rows = conn.execute(
         select(AUDIT.case_id, AUDIT.action, AUDIT.from_state, AUDIT.to_state, AUDIT.data)
-        .where(AUDIT.case_id.in_(in_scope), AUDIT.at >= start, AUDIT.at < end)
+        .where(AUDIT.case_id.in_(in_scope), effective >= start, effective < end)
         .order_by(AUDIT.seq)
     )
     for case_id, action, before, after, raw in rows:
@@ -192,7 +194,7 @@ def monthly_report(session: Session, *, actor: Actor, region: str, month: str) -
             tally.add(township, case, figure, amount)
     last = (
         select(AUDIT.case_id, func.max(AUDIT.seq).label("seq"))
-        .where(AUDIT.case_id.in_(in_scope), AUDIT.at < end)
+        .where(AUDIT.case_id.in_(in_scope), effective < end)
         .group_by(AUDIT.case_id)
         .subquery()
     )
