@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -9,11 +10,13 @@ from fastapi import APIRouter, Path, Query, Response
 from api import services
 from api.deps import CallerDep, Now, Official, StateDep, in_read_unit
 from api.schemas import PROBLEMS, VerifyOut
+from engine.calendar import SHANGHAI
 from workflows.objections import objection_contact
 from workflows.oversight.monthly import MonthlyReport, monthly_report, monthly_xlsx
 from workflows.payments import PaymentLineOut, payment_lines
-from workflows.reports import FlagOut, integrity_flags
+from workflows.reports import FlagFilter, FlagOut, flags_xlsx, integrity_flags
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLEMS)
 
 
@@ -34,13 +37,31 @@ async def payments(
 @router.get(
     "/reports/flags",
     response_model=list[FlagOut],
+    responses={200: {"content": {XLSX: {}}}},
     summary="问题线索 / what looks wrong in my scope: missed clocks, refused attempts, filed relatives",
 )
-async def flags_report(state: StateDep, actor: Official) -> list[FlagOut]:
-    return await in_read_unit(state, lambda session: integrity_flags(session, actor=actor))
+async def flags_report(
+    state: StateDep,
+    actor: Official,
+    kind: Annotated[str | None, Query(max_length=40, description="only flags of this kind")] = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{12}$", description="only flags at or below this region")] = None,
+    since: Annotated[datetime | None, Query(description="only flags at or after this moment")] = None,
+    until: Annotated[datetime | None, Query(description="only flags before this moment")] = None,
+    official: Annotated[str | None, Query(max_length=64, description="only flags naming this official")] = None,
+    format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+) -> Any:
+    only = FlagFilter(kind=kind, region=region, since=_aware(since), until=_aware(until), official=official)
+    found = await in_read_unit(state, lambda session: integrity_flags(session, actor=actor, env=state.env, only=only))
+    if format == "xlsx":
+        return Response(
+            flags_xlsx(found), media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="flags.xlsx"'}
+        )
+    return found
 
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+def _aware(moment: datetime | None) -> datetime | None:
+    """A moment given without a zone is read as Shanghai time, as officials write it."""
+    return moment.replace(tzinfo=SHANGHAI) if moment is not None and moment.tzinfo is None else moment
 
 
 @router.get(
