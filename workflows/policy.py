@@ -164,6 +164,8 @@ class Rules:
     emergency_first_aid: Delay | None = None  # an emergency is decided within it; a breach is flagged
     investigator_roles: tuple[str, ...] = ("village_officer",)  # P3: who may sign the house visit
     info_due_max_days: int = 30  # P1: the longest a request for information may give the household
+    watch_income_multiple: Fraction = Fraction(3, 2)  # 潜在救助对象: per-person income under this x the standard
+    watch_follow_up_months: int = 6  # and visited again at this interval
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -228,6 +230,8 @@ class Rules:
             emergency_first_aid=_delay(emergency["first_aid"]) if emergency.get("first_aid") else None,
             investigator_roles=_roles(std.get("investigator_roles", ["village_officer"])),
             info_due_max_days=_months(std.get("info_due_max_days", 30), "info_due_max_days"),
+            watch_income_multiple=Fraction(str(raw.get("watch_list", {}).get("income_multiple", "1.5"))),
+            watch_follow_up_months=_months(raw.get("watch_list", {}).get("follow_up_months", 6), "follow_up_months"),
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from api import services
 from api.deps import CallerDep, Now, Official, StateDep, in_read_unit
@@ -13,6 +13,7 @@ from api.schemas import PROBLEMS, VerifyOut
 from engine.calendar import SHANGHAI
 from workflows.objections import objection_contact
 from workflows.oversight.monthly import MonthlyReport, monthly_report, monthly_xlsx
+from workflows.oversight.watchlist import WatchOut, record_follow_up, watch_list
 from workflows.payments import PaymentLineOut, payment_lines
 from workflows.reports import FlagFilter, FlagOut, flags_xlsx, integrity_flags
 
@@ -84,6 +85,35 @@ async def monthly(
             monthly_xlsx(report), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
     return report
+
+
+@router.get(
+    "/reports/watchlist",
+    response_model=list[WatchOut],
+    summary="潜在救助对象 / refused, withdrawn and exited households still in hardship, with their next follow-up",
+)
+async def watchlist(state: StateDep, actor: Official, now: Now) -> list[WatchOut]:
+    return await in_read_unit(state, lambda session: watch_list(session, env=state.env, actor=actor, now=now))
+
+
+@router.post(
+    "/reports/watchlist/{case_id}/follow-ups",
+    response_model=WatchOut | None,
+    summary="登记回访 / record a follow-up visit to a watched household",
+)
+async def follow_up(
+    case_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    state: StateDep,
+    caller: CallerDep,
+    now: Now,
+    note: Annotated[str, Body(min_length=1, max_length=2000)],
+    still_in_need: Annotated[bool, Body()] = True,
+) -> WatchOut | None:
+    return await caller.write(
+        lambda session, actor: record_follow_up(
+            session, env=state.env, actor=actor, case_id=case_id, note=note, still_in_need=still_in_need, now=now
+        )
+    )
 
 
 @router.get(
