@@ -27,6 +27,8 @@ timers_app = typer.Typer(help="定时器 / timers", no_args_is_help=True)
 payments_app = typer.Typer(help="发放 / payments", no_args_is_help=True)
 fund_app = typer.Typer(help="临时救助备用金 / emergency reserve fund", no_args_is_help=True)
 reports_app = typer.Typer(help="报表 / reports", no_args_is_help=True)
+relatives_app = typer.Typer(help="近亲属备案 / officials' declared close relatives", no_args_is_help=True)
+users_app.add_typer(relatives_app, name="relatives")
 app.add_typer(db_app, name="db")
 app.add_typer(reports_app, name="reports")
 app.add_typer(regions_app, name="regions")
@@ -523,3 +525,36 @@ def reports_monthly(
         xlsx.write_bytes(monthly_xlsx(report))
         typer.echo(f"已写入 / written to {xlsx}", err=True)
     typer.echo(report.model_dump_json(indent=2))
+
+
+@relatives_app.command("add")
+def relatives_add(
+    username: str,
+    name: Annotated[str, typer.Option("--name")],
+    id_number: Annotated[str, typer.Option("--id-number")],
+    relation: Annotated[str, typer.Option("--relation", help="配偶、父母、子女、兄弟姐妹……")],
+) -> None:
+    """工作人员近亲属备案 / file an official's close relative; every application's members are matched against it."""
+    from engine.access import SYSTEM
+    from engine.errors import WorkflowError
+    from workflows.env import Env
+    from workflows.oversight.relatives import declare_relative
+
+    settings = _settings()
+    db = _database(settings)
+    env = Env.load(settings.policy, settings.secret_key)
+    try:
+        with db.session() as session:
+            declare_relative(
+                session,
+                env=env,
+                actor=SYSTEM,
+                username=username,
+                name=name,
+                id_number=id_number,
+                relation=relation,
+                now=utcnow(),
+            )
+    except WorkflowError as exc:
+        _fail(exc.detail, 2)
+    typer.echo(f"已备案 / filed: {username} 的{relation}")

@@ -12,10 +12,12 @@ from openpyxl import load_workbook
 from sqlalchemy import insert
 
 from engine.access import SYSTEM
+from engine.errors import Conflict, InvalidInput
 from tests.factories import OTHER_VILLAGE, TOWNSHIP, VILLAGE
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, Flow, household, id_number, local
 from workflows.fund import deposit_fund
 from workflows.models import PaymentLine
+from workflows.oversight.relatives import declare_relative
 from workflows.oversight.signals import RULES
 from workflows.reports import FlagFilter, FlagOut, flags_xlsx, integrity_flags
 
@@ -177,3 +179,40 @@ def test_a_missed_clock_names_the_official_who_held_the_case(flow: Flow, clean: 
 
 def _village_pass() -> dict[str, Any]:
     return {"investigators": ["clerk", "clerk2"], "visit_date": "2026-11-02", "proposed_monthly_fen": 50_000}
+
+
+def declare(flow: Flow, official: str, number: str, relation: str = "兄弟姐妹") -> None:
+    with flow.session() as s:
+        declare_relative(
+            s,
+            env=flow.env,
+            actor=SYSTEM,
+            username=official,
+            name="王家亲",
+            id_number=number,
+            relation=relation,
+            now=START,
+        )
+
+
+def test_a_member_an_official_declared_as_a_relative_is_flagged_though_the_household_declared_none(
+    flow: Flow, clean: dict[str, int]
+) -> None:
+    member = id_number("19950505", 51, VILLAGE)  # the second member of household serial 5
+    declare(flow, "clerk", member)
+    case_id = flow.submit(own(5), START, actor=flow.world.clerk)
+    found = kinds(flow)["declared_relative"]
+    assert [(f.application_id, f.official) for f in found] == [(case_id, "clerk")]
+    assert found[0].detail is not None
+    assert "acted on the case" in found[0].detail
+
+
+def test_a_relative_is_declared_once_with_a_valid_number_and_a_known_relation(flow: Flow) -> None:
+    number = id_number("19950505", 51, VILLAGE)
+    declare(flow, "clerk", number)
+    with pytest.raises(Conflict):
+        declare(flow, "clerk", number)
+    with pytest.raises(InvalidInput):
+        declare(flow, "clerk", number[:-1] + ("0" if number[-1] != "0" else "1"))
+    with pytest.raises(InvalidInput):
+        declare(flow, "clerk2", number, relation="朋友")

@@ -18,12 +18,15 @@ from engine.queue import visible_clause
 from workflows import emergency, review, standard
 from workflows.base import AUDIT, CASES, LINES
 from workflows.models import CaseIdentifier
+from workflows.oversight.relatives import declared
 from workflows.spec import EmergencySpec
 
 if TYPE_CHECKING:
     from workflows.env import Env
 
 RULES = {
+    "declared_relative": "申请家庭成员是工作人员备案的近亲属 / "
+    "a household member is an official's declared close relative",
     "shared_bank_account": "两户在办家庭使用同一银行账户 / two open households share one bank account",
     "shared_phone": "两户在办家庭留同一联系电话 / two open households give the same phone number",
     "two_stages": "同一人在两个审核环节签批同一案件 / one person acted at two stages of one case",
@@ -85,6 +88,7 @@ def signals(session: Session, *, actor: Actor, env: Env | None = None) -> list[S
     cases = _cases(session, actor)
     found: list[Signal] = []
     found += _shared_identifiers(session, cases)
+    found += _declared_relatives(session, cases)
     if env is not None:
         found += _shared_phones(env, cases)
     found += _trail_signals(session, cases, env)
@@ -131,6 +135,46 @@ def _shared_identifiers(session: Session, cases: dict[int, Any]) -> list[Signal]
         if case_id in cases and _open(cases[case_id]):
             groups[hashed].append(int(case_id))
     return _pairs("shared_bank_account", groups.values(), cases, "同一银行账户")
+
+
+def _declared_relatives(session: Session, cases: dict[int, Any]) -> list[Signal]:
+    """Applications whose applicant, members or supporters an official declared as a close relative;
+    whether that official then acted on the case is said."""
+    relatives = declared(session)
+    if not relatives:
+        return []
+    rows = session.execute(
+        select(CaseIdentifier.case_id, CaseIdentifier.lookup_hash).where(  # type: ignore[call-overload]
+            CaseIdentifier.kind.in_(("applicant", "member", "supporter")),  # type: ignore[attr-defined]
+            CaseIdentifier.lookup_hash.in_(sorted(relatives)),  # type: ignore[attr-defined]
+        )
+    )
+    pairs = sorted({(int(case_id), official, relation) for case_id, h in rows for official, relation in relatives[h]})
+    acted = {
+        (int(case_id), str(who))
+        for case_id, who in session.execute(
+            select(AUDIT.case_id, AUDIT.actor).where(AUDIT.case_id.in_(sorted({p[0] for p in pairs})))
+        )
+    }
+    found = []
+    for case_id, official, relation in pairs:
+        if case_id not in cases:
+            continue
+        c = cases[case_id]
+        did = "，且经办了该案件 / and acted on the case" if (case_id, official) in acted else ""
+        found.append(
+            Signal(
+                "declared_relative",
+                c.updated_at,
+                c.region_code,
+                case_id=case_id,
+                reference=c.reference,
+                state=c.state,
+                official=official,
+                detail=f"{official} 备案的{relation} / declared by {official} as {relation}{did}",
+            )
+        )
+    return found
 
 
 def _shared_phones(env: Env, cases: dict[int, Any]) -> list[Signal]:
