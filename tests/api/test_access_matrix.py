@@ -46,6 +46,9 @@ def expected(user: str, endpoint: str) -> int:
         "GET /api/v1/reports/flags": lambda: 200 if official else 403,
         # the township's 月通报: whoever's region reaches the township; other officials are told it is not found
         "GET /api/v1/reports/monthly": lambda: 403 if not official else 200 if user in REACH_TOWNSHIP else 404,
+        "GET /api/v1/reports/watchlist": lambda: 200 if official else 403,
+        # the case under review is on nobody's watch list
+        "POST /api/v1/reports/watchlist/{case_id}/follow-ups": lambda: 404,
         "GET /api/v1/me": lambda: 200,
         # only an inspector whose region reaches the case; to anyone else the objection does not exist
         "GET /api/v1/objections/{objection_id}/contact": lambda: 200 if user == "inspector" else 404,
@@ -83,6 +86,8 @@ _ENDPOINTS = [
     "GET /api/v1/payments",
     "GET /api/v1/reports/flags",
     "GET /api/v1/reports/monthly",
+    "GET /api/v1/reports/watchlist",
+    "POST /api/v1/reports/watchlist/{case_id}/follow-ups",
     "GET /api/v1/me",
     "GET /api/v1/objections/{objection_id}/contact",
 ]
@@ -126,6 +131,10 @@ def test_access_matrix(user: str, client: TestClient, token_for: Callable[[str],
         "GET /api/v1/audit/verify": lambda: client.get("/api/v1/audit/verify", headers=headers),
         "GET /api/v1/payments": lambda: client.get("/api/v1/payments?month=2026-10", headers=headers),
         "GET /api/v1/reports/flags": lambda: client.get("/api/v1/reports/flags", headers=headers),
+        "GET /api/v1/reports/watchlist": lambda: client.get("/api/v1/reports/watchlist", headers=headers),
+        "POST /api/v1/reports/watchlist/{case_id}/follow-ups": lambda: client.post(
+            f"/api/v1/reports/watchlist/{case_id}/follow-ups", json={"note": "回访 / visited"}, headers=headers
+        ),
         "GET /api/v1/reports/monthly": lambda: client.get(
             f"/api/v1/reports/monthly?region={TOWNSHIP}&month=2026-10", headers=headers
         ),
