@@ -16,7 +16,7 @@ from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, 
 from engine import auditlog
 from engine.access import Actor, Role, valid_region_code
 from engine.accounts import actor_for
-from engine.auditlog import verify_log
+from engine.auditlog import Checkpoint, verify_log
 from engine.authorize import Decision, available_actions, load_case, roles_on_case
 from engine.database import Database
 from engine.errors import InvalidInput, RoleNotPermitted
@@ -355,8 +355,8 @@ def _cursor(token: str | None) -> Cursor | None:
         raise InvalidInput("分页游标无效 / invalid cursor") from exc
 
 
-def verify(session: Session) -> VerifyOut:
-    verdict = verify_log(session)
+def verify(session: Session, checkpoint: Checkpoint | None = None) -> VerifyOut:
+    verdict = verify_log(session, checkpoint)
     # `entries` counts the log as stored; on a broken chain the verifier stopped at `first_bad`.
     entries = (
         verdict.entries if verdict.ok else session.execute(select(func.count()).select_from(_audit_table)).scalar_one()

@@ -6,11 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
+from pydantic import BaseModel, Field
 
 from api import services
 from api.deps import CallerDep, Now, Official, StateDep, in_read_unit
 from api.schemas import PROBLEMS, VerifyOut
+from engine.access import Role
+from engine.auditlog import Checkpoint
 from engine.calendar import SHANGHAI
+from engine.errors import InvalidInput, RoleNotPermitted
 from workflows.objections import objection_contact
 from workflows.oversight.monthly import MonthlyReport, monthly_report, monthly_xlsx
 from workflows.oversight.watchlist import WatchOut, record_follow_up, watch_list
@@ -24,6 +28,41 @@ router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLE
 @router.get("/audit/verify", response_model=VerifyOut, summary="校验审计链 / verify the audit chain")
 async def verify(state: StateDep, _actor: Official) -> VerifyOut:
     return await in_read_unit(state, services.verify)
+
+
+class CheckpointIn(BaseModel):
+    """A signed checkpoint as `aidflow audit checkpoint` wrote it."""
+
+    seq: int = Field(ge=0, le=2**63 - 1)
+    head: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: str = Field(max_length=40)
+    public_key: str = Field(max_length=100)
+    signature: str = Field(max_length=200)
+
+
+@router.post(
+    "/audit/checkpoints/verify",
+    response_model=VerifyOut,
+    summary="按检查点校验审计链（纪检监察）/ verify the trail against a kept checkpoint (inspectors)",
+)
+async def verify_checkpoint(
+    body: CheckpointIn,
+    state: StateDep,
+    actor: Official,
+    public_key: Annotated[str | None, Query(max_length=100, description="the inspectors' own key, pinned")] = None,
+) -> VerifyOut:
+    if not actor.has_role(Role.INSPECTOR):
+        raise RoleNotPermitted("仅限纪检监察人员 / inspectors only")
+    kept = Checkpoint(body.seq, body.head, body.at, body.public_key, body.signature)
+    if public_key is not None and kept.public_key != public_key.strip():
+        raise InvalidInput("检查点不是由指定密钥签名的 / the checkpoint was not signed by the given public key")
+    try:
+        signed = kept.signature_valid()
+    except ValueError:
+        signed = False
+    if not signed:
+        raise InvalidInput("检查点签名无效 / the checkpoint's signature does not verify")
+    return await in_read_unit(state, lambda session: services.verify(session, kept))
 
 
 @router.get("/payments", response_model=list[PaymentLineOut], summary="发放明细 / payment lines in my scope")

@@ -66,3 +66,44 @@ def test_a_refused_case_set_to_active_by_hand_fails_verify_over_http_and_on_the_
     assert code == 1
     assert f"case {refused}" in output
     assert "active" in output
+
+
+def test_inspectors_verify_a_kept_checkpoint_over_http(demo: tuple[Settings, int]) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from engine.auditlog import make_checkpoint, public_key_b64
+
+    settings, refused = demo
+    key = Ed25519PrivateKey.generate()
+    db = Database(settings.database_url)
+    with db.session(write=False) as s:
+        kept = make_checkpoint(s, key, datetime(2026, 11, 20, 3, 0, tzinfo=UTC))
+    db.dispose()
+    body = {
+        "seq": kept.seq,
+        "head": kept.head,
+        "at": kept.at,
+        "public_key": kept.public_key,
+        "signature": kept.signature,
+    }
+    with TestClient(create_app(settings, migrate=False)) as client:
+
+        def headers(user: str) -> dict[str, str]:
+            r = client.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD})
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        inspector = headers("inspector")
+        url, pinned = "/api/v1/audit/checkpoints/verify", {"public_key": public_key_b64(key)}
+        good = client.post(url, params=pinned, json=body, headers=inspector)
+        assert good.status_code == 200, good.text
+        assert good.json()["ok"] is True
+        assert client.post(url, params=pinned, json=body, headers=headers("township1_a")).status_code == 403
+        forged = client.post(url, params=pinned, json={**body, "seq": kept.seq - 1}, headers=inspector)
+        assert forged.status_code == 422, "a checkpoint whose signature does not verify is refused"
+        db = Database(settings.database_url)
+        with db.session() as s:
+            s.execute(text("UPDATE cases SET state = 'active' WHERE id = :id"), {"id": refused})
+        db.dispose()
+        broken = client.post(url, params=pinned, json=body, headers=inspector).json()
+        assert broken["ok"] is False
+        assert broken["cases_bad"] == [refused]
