@@ -156,3 +156,11 @@ def test_a_debit_without_a_grant_is_named(flow: Flow, county: dict[str, int]) ->
         debit = s.execute(select(ENTRIES.c.id).where(ENTRIES.c.kind == "debit")).scalar_one()
     edit(flow, update(ENTRIES).where(ENTRIES.c.id == debit).values(case_id=county["active"]))
     assert live(flow).fund_entries_bad == [debit]
+
+
+def test_a_payment_run_repeated_at_the_same_moment_verifies(flow: Flow, county: dict[str, int], now: datetime) -> None:
+    with flow.session() as s:
+        run_payments(s, env=flow.env, month="2026-12", actor=SYSTEM, now=now + 70 * DAY)
+    with flow.session() as s:
+        run_payments(s, env=flow.env, month="2026-12", actor=SYSTEM, now=now + 70 * DAY)
+    assert live(flow).ok, live(flow).why

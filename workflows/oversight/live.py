@@ -77,7 +77,11 @@ def _check_lines(session: Session, verdict: LiveVerdict) -> None:
                 f"发放明细 / payment line {line_id} ({month}): 无对应的发放审计记录 / no payment run made it"
             )
         bad.update(strays)
+        # Runs repeated at one moment (a retry within one request's clock) made their lines together.
+        together: dict[datetime, tuple[int, int]] = {}
         for at, created, total in runs.get(month, []):
+            together[at] = (together.get(at, (0, 0))[0] + created, total)
+        for at, (created, total) in together.items():
             own = [i for i, when, _a in made if when == at]
             so_far = sum(a for _i, when, a in made if when <= at)
             if len(own) != created or so_far != total:
