@@ -26,7 +26,11 @@ audit_app = typer.Typer(help="审计日志 / audit trail", no_args_is_help=True)
 timers_app = typer.Typer(help="定时器 / timers", no_args_is_help=True)
 payments_app = typer.Typer(help="发放 / payments", no_args_is_help=True)
 fund_app = typer.Typer(help="临时救助备用金 / emergency reserve fund", no_args_is_help=True)
+reports_app = typer.Typer(help="报表 / reports", no_args_is_help=True)
+relatives_app = typer.Typer(help="近亲属备案 / officials' declared close relatives", no_args_is_help=True)
+users_app.add_typer(relatives_app, name="relatives")
 app.add_typer(db_app, name="db")
+app.add_typer(reports_app, name="reports")
 app.add_typer(regions_app, name="regions")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
@@ -215,16 +219,25 @@ def audit_verify(
                 "pass --public-key to pin the inspectors' key",
                 err=True,
             )
+    from workflows.oversight.live import verify_live
+
     with db.session(write=False) as session:
         verdict = verify_log(session, kept)
-    if verdict.ok:
-        extra = f", extends checkpoint at {kept.seq}" if kept else ""
-        typer.echo(f"OK: {verdict.entries} entries, head {verdict.head}{extra}")
-        return
-    _fail(
-        f"BROKEN: first bad entry {verdict.first_bad}: {verdict.why} "
-        f"(审计链已被破坏，第一个不符的条目为 {verdict.first_bad})"
-    )
+        live = verify_live(session)
+    if not verdict.ok:
+        _fail(
+            f"BROKEN: first bad entry {verdict.first_bad}: {verdict.why} "
+            f"(审计链已被破坏，第一个不符的条目为 {verdict.first_bad})"
+        )
+    if not live.ok:
+        for line in live.why:
+            typer.echo(line, err=True)
+        _fail(
+            f"BROKEN: 业务数据与审计记录不符 / the live tables differ from the trail: cases {live.cases_bad}, "
+            f"payment lines {live.payment_lines_bad}, fund entries {live.fund_entries_bad}, funds {live.funds_bad}"
+        )
+    extra = f", extends checkpoint at {kept.seq}" if kept else ""
+    typer.echo(f"OK: {verdict.entries} entries, head {verdict.head}{extra}; cases, payment lines and fund match it")
 
 
 @audit_app.command("keygen")
@@ -495,3 +508,62 @@ def main() -> None:
         url = _safe_url(os.environ.get("AIDFLOW_DATABASE_URL", "sqlite:///./aidflow.db"))
         typer.echo(f"数据库无法连接或打开 / cannot reach or open the database {url}: {exc.orig}", err=True)
         sys.exit(2)
+
+
+@reports_app.command("monthly")
+def reports_monthly(
+    region: Annotated[
+        str, typer.Option("--region", help="县、乡镇或村的区划代码 / a county, township or village code")
+    ],
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="也写成 Excel 文件 / also write an Excel file")] = None,
+) -> None:
+    """月通报 / the monthly report of a region: JSON on stdout, and an Excel file if asked."""
+    from engine.access import SYSTEM
+    from engine.errors import WorkflowError
+    from workflows.oversight.monthly import monthly_report, monthly_xlsx
+
+    db = _database(_settings(), migrate=False)
+    try:
+        with db.session(write=False) as session:
+            report = monthly_report(session, actor=SYSTEM, region=region, month=month)
+    except WorkflowError as exc:
+        _fail(exc.detail)
+        return
+    if xlsx is not None:
+        xlsx.write_bytes(monthly_xlsx(report))
+        typer.echo(f"已写入 / written to {xlsx}", err=True)
+    typer.echo(report.model_dump_json(indent=2))
+
+
+@relatives_app.command("add")
+def relatives_add(
+    username: str,
+    name: Annotated[str, typer.Option("--name")],
+    id_number: Annotated[str, typer.Option("--id-number")],
+    relation: Annotated[str, typer.Option("--relation", help="配偶、父母、子女、兄弟姐妹……")],
+) -> None:
+    """工作人员近亲属备案 / file an official's close relative; every application's members are matched against it."""
+    from engine.access import SYSTEM
+    from engine.errors import WorkflowError
+    from workflows.env import Env
+    from workflows.oversight.relatives import declare_relative
+
+    settings = _settings()
+    db = _database(settings)
+    env = Env.load(settings.policy, settings.secret_key)
+    try:
+        with db.session() as session:
+            declare_relative(
+                session,
+                env=env,
+                actor=SYSTEM,
+                username=username,
+                name=name,
+                id_number=id_number,
+                relation=relation,
+                now=utcnow(),
+            )
+    except WorkflowError as exc:
+        _fail(exc.detail, 2)
+    typer.echo(f"已备案 / filed: {username} 的{relation}")

@@ -25,6 +25,7 @@ from workflows.env import Env
 from workflows.fund import deposit_fund
 from workflows.models import Notice
 from workflows.objections import raise_objection
+from workflows.oversight.relatives import declare_relative
 from workflows.schemas import ApplicationIn
 
 PASSWORD = "demo-2026"
@@ -135,7 +136,11 @@ class Scenario:
         payload: dict[str, Any] = {
             "aid_type": aid_type,
             "village": village,
-            "applicant": {"name": head["name"], "id_number": head["id_number"], "phone": "13800000000"},
+            "applicant": {
+                "name": head["name"],
+                "id_number": head["id_number"],
+                "phone": f"139{rng.randrange(10**8):08d}",
+            },
             "members": members,
             "assets_fen": rng.randrange(0, 2_000_000),
             "reason": "家庭收入低于当地低保标准，生活困难",
@@ -166,8 +171,12 @@ class Scenario:
         *,
         aid_type: str = "dibao",
         draft: bool = False,
+        extra: dict[str, Any] | None = None,
+        relative_of: str | None = None,
     ) -> None:
-        """Steps: (days before now, username, action, data); the first one submits."""
+        """Steps: (days before now, username, action, data); the first one submits. `extra` adds to the
+        application (a phone or bank account shared with another household); `relative_of` names an official
+        who has declared the household's second member a close relative (人情保 signals to find)."""
         village = VILLAGES[village_index][0]
         township = 1 if village_index < 2 else 2
         v_a, v_b = f"village{village_index + 1}_a", f"village{village_index + 1}_b"
@@ -187,6 +196,9 @@ class Scenario:
         )
         if draft:
             payload = payload.model_copy(update={"draft": True})
+        if extra:
+            applicant = {**payload.model_dump()["applicant"], **extra.pop("applicant", {})}
+            payload = ApplicationIn.model_validate({**payload.model_dump(), **extra, "applicant": applicant})
 
         def submit(session: Session, at: datetime) -> None:
             filer = names[steps[0][1]] if steps else v_a
@@ -196,6 +208,18 @@ class Scenario:
             assert result.case.id is not None
             self.case_ids[label] = result.case.id
             self.logins.tracking_codes.append((label, result.tracking_code))
+            if relative_of is not None and len(payload.members) > 1:
+                member = payload.members[1]
+                declare_relative(
+                    session,
+                    env=self.env,
+                    actor=SYSTEM,
+                    username=relative_of,
+                    name=member.name,
+                    id_number=member.id_number,
+                    relation="兄弟姐妹",
+                    now=at,
+                )
 
         self.events.append((self.now - timedelta(days=first_day), order, submit))
         for offset, (days, who, action, data) in enumerate(steps[1:], start=1):
@@ -234,6 +258,37 @@ class Scenario:
                 )
 
             self.events.append((self.now - timedelta(days=days, minutes=-offset), order, step))
+
+    def _plant_signals(
+        self, vp: dict[str, Any], ap: dict[str, Any], paid: list[tuple[int, str, str, dict[str, Any]]]
+    ) -> None:
+        """One example of each 人情保 signal the flags report can find without breaking the trail."""
+        shared_phone = {"applicant": {"phone": "13912345678"}}
+        self.plan("signal_shared_phone_1", 0, [(7, "V", "submit", {})], extra=dict(shared_phone))
+        self.plan("signal_shared_phone_2", 1, [(7, "V", "submit", {})], extra=dict(shared_phone))
+        account = {"bank_account": "6222020200112233445"}
+        self.plan("signal_shared_account_1", 2, [(8, "V", "submit", {})], extra=dict(account))
+        self.plan("signal_shared_account_2", 3, [(8, "V", "submit", {})], extra=dict(account))
+        self.plan("signal_declared_relative", 0, [(9, "V", "submit", {})], relative_of="village1_a")
+        self.plan(
+            "signal_changed_after_approval",
+            2,
+            [
+                *paid,
+                (3, "T", "start_review", {}),
+                (2, "T", "adjust", {"monthly_amount_fen": 45_000, "reason": "收入增加 / more income"}),
+            ],
+        )
+        self.plan(
+            "signal_empty_paperwork",
+            0,
+            [
+                (6, "T", "submit", {}),
+                (6, "T", "grant_emergency", {"amount_fen": 90_000}),
+                (4, "T", "complete_paperwork", {"note": " "}),
+            ],
+            aid_type="emergency",
+        )
 
     def run(self) -> None:
         vp = {
@@ -389,6 +444,7 @@ class Scenario:
         ]
         for label, village, steps in emergencies:
             self.plan(label, village, steps, aid_type="emergency")
+        self._plant_signals(vp, ap, paid)
         self.events.sort(key=lambda e: (e[0], e[1]))
         # The history is replayed in time order; the sweep's entries are stamped with the replayed time.
         for at, _order, action in self.events:

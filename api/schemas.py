@@ -136,6 +136,11 @@ class VerifyOut(BaseModel):
     head: str
     first_bad: int | None
     why: str | None = None
+    cases_bad: list[int] = []  # cases whose row differs from what their audit entries say
+    payment_lines_bad: list[int] = []
+    fund_entries_bad: list[int] = []
+    funds_bad: list[str] = []
+    live_why: list[str] = []
 
 
 class Problem(BaseModel):

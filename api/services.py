@@ -15,7 +15,7 @@ from sqlmodel import Session
 from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, QueueOut, VerifyOut
 from engine import auditlog
 from engine.access import Actor, Role, valid_region_code
-from engine.auditlog import verify_log
+from engine.auditlog import Checkpoint, verify_log
 from engine.authorize import Decision, available_actions, load_case, roles_on_case
 from engine.database import Database
 from engine.errors import InvalidInput, RoleNotPermitted
@@ -41,6 +41,7 @@ from workflows.env import Env
 from workflows.facts import actor_facts
 from workflows.models import CaseIdentifier
 from workflows.objections import ObjectionReceipt, raise_objection
+from workflows.oversight.live import verify_live
 from workflows.schemas import ApplicationIn
 from workflows.tasks import has_task
 from workflows.tracking import step_due
@@ -332,13 +333,25 @@ def _cursor(token: str | None) -> Cursor | None:
         raise InvalidInput("分页游标无效 / invalid cursor") from exc
 
 
-def verify(session: Session) -> VerifyOut:
-    verdict = verify_log(session)
+def verify(session: Session, checkpoint: Checkpoint | None = None) -> VerifyOut:
+    verdict = verify_log(session, checkpoint)
     # `entries` counts the log as stored; on a broken chain the verifier stopped at `first_bad`.
     entries = (
         verdict.entries if verdict.ok else session.execute(select(func.count()).select_from(_audit_table)).scalar_one()
     )
-    return VerifyOut(ok=verdict.ok, entries=entries, head=verdict.head, first_bad=verdict.first_bad, why=verdict.why)
+    live = verify_live(session)
+    return VerifyOut(
+        ok=verdict.ok and live.ok,
+        entries=entries,
+        head=verdict.head,
+        first_bad=verdict.first_bad,
+        why=verdict.why,
+        cases_bad=live.cases_bad,
+        payment_lines_bad=live.payment_lines_bad,
+        fund_entries_bad=live.fund_entries_bad,
+        funds_bad=live.funds_bad,
+        live_why=live.why,
+    )
 
 
 def run_timers(db: Database, moment: datetime, env: Env, *, clock: Callable[[], datetime] = utcnow) -> SweepResult:

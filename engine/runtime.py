@@ -19,6 +19,7 @@ from engine.authorize import Decision, view
 from engine.calendar import WorkCalendar
 from engine.definition import CaseView, GuardContext, WorkflowDefinition
 from engine.errors import Attempt, GuardRejected, InvalidInput, StaleVersion
+from engine.livestate import FILE_DIGEST, file_digest
 from engine.machine import compiled
 from engine.statements import RawStatement
 from engine.tables import Case, TimerRow
@@ -169,6 +170,7 @@ def fire(
                 },
             ).close()
 
+    # "data" is always there: engine.livestate tells a move from an entry that only records by it.
     act: dict[str, Any] = {"data": dict(data)}
     if comment:
         act["comment"] = comment
@@ -298,7 +300,7 @@ def create_case(
         case_id=case.id,
         from_state=None,
         to_state=start,
-        data=dict(audit_data if audit_data is not None else {}),
+        data={**(audit_data if audit_data is not None else {}), FILE_DIGEST: file_digest(data)},
     )
     session.flush()
     return case

@@ -147,3 +147,17 @@ class ReferenceCounter(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=20)
     last: int = 0
+
+
+class OfficialRelative(SQLModel, table=True):
+    """近亲属备案: an official's own declaration of a close relative, matched against every application."""
+
+    __tablename__ = "official_relatives"
+    __table_args__ = (UniqueConstraint("user_id", "id_hash", name="uq_official_relatives_user_person"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    name_enc: str = Field(sa_column=Column(String(600), nullable=False))
+    id_hash: str = Field(max_length=64, index=True)
+    relation: str = Field(max_length=20)
+    declared_at: datetime = _ts()

@@ -168,6 +168,8 @@ class Rules:
     appeal_lawsuit_months: int = 6  # 行政诉讼: brought within this many months
     appeal_review_body: str = "县人民政府 / the county people's government"
     objection_contact: str = "乡镇人民政府社会救助经办窗口 / the township government's social assistance desk"
+    watch_income_multiple: Fraction = Fraction(3, 2)  # 潜在救助对象: per-person income under this x the standard
+    watch_follow_up_months: int = 6  # and visited again at this interval
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -237,6 +239,8 @@ class Rules:
             appeal_lawsuit_months=_months(appeal.get("lawsuit_months", 6), "appeal lawsuit_months"),
             appeal_review_body=str(appeal.get("review_body", "县人民政府 / the county people's government")),
             objection_contact=str((raw.get("public") or {}).get("objection_contact", cls.objection_contact)),
+            watch_income_multiple=Fraction(str(raw.get("watch_list", {}).get("income_multiple", "1.5"))),
+            watch_follow_up_months=_months(raw.get("watch_list", {}).get("follow_up_months", 6), "follow_up_months"),
         )
 
 

@@ -5,17 +5,31 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from sqlalchemy import select as core_select
 from sqlmodel import Session
 
-from engine.access import Actor, Role
+from engine.access import Actor, Role, region_prefix
+from engine.calendar import SHANGHAI
 from engine.queue import visible_clause
 from engine.tables import AuditEntry, Case
 from workflows import standard
 from workflows.base import AUDIT, CASES, FLAG_ACTIONS
+from workflows.oversight.signals import RULES, signals
+
+if TYPE_CHECKING:
+    from workflows.env import Env
+
+_HOLDING_ROLES = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER)
+FLAG_RULES = {
+    "overdue": "办理超过法定时限 / a step was not taken within its time limit",
+    "refused_attempt": "工作人员的操作因回避或职责分离被拒绝 / "
+    "an official was refused for recusal or separation of duties",
+    "filed_relative": "申请家庭中有工作人员的近亲属 / the household has an official among its close relatives",
+    **RULES,
+}
 
 
 class FlagOut(BaseModel):
@@ -25,8 +39,28 @@ class FlagOut(BaseModel):
     state: str
     at: datetime
     region_code: str
-    official: str | None = None  # who was refused, or who must recuse
+    official: str | None = None  # who was refused, who must recuse, who held the case when a clock ran out
     detail: str | None = None  # what was attempted, and why it was refused
+    rule: str | None = None  # the rule the flag is raised under, in words
+
+
+class FlagFilter(BaseModel):
+    """What an inspector narrows the flags to; every field optional."""
+
+    kind: str | None = None
+    region: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    official: str | None = None
+
+    def keeps(self, flag: FlagOut) -> bool:
+        return (
+            (self.kind is None or flag.kind == self.kind)
+            and (self.region is None or flag.region_code.startswith(region_prefix(self.region)))
+            and (self.since is None or flag.at >= self.since)
+            and (self.until is None or flag.at < self.until)
+            and (self.official is None or flag.official == self.official)
+        )
 
 
 def _flag_rows(session: Session, actor: Actor, actions: Sequence[str]) -> Sequence[Any]:
@@ -48,14 +82,33 @@ def _flag_rows(session: Session, actor: Actor, actions: Sequence[str]) -> Sequen
     return session.connection().execute(query).all()
 
 
-def integrity_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
+def integrity_flags(
+    session: Session, *, actor: Actor, env: Env | None = None, only: FlagFilter | None = None
+) -> list[FlagOut]:
     """What an inspector looks at first, in the actor's scope, newest first: missed clocks (as
-    `overdue_flags`), officials refused for recusal or separation of duties (`refused_attempt`), and
-    cases with an official among the household's relatives (`filed_relative`)."""
+    `overdue_flags`), officials refused for recusal or separation of duties (`refused_attempt`),
+    cases with an official among the household's relatives (`filed_relative`), and the 人情保 signals
+    of workflows.oversight.signals, each with its rule."""
     found = overdue_flags(session, actor=actor)
     for case_id, action, state, at, reference, region, who, raw in _flag_rows(session, actor, ("refused", "recusal")):
         found.append(_entry_flag(action, state, at, region, who, raw, case_id, reference))
     found += _refused_filings(session, actor)
+    for s in signals(session, actor=actor, env=env):
+        found.append(
+            FlagOut(
+                application_id=s.case_id,
+                reference=s.reference,
+                kind=s.kind,
+                state=s.state,
+                at=s.at,
+                region_code=s.region_code,
+                official=s.official,
+                detail=s.detail,
+                rule=RULES[s.kind],
+            )
+        )
+    if only is not None:
+        found = [f for f in found if only.keeps(f)]
     return sorted(found, key=lambda f: f.at, reverse=True)
 
 
@@ -76,6 +129,7 @@ def _entry_flag(
         kind, official, detail = "refused_attempt", who, f"{data.get('attempted')}: {reasons}"
     else:
         kind, official, detail = "filed_relative", str(data.get("official") or ""), str(data.get("why") or "")
+    rule = FLAG_RULES[kind]
     return FlagOut(
         application_id=case_id,
         reference=reference,
@@ -85,6 +139,7 @@ def _entry_flag(
         region_code=region,
         official=official,
         detail=detail,
+        rule=rule,
     )
 
 
@@ -105,6 +160,7 @@ def _refused_filings(session: Session, actor: Actor) -> list[FlagOut]:
 def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
     """Breaches recorded on cases in the actor's scope (missed deadlines, paperwork overdue), newest first."""
     rows = [r[:6] for r in _flag_rows(session, actor, FLAG_ACTIONS)]
+    holders = _holders(session, {int(r[0]) for r in rows if r[0] is not None})
     kinds = {
         "flag_paperwork_overdue": "paperwork_overdue",
         "flag_first_aid_overdue": "first_aid_overdue",
@@ -115,7 +171,66 @@ def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
         kind = kinds.get(action) or standard.OVERDUE_KINDS.get(state or "", "overdue")
         found.append(
             FlagOut(
-                application_id=case_id, reference=reference, kind=kind, state=state or "", at=at, region_code=region
+                application_id=case_id,
+                reference=reference,
+                kind=kind,
+                state=state or "",
+                at=at,
+                region_code=region,
+                official=_holder_at(holders.get(case_id, []), at),
+                detail=f"{state} 超过期限 / {state} past its deadline",
+                rule=FLAG_RULES["overdue"],
             )
         )
     return found
+
+
+def _holders(session: Session, case_ids: set[int]) -> dict[int, list[tuple[datetime, str]]]:
+    """Who acted on each case, in order: the officials (not the system, the public or the applicant)."""
+    found: dict[int, list[tuple[datetime, str]]] = {}
+    if not case_ids:
+        return found
+    rows = session.connection().execute(
+        core_select(AUDIT.case_id, AUDIT.at, AUDIT.actor)
+        .where(AUDIT.case_id.in_(sorted(case_ids)), AUDIT.role.in_(_HOLDING_ROLES))
+        .order_by(AUDIT.seq)
+    )
+    for case_id, at, who in rows:
+        found.setdefault(int(case_id), []).append((at, str(who)))
+    return found
+
+
+def _holder_at(acts: list[tuple[datetime, str]], at: datetime) -> str | None:
+    """The official who last acted on the case before its clock ran out: the one who held it."""
+    before = [who for when, who in acts if when <= at]
+    return before[-1] if before else (acts[0][1] if acts else None)
+
+
+def flags_xlsx(flags: Sequence[FlagOut]) -> bytes:
+    """The flags as an Excel sheet, the rule written beside each."""
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "问题线索"
+    sheet.append(
+        [
+            "类别 / kind",
+            "规则 / rule",
+            "案件 / reference",
+            "状态 / state",
+            "时间 / at",
+            "地区 / region",
+            "工作人员 / official",
+            "说明 / detail",
+        ]
+    )
+    for f in flags:
+        at = f.at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        sheet.append([f.kind, f.rule, f.reference, f.state, at, f.region_code, f.official, f.detail])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

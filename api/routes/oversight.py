@@ -2,23 +2,67 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Response
+from pydantic import BaseModel, Field
 
 from api import services
 from api.deps import CallerDep, Now, Official, StateDep, in_read_unit
 from api.schemas import PROBLEMS, VerifyOut
+from engine.access import Role
+from engine.auditlog import Checkpoint
+from engine.calendar import SHANGHAI
+from engine.errors import InvalidInput, RoleNotPermitted
 from workflows.objections import objection_contact
+from workflows.oversight.monthly import MonthlyReport, monthly_report, monthly_xlsx
+from workflows.oversight.watchlist import WatchOut, record_follow_up, watch_list
 from workflows.payments import PaymentLineOut, payment_lines
-from workflows.reports import FlagOut, integrity_flags
+from workflows.reports import FlagFilter, FlagOut, flags_xlsx, integrity_flags
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLEMS)
 
 
 @router.get("/audit/verify", response_model=VerifyOut, summary="校验审计链 / verify the audit chain")
 async def verify(state: StateDep, _actor: Official) -> VerifyOut:
     return await in_read_unit(state, services.verify)
+
+
+class CheckpointIn(BaseModel):
+    """A signed checkpoint as `aidflow audit checkpoint` wrote it."""
+
+    seq: int = Field(ge=0, le=2**63 - 1)
+    head: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: str = Field(max_length=40)
+    public_key: str = Field(max_length=100)
+    signature: str = Field(max_length=200)
+
+
+@router.post(
+    "/audit/checkpoints/verify",
+    response_model=VerifyOut,
+    summary="按检查点校验审计链（纪检监察）/ verify the trail against a kept checkpoint (inspectors)",
+)
+async def verify_checkpoint(
+    body: CheckpointIn,
+    state: StateDep,
+    actor: Official,
+    public_key: Annotated[str | None, Query(max_length=100, description="the inspectors' own key, pinned")] = None,
+) -> VerifyOut:
+    if not actor.has_role(Role.INSPECTOR):
+        raise RoleNotPermitted("仅限纪检监察人员 / inspectors only")
+    kept = Checkpoint(body.seq, body.head, body.at, body.public_key, body.signature)
+    if public_key is not None and kept.public_key != public_key.strip():
+        raise InvalidInput("检查点不是由指定密钥签名的 / the checkpoint was not signed by the given public key")
+    try:
+        signed = kept.signature_valid()
+    except ValueError:
+        signed = False
+    if not signed:
+        raise InvalidInput("检查点签名无效 / the checkpoint's signature does not verify")
+    return await in_read_unit(state, lambda session: services.verify(session, kept))
 
 
 @router.get("/payments", response_model=list[PaymentLineOut], summary="发放明细 / payment lines in my scope")
@@ -33,10 +77,82 @@ async def payments(
 @router.get(
     "/reports/flags",
     response_model=list[FlagOut],
+    responses={200: {"content": {XLSX: {}}}},
     summary="问题线索 / what looks wrong in my scope: missed clocks, refused attempts, filed relatives",
 )
-async def flags_report(state: StateDep, actor: Official) -> list[FlagOut]:
-    return await in_read_unit(state, lambda session: integrity_flags(session, actor=actor))
+async def flags_report(
+    state: StateDep,
+    actor: Official,
+    kind: Annotated[str | None, Query(max_length=40, description="only flags of this kind")] = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{12}$", description="only flags at or below this region")] = None,
+    since: Annotated[datetime | None, Query(description="only flags at or after this moment")] = None,
+    until: Annotated[datetime | None, Query(description="only flags before this moment")] = None,
+    official: Annotated[str | None, Query(max_length=64, description="only flags naming this official")] = None,
+    format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+) -> Any:
+    only = FlagFilter(kind=kind, region=region, since=_aware(since), until=_aware(until), official=official)
+    found = await in_read_unit(state, lambda session: integrity_flags(session, actor=actor, env=state.env, only=only))
+    if format == "xlsx":
+        return Response(
+            flags_xlsx(found), media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="flags.xlsx"'}
+        )
+    return found
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A moment given without a zone is read as Shanghai time, as officials write it."""
+    return moment.replace(tzinfo=SHANGHAI) if moment is not None and moment.tzinfo is None else moment
+
+
+@router.get(
+    "/reports/monthly",
+    response_model=MonthlyReport,
+    summary="月通报 / the monthly report of a region (format=xlsx for Excel)",
+    responses={200: {"content": {XLSX: {}}}},
+)
+async def monthly(
+    state: StateDep,
+    actor: Official,
+    region: Annotated[str, Query(pattern=r"^\d{12}$", description="county, township or village code")],
+    month: Annotated[str, Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+    format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+) -> Any:
+    report = await in_read_unit(state, lambda session: monthly_report(session, actor=actor, region=region, month=month))
+    if format == "xlsx":
+        name = f"monthly-{region}-{month}.xlsx"
+        return Response(
+            monthly_xlsx(report), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+    return report
+
+
+@router.get(
+    "/reports/watchlist",
+    response_model=list[WatchOut],
+    summary="潜在救助对象 / refused, withdrawn and exited households still in hardship, with their next follow-up",
+)
+async def watchlist(state: StateDep, actor: Official, now: Now) -> list[WatchOut]:
+    return await in_read_unit(state, lambda session: watch_list(session, env=state.env, actor=actor, now=now))
+
+
+@router.post(
+    "/reports/watchlist/{case_id}/follow-ups",
+    response_model=WatchOut | None,
+    summary="登记回访 / record a follow-up visit to a watched household",
+)
+async def follow_up(
+    case_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    state: StateDep,
+    caller: CallerDep,
+    now: Now,
+    note: Annotated[str, Body(min_length=1, max_length=2000)],
+    still_in_need: Annotated[bool, Body()] = True,
+) -> WatchOut | None:
+    return await caller.write(
+        lambda session, actor: record_follow_up(
+            session, env=state.env, actor=actor, case_id=case_id, note=note, still_in_need=still_in_need, now=now
+        )
+    )
 
 
 @router.get(

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import ACCOUNTS, application_body, pass_village
+from tests.factories import TOWNSHIP
 
 # Who reaches a case in VILLAGE (township TOWNSHIP, county COUNTY), submitted by applicant1.
 IN_SCOPE = {"applicant1", "village1", "village1b", "township1", "township1b", "county", "inspector", "admin"}
@@ -19,6 +20,9 @@ MAY_PASS = {"village1", "village1b", "township1", "township1b"}
 # Who may submit on a household's behalf in VILLAGE.
 MAY_SUBMIT = {"applicant1", "applicant2", "village1", "village1b", "township1", "township1b"}
 FILING_ROLES = {"village_officer", "township_officer"}
+INSPECTORS = {"inspector", "inspector2"}
+# Whose region reaches the township TOWNSHIP (its reports).
+REACH_TOWNSHIP = {"township1", "township1b", "county", "inspector", "admin"}
 # Who can act on a case in village_review (so finds it in their queue).
 QUEUE_HAS_IT = {"village1", "village1b", "township1", "township1b"}
 
@@ -41,6 +45,13 @@ def expected(user: str, endpoint: str) -> int:
         "GET /api/v1/audit/verify": lambda: 200 if official else 403,
         "GET /api/v1/payments": lambda: 200 if official else 403,
         "GET /api/v1/reports/flags": lambda: 200 if official else 403,
+        # the township's 月通报: whoever's region reaches the township; other officials are told it is not found
+        "GET /api/v1/reports/monthly": lambda: 403 if not official else 200 if user in REACH_TOWNSHIP else 404,
+        "GET /api/v1/reports/watchlist": lambda: 200 if official else 403,
+        # inspectors only; theirs is refused as unsigned
+        "POST /api/v1/audit/checkpoints/verify": lambda: 422 if user in INSPECTORS else 403,
+        # the case under review is on nobody's watch list
+        "POST /api/v1/reports/watchlist/{case_id}/follow-ups": lambda: 404,
         "GET /api/v1/me": lambda: 200,
         # only an inspector whose region reaches the case; to anyone else the objection does not exist
         "GET /api/v1/objections/{objection_id}/contact": lambda: 200 if user == "inspector" else 404,
@@ -77,6 +88,10 @@ _ENDPOINTS = [
     "GET /api/v1/audit/verify",
     "GET /api/v1/payments",
     "GET /api/v1/reports/flags",
+    "GET /api/v1/reports/monthly",
+    "GET /api/v1/reports/watchlist",
+    "POST /api/v1/audit/checkpoints/verify",
+    "POST /api/v1/reports/watchlist/{case_id}/follow-ups",
     "GET /api/v1/me",
     "GET /api/v1/objections/{objection_id}/contact",
 ]
@@ -120,6 +135,18 @@ def test_access_matrix(user: str, client: TestClient, token_for: Callable[[str],
         "GET /api/v1/audit/verify": lambda: client.get("/api/v1/audit/verify", headers=headers),
         "GET /api/v1/payments": lambda: client.get("/api/v1/payments?month=2026-10", headers=headers),
         "GET /api/v1/reports/flags": lambda: client.get("/api/v1/reports/flags", headers=headers),
+        "GET /api/v1/reports/watchlist": lambda: client.get("/api/v1/reports/watchlist", headers=headers),
+        "POST /api/v1/audit/checkpoints/verify": lambda: client.post(
+            "/api/v1/audit/checkpoints/verify",
+            json={"seq": 0, "head": "0" * 64, "at": "", "public_key": "A" * 43 + "=", "signature": "AAAA"},
+            headers=headers,
+        ),
+        "POST /api/v1/reports/watchlist/{case_id}/follow-ups": lambda: client.post(
+            f"/api/v1/reports/watchlist/{case_id}/follow-ups", json={"note": "回访 / visited"}, headers=headers
+        ),
+        "GET /api/v1/reports/monthly": lambda: client.get(
+            f"/api/v1/reports/monthly?region={TOWNSHIP}&month=2026-10", headers=headers
+        ),
         "GET /api/v1/me": lambda: client.get("/api/v1/me", headers=headers),
         "GET /api/v1/objections/{objection_id}/contact": lambda: client.get(
             f"/api/v1/objections/{objection_id}/contact", headers=headers

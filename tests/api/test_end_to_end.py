@@ -77,7 +77,8 @@ def test_from_submission_through_three_notices_to_a_payment_line(
         ("township1", "approve", "township_approval")
     ], "the refused attempt is on the trail, though the act itself was rolled back"
     assert "another official must decide it" in refusals[0]["data"]["reasons"][0]
-    flags = client.get("/api/v1/reports/flags", headers=token_for("inspector")).json()
+    # The test clock stands outside working hours, so the decisions are flagged for that too: only the refusals here.
+    flags = client.get("/api/v1/reports/flags?kind=refused_attempt", headers=token_for("inspector")).json()
     assert [(f["kind"], f["official"], f["application_id"]) for f in flags] == [
         ("refused_attempt", "township1", case["id"])
     ], "the inspector's report shows who tried to decide a case they had reviewed"
