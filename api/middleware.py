@@ -17,7 +17,7 @@ from engine.errors import WorkflowError
 
 MAX_BODY = 256 * 1024
 # File uploads read as files, never stored as text: a larger bound, and binary (XLSX) bodies allowed.
-UPLOADS = {"/api/v1/payments/reconcile": 4 * 1024 * 1024}
+UPLOADS = {"/api/v1/payments/reconcile": 4 * 1024 * 1024, "/payments/reconcile": 4 * 1024 * 1024}
 # Paths answered without a login; on every other path a missing token is 401 before anything else.
 PUBLIC = ("/api/v1/auth/token", "/api/v1/track/", "/api/v1/notices", "/healthz", "/docs", "/openapi.json")
 

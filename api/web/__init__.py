@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web import errors, pages
+from api.web import errors, finance, pages
 from api.web.headers import SecurityHeaders
 from api.web.render import STATIC
 from api.web.sessions import PageState
@@ -19,6 +19,7 @@ def mount(app: FastAPI) -> None:
     """Pages, static files and error pages on `app`; call after the API's own middleware is added,
     so that the security headers wrap every answer."""
     app.include_router(pages.router)
+    app.include_router(finance.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)
     app.add_middleware(PageState)

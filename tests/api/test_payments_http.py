@@ -43,7 +43,7 @@ def active_households(db_url: str, now: datetime, accounts: list[str | None]) ->
             case = Case(
                 workflow="standard",
                 workflow_version=1,
-                reference=f"DB-2026-{i:05d}",
+                reference=f"PAYTEST-{i:05d}",
                 region_code=VILLAGE,
                 township_code=TOWNSHIP,
                 county_code=COUNTY,
