@@ -395,6 +395,9 @@ def export_bank_file(
         raise InvalidInput(f"格式须为 csv 或 xlsx / the format must be csv or xlsx: {fmt!r}")
     _require_finance(session, actor, township)
     conn = session.connection()
+    # Two exports of one township at once: the second waits here and then finds the lines exported.
+    regions = Region.__table__.c  # type: ignore[attr-defined]
+    conn.execute(core_select(regions.code).where(regions.code == township).with_for_update())
     pending = session.exec(
         select(PaymentLine)
         .where(

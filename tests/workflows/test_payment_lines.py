@@ -420,3 +420,29 @@ def test_the_monthly_statement_opens_with_last_months_balance_and_sums_each_kind
         5_000,
         435_000,
     )
+
+
+def test_two_exports_at_once_make_one_batch_and_the_same_file(flow: Flow, now: datetime) -> None:
+    households(flow, now)
+    run(flow, now + 40 * DAY)
+    barrier = threading.Barrier(2)
+    files: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=30)
+            files.append(export(flow, "csv", now + 41 * DAY).content)
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert len(files) == 2
+    assert files[0] == files[1]
+    with flow.session(write=False) as s:
+        assert len(s.exec(select(PaymentBatch)).all()) == 1
