@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import ACCOUNTS, application_body, pass_village
+from tests.factories import TOWNSHIP
 
 # Who reaches a case in VILLAGE (township TOWNSHIP, county COUNTY), submitted by applicant1.
 IN_SCOPE = {"applicant1", "village1", "village1b", "township1", "township1b", "county", "inspector", "admin"}
@@ -19,6 +20,10 @@ MAY_PASS = {"village1", "village1b", "township1", "township1b"}
 # Who may submit on a household's behalf in VILLAGE.
 MAY_SUBMIT = {"applicant1", "applicant2", "village1", "village1b", "township1", "township1b"}
 FILING_ROLES = {"village_officer", "township_officer"}
+# Who reads TOWNSHIP's reserve fund, and who exports its bank file.
+FUND_READERS = {"township1", "township1b", "county", "inspector", "admin"}
+FINANCE = {"township1", "township1b", "county", "admin"}
+FINANCE_ROLES = {"township_officer", "county_officer", "admin"}
 # Who can act on a case in village_review (so finds it in their queue).
 QUEUE_HAS_IT = {"village1", "village1b", "township1", "township1b"}
 
@@ -40,6 +45,13 @@ def expected(user: str, endpoint: str) -> int:
         "GET /api/v1/queue": lambda: 200 if official else 403,
         "GET /api/v1/audit/verify": lambda: 200 if official else 403,
         "GET /api/v1/payments": lambda: 200 if official else 403,
+        # the township's fund: its officers, the county's officers, inspectors and administrators
+        "GET /api/v1/funds/{region}": lambda: 403 if not official else 200 if user in FUND_READERS else 404,
+        "GET /api/v1/funds/{region}/statement": lambda: 403 if not official else 200 if user in FUND_READERS else 404,
+        "POST /api/v1/payments/export": lambda: 200 if user in FINANCE else 403,
+        "POST /api/v1/payments/reconcile": lambda: 200 if ACCOUNTS[user][0] in FINANCE_ROLES else 403,
+        # a reference no line has: not found, whoever asks
+        "POST /api/v1/payments/{reference}/paid-by-hand": lambda: 404,
         "GET /api/v1/reports/flags": lambda: 200 if official else 403,
         "GET /api/v1/me": lambda: 200,
         # only an inspector whose region reaches the case; to anyone else the objection does not exist
@@ -76,6 +88,11 @@ _ENDPOINTS = [
     "GET /api/v1/queue",
     "GET /api/v1/audit/verify",
     "GET /api/v1/payments",
+    "GET /api/v1/funds/{region}",
+    "GET /api/v1/funds/{region}/statement",
+    "POST /api/v1/payments/export",
+    "POST /api/v1/payments/reconcile",
+    "POST /api/v1/payments/{reference}/paid-by-hand",
     "GET /api/v1/reports/flags",
     "GET /api/v1/me",
     "GET /api/v1/objections/{objection_id}/contact",
@@ -119,6 +136,21 @@ def test_access_matrix(user: str, client: TestClient, token_for: Callable[[str],
         "GET /api/v1/queue": lambda: client.get("/api/v1/queue", headers=headers),
         "GET /api/v1/audit/verify": lambda: client.get("/api/v1/audit/verify", headers=headers),
         "GET /api/v1/payments": lambda: client.get("/api/v1/payments?month=2026-10", headers=headers),
+        "GET /api/v1/funds/{region}": lambda: client.get(f"/api/v1/funds/{TOWNSHIP}", headers=headers),
+        "GET /api/v1/funds/{region}/statement": lambda: client.get(
+            f"/api/v1/funds/{TOWNSHIP}/statement?month=2026-10", headers=headers
+        ),
+        "POST /api/v1/payments/export": lambda: client.post(
+            "/api/v1/payments/export", json={"month": "2026-10", "township": TOWNSHIP, "format": "csv"}, headers=headers
+        ),
+        "POST /api/v1/payments/reconcile": lambda: client.post(
+            "/api/v1/payments/reconcile",
+            files={"file": ("r.csv", b"reference,status,reason\r\n", "text/csv")},
+            headers=headers,
+        ),
+        "POST /api/v1/payments/{reference}/paid-by-hand": lambda: client.post(
+            "/api/v1/payments/PAY202610-00000001/paid-by-hand", json={"reason": "现金"}, headers=headers
+        ),
         "GET /api/v1/reports/flags": lambda: client.get("/api/v1/reports/flags", headers=headers),
         "GET /api/v1/me": lambda: client.get("/api/v1/me", headers=headers),
         "GET /api/v1/objections/{objection_id}/contact": lambda: client.get(
