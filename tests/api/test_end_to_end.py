@@ -98,7 +98,11 @@ def test_from_submission_through_three_notices_to_a_payment_line(
         again = run_payments(s, env=state.env, month="2026-11", actor=SYSTEM, now=clock.moment)
     assert again.created == 0
     lines = client.get("/api/v1/payments?month=2026-11", headers=token_for("township1")).json()
-    assert lines == [{"application_id": case["id"], "month": "2026-11", "amount_fen": 50_000, "status": "pending"}]
+    contract = ("application_id", "month", "amount_fen", "status")
+    assert [{k: line[k] for k in contract} for line in lines] == [
+        {"application_id": case["id"], "month": "2026-11", "amount_fen": 50_000, "status": "pending"}
+    ]
+    assert lines[0]["reference"] == f"PAY202611-{case['id']:08d}"
     assert client.get("/api/v1/payments?month=2026-11", headers=token_for("township2")).json() == []
     assert client.get("/api/v1/payments?month=2026-13", headers=token_for("township1")).status_code == 422
 
