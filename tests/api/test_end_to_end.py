@@ -118,6 +118,8 @@ def test_from_submission_through_three_notices_to_a_payment_line(
         ("approve", "township1b"),
         ("close_notice", "system"),
     ]
-    timer_entries = [e for e in trail if e["actor"] == "system"]
+    # The payment run's record of the line is the system's too, but no timer's.
+    timer_entries = [e for e in trail if e["actor"] == "system" and not e["action"].startswith("payment_")]
+    assert [e["action"] for e in trail if e["action"].startswith("payment_")] == ["payment_line"]
     assert all(e["due_at"] is not None for e in timer_entries)
     assert client.get("/api/v1/audit/verify", headers=token_for("inspector")).json()["ok"] is True
