@@ -16,6 +16,8 @@ from api import errors
 from engine.errors import WorkflowError
 
 MAX_BODY = 256 * 1024
+# File uploads read as files, never stored as text: a larger bound, and binary (XLSX) bodies allowed.
+UPLOADS = {"/api/v1/payments/reconcile": 4 * 1024 * 1024, "/payments/reconcile": 4 * 1024 * 1024}
 # Paths answered without a login; on every other path a missing token is 401 before anything else.
 PUBLIC = ("/api/v1/auth/token", "/api/v1/track/", "/api/v1/notices", "/healthz", "/docs", "/openapi.json")
 
@@ -84,9 +86,11 @@ class InputGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = UPLOADS.get(str(scope.get("path", "")))
+        limit = upload or self.limit
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit)
             return
         body = b""
         while True:
@@ -94,13 +98,13 @@ class InputGuard:
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")
-            if len(body) > self.limit:
-                await self._too_large(scope, receive, send)
+            if len(body) > limit:
+                await self._too_large(scope, receive, send, limit)
                 return
             if not message.get("more_body", False):
                 break
         target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
-        if b"%00" in target or b"\x00" in target or body_has_nul(body):
+        if b"%00" in target or b"\x00" in target or (upload is None and body_has_nul(body)):
             response = errors.problem(
                 422,
                 "输入中含有空字符（NUL），请删除后重试 / the input contains a NUL character; remove it",
@@ -119,7 +123,7 @@ class InputGuard:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         headers = dict(scope.get("headers", []))
         path = str(scope.get("path", ""))
         if path != "/" and not path.startswith(PUBLIC) and not _valid_token(scope, headers.get(b"authorization")):
@@ -131,6 +135,6 @@ class InputGuard:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         else:
-            kib = self.limit // 1024
+            kib = limit // 1024
             response = errors.problem(413, f"请求体超过 {kib} KiB / request body over {kib} KiB", code="too_large")
         await response(scope, receive, send)

@@ -87,19 +87,22 @@ class Fund(SQLModel, table=True):
 
 
 class FundEntry(SQLModel, table=True):
-    """One movement of a fund: a deposit, or a grant's debit. Never updated."""
+    """One movement of a fund: a deposit, a grant paid out, a refund or a recovery. Never updated."""
 
     __tablename__ = "fund_entries"
     __table_args__ = (Index("ix_fund_entries_account", "account_code", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     account_code: str = Field(max_length=12)
-    kind: str = Field(max_length=10)  # deposit | debit
+    kind: str = Field(max_length=10)  # deposit | grant | refund | recovery
     amount_fen: int = _fen()
     balance_after_fen: int = _fen()
     case_id: int | None = Field(default=None, foreign_key="cases.id")
     actor: str = Field(max_length=64)
     at: datetime = _ts()
+    note: str | None = Field(default=None, max_length=200)
+    payee: str | None = Field(default=None, max_length=100)
+    method: str | None = Field(default=None, max_length=20)  # cash | card | bank_transfer (grants)
 
 
 class EmergencyGrant(SQLModel, table=True):
@@ -126,6 +129,7 @@ class PaymentLine(SQLModel, table=True):
     __tablename__ = "payment_lines"
     __table_args__ = (
         UniqueConstraint("case_id", "month", name="uq_payment_lines_case_month"),
+        UniqueConstraint("reference", name="uq_payment_lines_reference"),
         Index("ix_payment_lines_county_month", "county_code", "month", "id"),
     )
 
@@ -137,6 +141,33 @@ class PaymentLine(SQLModel, table=True):
     region_code: str = Field(max_length=12)
     township_code: str = Field(max_length=12)
     county_code: str = Field(max_length=12)
+    created_at: datetime = _ts()
+    reference: str | None = Field(default=None, max_length=40)
+    held_reason: str | None = Field(default=None, max_length=200)  # pending but never exported while set
+    attempt: int = 1
+    batch_id: int | None = Field(default=None, foreign_key="payment_batches.id")
+    exported_at: datetime | None = _ts(nullable=True)
+    paid_at: datetime | None = _ts(nullable=True)
+    failed_at: datetime | None = _ts(nullable=True)
+    failure_reason: str | None = Field(default=None, max_length=200)
+    paid_by_hand: str | None = Field(default=None, max_length=200)  # the recorded reason of a payment by hand
+
+
+class PaymentBatch(SQLModel, table=True):
+    """One bank file of a township and month: its lines, count and total; a repeated export reuses it."""
+
+    __tablename__ = "payment_batches"
+    __table_args__ = (UniqueConstraint("township_code", "month", "seq", name="uq_payment_batches_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    township_code: str = Field(max_length=12)
+    month: str = Field(max_length=7)
+    seq: int
+    line_count: int
+    total_fen: int = _fen()
+    sha256_csv: str | None = Field(default=None, max_length=64)
+    sha256_xlsx: str | None = Field(default=None, max_length=64)
+    actor: str = Field(max_length=64)
     created_at: datetime = _ts()
 
 

@@ -291,6 +291,8 @@ class AdjustData(ActionData):
 class GrantEmergencyData(ActionData):
     amount_fen: Fen | None = None
     county_override: bool | None = None
+    payee: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    method: Literal["cash", "card", "bank_transfer"] | None = None
 
 
 class ConvertData(ActionData):

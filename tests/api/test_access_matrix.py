@@ -23,6 +23,10 @@ FILING_ROLES = {"village_officer", "township_officer"}
 INSPECTORS = {"inspector", "inspector2"}
 # Whose region reaches the township TOWNSHIP (its reports).
 REACH_TOWNSHIP = {"township1", "township1b", "county", "inspector", "admin"}
+# Who reads TOWNSHIP's reserve fund, and who exports its bank file.
+FUND_READERS = {"township1", "township1b", "county", "inspector", "admin"}
+FINANCE = {"township1", "township1b", "county", "admin"}
+FINANCE_ROLES = {"township_officer", "county_officer", "admin"}
 # Who can act on a case in village_review (so finds it in their queue).
 QUEUE_HAS_IT = {"village1", "village1b", "township1", "township1b"}
 
@@ -44,6 +48,13 @@ def expected(user: str, endpoint: str) -> int:
         "GET /api/v1/queue": lambda: 200 if official else 403,
         "GET /api/v1/audit/verify": lambda: 200 if official else 403,
         "GET /api/v1/payments": lambda: 200 if official else 403,
+        # the township's fund: its officers, the county's officers, inspectors and administrators
+        "GET /api/v1/funds/{region}": lambda: 403 if not official else 200 if user in FUND_READERS else 404,
+        "GET /api/v1/funds/{region}/statement": lambda: 403 if not official else 200 if user in FUND_READERS else 404,
+        "POST /api/v1/payments/export": lambda: 200 if user in FINANCE else 403,
+        "POST /api/v1/payments/reconcile": lambda: 200 if ACCOUNTS[user][0] in FINANCE_ROLES else 403,
+        # a reference no line has: not found, whoever asks
+        "POST /api/v1/payments/{reference}/paid-by-hand": lambda: 404,
         "GET /api/v1/reports/flags": lambda: 200 if official else 403,
         # the township's 月通报: whoever's region reaches the township; other officials are told it is not found
         "GET /api/v1/reports/monthly": lambda: 403 if not official else 200 if user in REACH_TOWNSHIP else 404,
@@ -87,6 +98,11 @@ _ENDPOINTS = [
     "GET /api/v1/queue",
     "GET /api/v1/audit/verify",
     "GET /api/v1/payments",
+    "GET /api/v1/funds/{region}",
+    "GET /api/v1/funds/{region}/statement",
+    "POST /api/v1/payments/export",
+    "POST /api/v1/payments/reconcile",
+    "POST /api/v1/payments/{reference}/paid-by-hand",
     "GET /api/v1/reports/flags",
     "GET /api/v1/reports/monthly",
     "GET /api/v1/reports/watchlist",
@@ -134,6 +150,21 @@ def test_access_matrix(user: str, client: TestClient, token_for: Callable[[str],
         "GET /api/v1/queue": lambda: client.get("/api/v1/queue", headers=headers),
         "GET /api/v1/audit/verify": lambda: client.get("/api/v1/audit/verify", headers=headers),
         "GET /api/v1/payments": lambda: client.get("/api/v1/payments?month=2026-10", headers=headers),
+        "GET /api/v1/funds/{region}": lambda: client.get(f"/api/v1/funds/{TOWNSHIP}", headers=headers),
+        "GET /api/v1/funds/{region}/statement": lambda: client.get(
+            f"/api/v1/funds/{TOWNSHIP}/statement?month=2026-10", headers=headers
+        ),
+        "POST /api/v1/payments/export": lambda: client.post(
+            "/api/v1/payments/export", json={"month": "2026-10", "township": TOWNSHIP, "format": "csv"}, headers=headers
+        ),
+        "POST /api/v1/payments/reconcile": lambda: client.post(
+            "/api/v1/payments/reconcile",
+            files={"file": ("r.csv", b"reference,status,reason\r\n", "text/csv")},
+            headers=headers,
+        ),
+        "POST /api/v1/payments/{reference}/paid-by-hand": lambda: client.post(
+            "/api/v1/payments/PAY202610-00000001/paid-by-hand", json={"reason": "现金"}, headers=headers
+        ),
         "GET /api/v1/reports/flags": lambda: client.get("/api/v1/reports/flags", headers=headers),
         "GET /api/v1/reports/watchlist": lambda: client.get("/api/v1/reports/watchlist", headers=headers),
         "POST /api/v1/audit/checkpoints/verify": lambda: client.post(

@@ -99,7 +99,11 @@ def test_from_submission_through_three_notices_to_a_payment_line(
         again = run_payments(s, env=state.env, month="2026-11", actor=SYSTEM, now=clock.moment)
     assert again.created == 0
     lines = client.get("/api/v1/payments?month=2026-11", headers=token_for("township1")).json()
-    assert lines == [{"application_id": case["id"], "month": "2026-11", "amount_fen": 50_000, "status": "pending"}]
+    contract = ("application_id", "month", "amount_fen", "status")
+    assert [{k: line[k] for k in contract} for line in lines] == [
+        {"application_id": case["id"], "month": "2026-11", "amount_fen": 50_000, "status": "pending"}
+    ]
+    assert lines[0]["reference"] == f"PAY202611-{case['id']:08d}"
     assert client.get("/api/v1/payments?month=2026-11", headers=token_for("township2")).json() == []
     assert client.get("/api/v1/payments?month=2026-13", headers=token_for("township1")).status_code == 422
 
@@ -115,6 +119,8 @@ def test_from_submission_through_three_notices_to_a_payment_line(
         ("approve", "township1b"),
         ("close_notice", "system"),
     ]
-    timer_entries = [e for e in trail if e["actor"] == "system"]
+    # The payment run's record of the line is the system's too, but no timer's.
+    timer_entries = [e for e in trail if e["actor"] == "system" and not e["action"].startswith("payment_")]
+    assert [e["action"] for e in trail if e["action"].startswith("payment_")] == ["payment_line"]
     assert all(e["due_at"] is not None for e in timer_entries)
     assert client.get("/api/v1/audit/verify", headers=token_for("inspector")).json()["ok"] is True

@@ -48,7 +48,7 @@ def test_aid_is_paid_at_once_from_the_fund_then_paperwork_and_a_notice_close_it(
         entries = s.exec(select(FundEntry).order_by(FundEntry.id)).all()  # type: ignore[arg-type]
         moves = [(e.kind, e.amount_fen, e.balance_after_fen, e.case_id) for e in entries]
     assert [(n.aid_type, n.amount_fen) for n in shown] == [("emergency", 200_000)]
-    assert moves == [("deposit", 1_000_000, 1_000_000, None), ("debit", 200_000, 800_000, case_id)]
+    assert moves == [("deposit", 1_000_000, 1_000_000, None), ("grant", 200_000, 800_000, case_id)]
     flow.sweep(now + 9 * DAY)
     assert flow.state(case_id) == "closed"
     assert flow.case(case_id).data.get("flags") == [], "paperwork in time: nothing flagged"

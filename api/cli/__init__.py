@@ -1,4 +1,4 @@
-"""The `aidflow` command line."""
+"""The `aidflow` command line: the app, and the command groups that fit on a page; money in its own modules."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import os
 import re
 import secrets
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from api.cli.base import _database, _fail, _has_own_secret, _parse_moment, _safe_url, _settings, demo_key_file
+from api.cli.fund import fund_app
+from api.cli.payments import payments_app
 from api.settings import Settings
 from engine.access import SYSTEM
-from engine.database import Database
 from engine.tables import utcnow
 
 app = typer.Typer(help="aidflow: 社会救助审核审批 / social-assistance approval engine", no_args_is_help=True)
@@ -24,8 +25,6 @@ regions_app = typer.Typer(help="行政区划 / regions", no_args_is_help=True)
 users_app = typer.Typer(help="工作人员账号 / officials' accounts", no_args_is_help=True)
 audit_app = typer.Typer(help="审计日志 / audit trail", no_args_is_help=True)
 timers_app = typer.Typer(help="定时器 / timers", no_args_is_help=True)
-payments_app = typer.Typer(help="发放 / payments", no_args_is_help=True)
-fund_app = typer.Typer(help="临时救助备用金 / emergency reserve fund", no_args_is_help=True)
 reports_app = typer.Typer(help="报表 / reports", no_args_is_help=True)
 relatives_app = typer.Typer(help="近亲属备案 / officials' declared close relatives", no_args_is_help=True)
 users_app.add_typer(relatives_app, name="relatives")
@@ -39,56 +38,8 @@ app.add_typer(payments_app, name="payments")
 app.add_typer(fund_app, name="fund")
 
 
-def _settings() -> Settings:
-    """The settings from the environment; without AIDFLOW_SECRET_KEY, the key the demo keeps beside its
-    database (so serve, worker and timers read what the demo encrypted)."""
-    settings = Settings()
-    if not _has_own_secret(settings):
-        path = demo_key_file(settings.database_url)
-        key = path.read_text(encoding="utf-8").strip() if path.exists() else ""
-        if key:
-            return settings.model_copy(update={"secret_key": key})
-    return settings
-
-
-def _database(settings: Settings, *, migrate: bool = True) -> Database:
-    if migrate:
-        import migrations
-
-        migrations.upgrade(settings.database_url)
-    return Database(settings.database_url)
-
-
 MIN_PASSWORD = 10
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
-
-
-def _safe_url(url: str) -> str:
-    """The database URL with any password hidden."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparseable URL: show nothing of it
-        return "(database URL)"
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
-
-
-def _parse_moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        _fail(f"时间格式无效 / not an ISO-8601 time: {text!r}", 2)
-        raise
-    if moment.tzinfo is None:
-        from engine.calendar import SHANGHAI
-
-        moment = moment.replace(tzinfo=SHANGHAI)  # a time typed without a zone is Shanghai time
-    return moment.astimezone(UTC)
 
 
 @db_app.command("upgrade")
@@ -293,10 +244,6 @@ def _is_loopback(host: str) -> bool:
         return False  # another host name: it may resolve to anything
 
 
-def _has_own_secret(settings: Settings) -> bool:
-    return bool(settings.secret_key.strip()) and not settings.using_dev_secret
-
-
 def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
@@ -376,46 +323,6 @@ def worker(
         time.sleep(interval)
 
 
-@payments_app.command("run")
-def payments_run(month: Annotated[str, typer.Option("--month", help="YYYY-MM")]) -> None:
-    """生成当月发放明细 / create the month's payment lines (a repeated run adds none)."""
-    from engine.errors import WorkflowError
-    from workflows.env import Env
-    from workflows.payments import run_payments
-
-    if not re.fullmatch(r"[1-9]\d{3}-(0[1-9]|1[0-2])", month):
-        _fail(f"月份格式应为 YYYY-MM / month must be YYYY-MM: {month!r}", 2)
-    settings = _settings()
-    env = Env.load(settings.policy, settings.secret_key)
-    db = _database(settings)
-    try:
-        with db.session() as session:
-            result = run_payments(session, env=env, month=month, actor=SYSTEM, now=utcnow())
-    except WorkflowError as exc:
-        _fail(exc.detail)
-    typer.echo(f"{month}: created {result.created}, already present {result.already}, total {result.total_fen} fen")
-
-
-@fund_app.command("deposit")
-def fund_deposit(township: str, amount_fen: Annotated[int, typer.Option("--amount-fen", min=1, max=10**12)]) -> None:
-    """向乡镇临时救助备用金存入 / pay into a township's emergency reserve fund."""
-    from engine.errors import WorkflowError
-    from workflows.env import Env
-    from workflows.fund import deposit_fund
-
-    settings = _settings()
-    env = Env.load(settings.policy, settings.secret_key)
-    db = _database(settings)
-    try:
-        with db.session() as session:
-            balance = deposit_fund(
-                session, env=env, township_code=township, amount_fen=amount_fen, actor=SYSTEM, now=utcnow()
-            )
-    except WorkflowError as exc:
-        _fail(exc.detail)
-    typer.echo(f"备用金余额 / fund balance {township}: {balance} fen")
-
-
 @app.command("demo")
 def demo(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
@@ -443,16 +350,6 @@ def demo(
     typer.echo(f"工作台 / the desk: http://{host}:{port}/login  (公示栏 / notices: /notices, 查询 / tracking: /track)")
     typer.echo(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     _serve(settings, host, port)
-
-
-def demo_key_file(database_url: str) -> Path:
-    """Where the demo keeps its key: beside its SQLite file, or in the working directory."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database + ".secret")
-    return Path("aidflow-demo.secret")
 
 
 def _demo_settings(settings: Settings) -> Settings:
