@@ -57,11 +57,10 @@ def check_case(
     digests: Mapping[str, str] | None = created.get(FILE_DIGEST)
     patched: dict[str, Any] = {}
     for _action, before, after, where, raw in trail[1:]:
-        region = where
         act = json.loads(raw)
         if before is None or not isinstance(act.get("data"), dict):
             continue  # only `fire` writes the act's data under "data": other entries record, they do not move
-        state, version = after, version + 1
+        state, version, region = after, version + 1, where
         patched.update(act.get("set") or {})
     why = []
     if row["state"] != state:

@@ -118,7 +118,7 @@ def test_a_payment_line_raised_by_hand_is_named(flow: Flow, county: dict[str, in
 def test_a_payment_line_added_by_hand_is_named(flow: Flow, county: dict[str, int], now: datetime) -> None:
     with flow.session() as s:
         row = dict(s.execute(select(LINES).where(LINES.c.case_id == county["active"])).mappings().one())
-        row.update(id=777, month="2026-12", created_at=now + 70 * DAY)
+        row.update(id=777, month="2026-12", created_at=now + 70 * DAY, reference="PAY202612-00000777")
         s.execute(insert(LINES).values(**row))
     assert live(flow).payment_lines_bad == [777]
 
@@ -147,13 +147,13 @@ def test_a_fund_balance_raised_by_hand_is_named(flow: Flow, county: dict[str, in
 
 
 def test_a_debit_deleted_by_hand_is_found(flow: Flow, county: dict[str, int]) -> None:
-    edit(flow, delete(ENTRIES).where(ENTRIES.c.kind == "debit"))
+    edit(flow, delete(ENTRIES).where(ENTRIES.c.kind == "grant"))
     assert live(flow).funds_bad == [TOWNSHIP]
 
 
 def test_a_debit_without_a_grant_is_named(flow: Flow, county: dict[str, int]) -> None:
     with flow.session() as s:
-        debit = s.execute(select(ENTRIES.c.id).where(ENTRIES.c.kind == "debit")).scalar_one()
+        debit = s.execute(select(ENTRIES.c.id).where(ENTRIES.c.kind == "grant")).scalar_one()
     edit(flow, update(ENTRIES).where(ENTRIES.c.id == debit).values(case_id=county["active"]))
     assert live(flow).fund_entries_bad == [debit]
 

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from engine.livestate import verify_cases
 from workflows.base import AUDIT, FUNDS, LINES
+from workflows.fund import CREDITS, KINDS
 from workflows.models import FundEntry
 
 _FUND_ENTRIES = FundEntry.__table__  # type: ignore[attr-defined]
@@ -110,31 +111,23 @@ def _amounts_in_force(session: Session, case_ids: set[int]) -> dict[int, list[tu
 
 
 def _check_fund(session: Session, verdict: LiveVerdict) -> None:
-    """Each deposit has its fund_deposit entry, each debit its grant; balances run on and end where the fund says."""
-    deposits: dict[tuple[str, datetime, int], int] = defaultdict(int)
-    for at, region, _case, raw in _entries(session, "fund_deposit"):
-        deposits[(region, at, int(json.loads(raw).get("amount_fen") or 0))] += 1
-    grants: dict[tuple[int | None, int], int] = defaultdict(int)
-    for _at, _region, case_id, raw in _entries(session, "grant_emergency"):
-        amount = (json.loads(raw).get("data") or {}).get("amount_fen")
-        grants[(case_id, int(amount or 0))] += 1
+    """Each fund movement has its `fund_<kind>` entry (same account, case and amount); balances run on
+    from one movement to the next and end where the fund says."""
+    recorded: dict[tuple[str, str, int | None, int], int] = defaultdict(int)
+    for kind in KINDS:
+        for _at, region, case_id, raw in _entries(session, f"fund_{kind}"):
+            recorded[(kind, region, case_id, int(json.loads(raw).get("amount_fen") or 0))] += 1
     c = _FUND_ENTRIES.c
     query = select(c.id, c.account_code, c.kind, c.amount_fen, c.balance_after_fen, c.case_id, c.at).order_by(c.id)
     balances: dict[str, int] = {}
     bad: set[int] = set()
-    for entry_id, account, kind, amount, after, case_id, at in session.execute(query):
-        if kind == "deposit":
-            key = (account, at, int(amount))
-            matched = deposits.get(key, 0) > 0
-            if matched:
-                deposits[key] -= 1
-            running = balances.get(account, 0) + int(amount)
-        else:
-            grant = (case_id, int(amount))
-            matched = kind == "debit" and grants.get(grant, 0) > 0
-            if matched:
-                grants[grant] -= 1
-            running = balances.get(account, 0) - int(amount)
+    for entry_id, account, kind, amount, after, case_id, _at in session.execute(query):
+        key = (str(kind), str(account), case_id, int(amount))
+        matched = recorded.get(key, 0) > 0
+        if matched:
+            recorded[key] -= 1
+        sign = 1 if kind in CREDITS else -1
+        running = balances.get(account, 0) + sign * int(amount)
         if not matched:
             bad.add(int(entry_id))
             verdict.why.append(
