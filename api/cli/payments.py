@@ -96,7 +96,7 @@ def payments_export(
     """导出银行代发文件 / write the township's bank file for the month (exporting again gives the same file)."""
     from engine.errors import WorkflowError
     from workflows.env import Env
-    from workflows.payments import export_bank_file
+    from workflows.settlement import export_bank_file
 
     _month(month)
     if fmt not in ("csv", "xlsx"):
@@ -124,7 +124,7 @@ def payments_export(
 def payments_reconcile(file: Path) -> None:
     """导入银行回盘文件 / read the bank's result file (reference, status, reason); a repeated import changes nothing."""
     from engine.errors import WorkflowError
-    from workflows.payments import reconcile
+    from workflows.settlement import reconcile
 
     try:
         if file.stat().st_size > MAX_RESULT_BYTES:
@@ -159,7 +159,7 @@ def payments_reconcile(file: Path) -> None:
 def payments_pay_by_hand(reference: str, reason: Annotated[str, typer.Option("--reason")]) -> None:
     """记录手工发放 / record a failed or held line as paid by hand, with the reason."""
     from engine.errors import WorkflowError
-    from workflows.payments import pay_by_hand
+    from workflows.settlement import pay_by_hand
 
     db = _database(_settings())
     try:

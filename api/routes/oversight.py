@@ -19,15 +19,9 @@ from workflows.fund import FundOut, FundStatement, fund_ledger, fund_statement
 from workflows.objections import objection_contact
 from workflows.oversight.monthly import MonthlyReport, monthly_report, monthly_xlsx
 from workflows.oversight.watchlist import WatchOut, record_follow_up, watch_list
-from workflows.payments import (
-    PaymentLineOut,
-    ReconcileResult,
-    export_bank_file,
-    pay_by_hand,
-    payment_lines,
-    reconcile,
-)
+from workflows.payments import PaymentLineOut, payment_lines
 from workflows.reports import FlagFilter, FlagOut, flags_xlsx, integrity_flags
+from workflows.settlement import ReconcileResult, export_bank_file, pay_by_hand, reconcile
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 router = APIRouter(prefix="/api/v1", tags=["oversight 监督"], responses=PROBLEMS)

@@ -21,15 +21,8 @@ from engine.access import Actor, Role, region_level
 from engine.errors import InvalidInput, WorkflowError
 from engine.tables import Region
 from workflows.fund import fund_ledger, fund_statement
-from workflows.payments import (
-    PaymentLineOut,
-    ReconcileResult,
-    export_bank_file,
-    month_of,
-    pay_by_hand,
-    payment_lines,
-    reconcile,
-)
+from workflows.payments import PaymentLineOut, month_of, payment_lines
+from workflows.settlement import ReconcileResult, export_bank_file, pay_by_hand, reconcile
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
 MONTH = re.compile(r"[1-9]\d{3}-(0[1-9]|1[0-2])")

@@ -20,15 +20,8 @@ from tests.workflows.support import Flow, household, local
 from workflows import bankfile
 from workflows.fund import deposit_fund, fund_balance, fund_ledger, fund_statement, move_fund
 from workflows.models import FundEntry, PaymentBatch, PaymentLine
-from workflows.payments import (
-    NO_ACCOUNT,
-    BankFileOut,
-    export_bank_file,
-    pay_by_hand,
-    payment_lines,
-    reconcile,
-    run_payments,
-)
+from workflows.payments import NO_ACCOUNT, payment_lines, run_payments
+from workflows.settlement import BankFileOut, export_bank_file, pay_by_hand, reconcile
 
 DAY = timedelta(days=1)
 TOWNSHIP = "341122100000"
