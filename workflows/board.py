@@ -11,10 +11,9 @@ from sqlmodel import Session, col, select
 
 from engine.access import region_prefix
 from engine.tables import Case, Region
-from workflows import aidtypes
 from workflows.base import CASES
 from workflows.models import Notice, Objection
-from workflows.notices import public_name
+from workflows.notices import shown
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -89,25 +88,7 @@ def region_board(
         .offset((page - 1) * size)
         .limit(size)
     ).all()
-    listings = [
-        Listing(
-            id=n.id or 0,
-            reference=n.reference,
-            name=public_name(n.masked_name, masked=True),
-            village=village,
-            village_code=n.region_code,
-            household_size=n.household_size,
-            aid_type=n.aid_type,
-            aid_type_label=aidtypes.label_of(n.aid_type),
-            amount_fen=n.amount_fen,
-            stage=n.stage,
-            stage_label=n.label,
-            starts=n.starts,
-            ends=n.ends,
-            under_objection=bool(under),
-        )
-        for n, village, under in rows
-    ]
+    listings = [Listing(**shown(n, village), under_objection=bool(under)) for n, village, under in rows]
     contact_region = region_code if region.level != "village" else (region.parent_code or region_code)
     return Board(
         region_code=region.code,
@@ -137,19 +118,4 @@ def open_notice(session: Session, *, notice_id: int, now: datetime) -> Listing |
     pending = (case.data.get("objection") or {}).get("notice_id") == notice.id and case.state == "objection_review"
     if not running and not pending:
         return None
-    return Listing(
-        id=notice.id or 0,
-        reference=notice.reference,
-        name=public_name(notice.masked_name, masked=True),
-        village=region.name,
-        village_code=notice.region_code,
-        household_size=notice.household_size,
-        aid_type=notice.aid_type,
-        aid_type_label=aidtypes.label_of(notice.aid_type),
-        amount_fen=notice.amount_fen,
-        stage=notice.stage,
-        stage_label=notice.label,
-        starts=notice.starts,
-        ends=notice.ends,
-        under_objection=pending,
-    )
+    return Listing(**shown(notice, region.name), under_objection=pending)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
@@ -95,6 +95,25 @@ def is_running(notice: Notice, case: Case, now: datetime) -> bool:
     )
 
 
+def shown(n: Notice, village: str) -> dict[str, Any]:
+    """What a posted notice shows the public (the board's page and its JSON alike): masked, nothing personal."""
+    return {
+        "id": n.id or 0,
+        "reference": n.reference,
+        "name": public_name(n.masked_name, masked=True),
+        "village": village,
+        "village_code": n.region_code,
+        "household_size": n.household_size,
+        "aid_type": n.aid_type,
+        "aid_type_label": aidtypes.label_of(n.aid_type),
+        "amount_fen": n.amount_fen,
+        "stage": n.stage,
+        "stage_label": n.label,
+        "starts": n.starts,
+        "ends": n.ends,
+    }
+
+
 def running_notices(session: Session, *, env: Env, now: datetime) -> list[NoticeOut]:
     """The public board: notices running now, masked; never an identity number, phone or address."""
     rows = session.exec(
@@ -110,21 +129,4 @@ def running_notices(session: Session, *, env: Env, now: datetime) -> list[Notice
         )
         .order_by(col(Notice.ends), col(Notice.id))
     ).all()
-    return [
-        NoticeOut(
-            id=n.id or 0,
-            reference=n.reference,
-            name=public_name(n.masked_name, masked=True),
-            village=village,
-            village_code=n.region_code,
-            household_size=n.household_size,
-            aid_type=n.aid_type,
-            aid_type_label=aidtypes.label_of(n.aid_type),
-            amount_fen=n.amount_fen,
-            stage=n.stage,
-            stage_label=n.label,
-            starts=n.starts,
-            ends=n.ends,
-        )
-        for n, village in rows
-    ]
+    return [NoticeOut(**shown(n, village)) for n, village in rows]
