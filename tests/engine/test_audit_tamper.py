@@ -67,7 +67,7 @@ def _changed(column: str, value: object, n: int) -> object:
     return value[:-1] + ("0" if value[-1] != "0" else "1")  # one character, the length kept
 
 
-def test_the_database_refuses_to_update_or_delete_an_audit_entry(db: Database, chain: Chain) -> None:
+def test_D5_the_database_refuses_to_update_or_delete_an_audit_entry(db: Database, chain: Chain) -> None:
     for statement in (
         "UPDATE audit_entries SET actor = 'nobody' WHERE seq = 3",
         "DELETE FROM audit_entries WHERE seq = 3",
@@ -116,7 +116,7 @@ def test_changing_any_column_of_one_entry_is_found_at_that_entry(db: Database, c
     assert expected_why in verdict.why
 
 
-def test_deleting_an_entry_in_the_middle_is_found_at_its_seq(db: Database, chain: Chain) -> None:
+def test_D5_deleting_an_entry_in_the_middle_is_found_at_its_seq(db: Database, chain: Chain) -> None:
     with attacker(db) as conn:
         conn.execute(_audit.delete().where(_audit.c.seq == 12))
     verdict = _verdict(db)
