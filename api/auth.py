@@ -19,6 +19,9 @@ from engine.errors import Unauthenticated
 from engine.tables import User
 
 _ALGORITHM = "HS256"
+# users.id is a 32-bit integer on PostgreSQL: a subject outside 1..2^31-1 names nobody, and must be
+# refused here rather than overflow the database's parameter.
+_MAX_USER_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,13 @@ class Tokens:
             )
             if int(claims["exp"]) <= now.timestamp():
                 raise jwt.ExpiredSignatureError("expired")
-            return int(claims["sub"])
+            subject = claims["sub"]
+            if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
+                raise ValueError("the subject is not a decimal user id")
+            user_id = int(subject)
+            if not 1 <= user_id <= _MAX_USER_ID:
+                raise ValueError("the subject is out of range")
+            return user_id
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
             raise Unauthenticated(
                 "登录凭据无效或已过期，请重新登录 / the token is invalid or expired; log in again"

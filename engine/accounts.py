@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -20,6 +21,18 @@ ROLE_LEVEL = {
     Role.COUNTY_OFFICER: "county",
 }
 _LEVEL_ZH = {"village": "村", "township": "乡镇", "county": "县"}
+# Lower-case ASCII letters, digits and . _ - only: no capitals (Li and li would be two accounts), no
+# letters of other scripts that look like Latin ones (Cyrillic а, Greek ο), no spaces.
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def check_username(username: str) -> None:
+    if not USERNAME.fullmatch(username):
+        raise InvalidInput(
+            f"用户名 {username!r} 无效：只能用小写英文字母、数字和 . _ -，以字母或数字开头，至多 64 位 / "
+            f"invalid username {username!r}: use lower-case letters a-z, digits and . _ - only, starting with "
+            "a letter or digit, at most 64 characters"
+        )
 
 
 def _check_grant(session: Session, role: str, region: str) -> None:
@@ -79,6 +92,7 @@ def add_user(
     id_number_hash: str | None = None,
 ) -> User:
     """Create an account and grant it one role on one region."""
+    check_username(username)
     _check_grant(session, role, region)
     if session.exec(select(User).where(User.username == username)).first() is not None:
         raise Conflict(f"用户名 {username} 已被使用 / username {username} is taken")
@@ -134,3 +148,30 @@ def actor_for(session: Session, user: User) -> Actor:
 
 def _role_of(actor: Actor) -> str:
     return actor.grants[0].role if actor.grants else Role.SYSTEM
+
+
+def disable_user(session: Session, *, username: str, reason: str, actor: Actor, now: datetime) -> User:
+    """Stop an account: no login from now on, and the tokens it holds stop working at their next use."""
+    user = _user(session, username)
+    if not reason.strip():
+        raise InvalidInput("停用账号须写明原因 / give the reason for disabling the account")
+    if not user.active:
+        raise Conflict(f"账号 {username} 已停用 / the account {username} is already disabled")
+    user.active = False
+    session.add(user)
+    auditlog.append(
+        session,
+        at=now,
+        actor=actor.username,
+        role=_role_of(actor),
+        action="user_disable",
+        data={"user": username, "reason": reason.strip()},
+    )
+    return user
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在 / no user {username}")
+    return user

@@ -38,7 +38,6 @@ app.add_typer(payments_app, name="payments")
 app.add_typer(fund_app, name="fund")
 
 
-MIN_PASSWORD = 10
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 
 
@@ -78,7 +77,7 @@ def users_add(
     email: Annotated[str | None, typer.Option("--email")] = None,
 ) -> None:
     """添加工作人员并授予角色 / add an official and grant a role on a region."""
-    from api.security import hash_password
+    from api.security import hash_password, password_problems
     from engine.accounts import add_user
     from engine.errors import WorkflowError
     from engine.secrets import FieldCipher, valid_id_number
@@ -91,8 +90,9 @@ def users_add(
     cipher = FieldCipher(settings.secret_key)
     generated = password is None
     password = password or secrets.token_urlsafe(12)
-    if len(password) < MIN_PASSWORD:
-        _fail(f"密码至少 {MIN_PASSWORD} 位 / the password needs at least {MIN_PASSWORD} characters", 2)
+    problems = password_problems(password, username)
+    if problems:
+        _fail("；".join(problems), 2)
     db = _database(settings)
     try:
         with db.session() as session:
@@ -140,6 +140,25 @@ def users_grant(
     except WorkflowError as exc:
         _fail(exc.detail)
     typer.echo(f"已授权 / granted {role} @ {region} to {username}")
+
+
+@users_app.command("disable")
+def users_disable(
+    username: str,
+    reason: Annotated[str, typer.Option("--reason", help="why, for the audit trail")],
+) -> None:
+    """停用账号：不能再登录，已发出的凭据下次使用时即失效 / disable an account: no more logins, and its
+    tokens stop working at their next use."""
+    from engine.accounts import disable_user
+    from engine.errors import WorkflowError
+
+    db = _database(_settings())
+    try:
+        with db.session() as session:
+            disable_user(session, username=username, reason=reason, actor=SYSTEM, now=utcnow())
+    except WorkflowError as exc:
+        _fail(exc.detail)
+    typer.echo(f"已停用 / disabled {username}")
 
 
 @audit_app.command("verify")
