@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from api.cli.backup import backup
 from api.cli.base import _database, _fail, _has_own_secret, _parse_moment, _safe_url, _settings, demo_key_file
 from api.cli.fund import fund_app
 from api.cli.payments import payments_app
@@ -36,6 +37,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(timers_app, name="timers")
 app.add_typer(payments_app, name="payments")
 app.add_typer(fund_app, name="fund")
+app.command("backup")(backup)
 
 
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
