@@ -126,6 +126,13 @@ class InputGuard:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         headers = dict(scope.get("headers", []))
         path = str(scope.get("path", ""))
+        from api.web.sessions import is_page
+
+        if is_page(path):
+            # A page's form: the reader gets a page (the session is judged by the page, not here).
+            kib = limit // 1024
+            await _too_large_page(kib)(scope, receive, send)
+            return
         if path != "/" and not path.startswith(PUBLIC) and not _valid_token(scope, headers.get(b"authorization")):
             # The contract's order: 401 without a token comes before anything about the body.
             response = errors.problem(
@@ -138,3 +145,19 @@ class InputGuard:
             kib = limit // 1024
             response = errors.problem(413, f"请求体超过 {kib} KiB / request body over {kib} KiB", code="too_large")
         await response(scope, receive, send)
+
+
+def _too_large_page(kib: int) -> Any:
+    from starlette.responses import HTMLResponse
+
+    return HTMLResponse(
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<title>提交的内容过大 / Submission too large</title><link rel="stylesheet" href="/static/app.css"></head>'
+        f'<body><main class="page"><h1>提交的内容过大</h1><p>提交的内容超过 {kib} KiB，未被处理，什么也没有改变。'
+        "请返回上一页，缩短内容或换一个较小的文件后重试。</p>"
+        f'<p lang="en">The submission is over {kib} KiB and was not processed; nothing was changed. Go back, '
+        "shorten it or choose a smaller file, and try again.</p>"
+        '<p><a href="/">返回首页 / Home</a></p></main></body></html>',
+        status_code=413,
+    )
