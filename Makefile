@@ -4,7 +4,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 AIDFLOW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/
 
-.PHONY: install test test-sqlite test-postgres check lint fmt demo run migrate bench bench-quick worker screenshots messages
+.PHONY: install test test-sqlite test-postgres soak check lint fmt demo run migrate bench bench-quick worker screenshots messages
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -26,6 +26,11 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	@echo "=== test suite against PostgreSQL ($(AIDFLOW_TEST_DATABASE_URL), a database created and dropped by the run) ==="
 	AIDFLOW_TEST_DB=postgres AIDFLOW_TEST_DATABASE_URL=$(AIDFLOW_TEST_DATABASE_URL) $(PY) -m pytest -q -p no:cacheprovider
+
+# The reliability suites at length, on both databases: schemathesis with 200 examples an operation.
+soak: $(STAMP)
+	AIDFLOW_TEST_DB=sqlite AIDFLOW_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:cacheprovider tests/api/test_fuzz_api.py
+	AIDFLOW_TEST_DB=postgres AIDFLOW_TEST_DATABASE_URL=$(AIDFLOW_TEST_DATABASE_URL) AIDFLOW_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:cacheprovider tests/api/test_fuzz_api.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

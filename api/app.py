@@ -19,6 +19,7 @@ from api.auth import Tokens
 from api.deps import AppState
 from api.middleware import InputGuard
 from api.routes import applications, auth, oversight, public
+from api.schemas import Problem
 from api.settings import Settings
 from api.throttle import Throttles
 from engine.database import Database
@@ -88,21 +89,41 @@ def create_app(
 
     app.add_middleware(InputGuard)
     web.mount(app)
-    _document_raw_bodies(app)
+    _document(app)
     return app
 
 
-def _document_raw_bodies(app: FastAPI) -> None:
-    """Bodies read after the scope check (not as FastAPI parameters) still get their schemas in /docs."""
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_UNPARSEABLE = "请求体无法解析 / the request body could not be parsed (malformed JSON or form)"
+
+
+def _document(app: FastAPI) -> None:
+    """The document says what the app sends: every error as application/problem+json (FastAPI would write
+    application/json and its own validation schema), 400 where a body may be unparseable, and the bodies
+    read after the scope check (not as FastAPI parameters) with their schemas."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
         schema = generate()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         if "ApplicationIn" not in components:
             described = ApplicationIn.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(described.pop("$defs", {}))
             components["ApplicationIn"] = described
+        components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "requestBody" in operation:
+                    responses.setdefault("400", {"description": _UNPARSEABLE})
+                for status, response in responses.items():
+                    if status.isdigit() and int(status) >= 400:
+                        response["content"] = dict(_PROBLEM)
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

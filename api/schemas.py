@@ -153,6 +153,7 @@ class Problem(BaseModel):
     detail: str = Field(description="what went wrong and what to do, Chinese first, then English")
     reasons: list[str] | None = Field(default=None, description="every reason a guard refused")
     current_version: int | None = Field(default=None, description="the case's version, on a stale write")
+    errors: list[dict[str, Any]] | None = Field(default=None, description="each field that failed validation")
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {

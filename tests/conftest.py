@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +73,14 @@ def db(db_url: str) -> Iterator[Database]:
 def now() -> datetime:
     """A fixed present: Monday 2026-09-28, 10:00 in Shanghai."""
     return datetime(2026, 9, 28, 2, 0, tzinfo=UTC)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The counts the reliability suites reached in this run (fuzz calls, state-machine steps, kills)."""
+    from tests.tally import lines
+
+    found = lines()
+    if found:
+        terminalreporter.section("reliability counts")
+        for line in found:
+            terminalreporter.write_line(line)

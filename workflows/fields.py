@@ -18,7 +18,10 @@ def _id_number(value: str) -> str:
     return value
 
 
-IdNumber = Annotated[str, Field(min_length=18, max_length=18), AfterValidator(_id_number)]
+# 17 digits and a check character (a digit or X), the check itself by GB 11643 after the pattern.
+IdNumber = Annotated[
+    str, Field(min_length=18, max_length=18, pattern=r"^[0-9]{17}[0-9Xx]$"), AfterValidator(_id_number)
+]
 Name = Annotated[str, Field(min_length=1, max_length=50)]
 # Money in whole fen: a JSON integer only (never "100" or true), and below a sane bound.
 FEN_LIMIT = 10**12
