@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# A hash of nothing anyone knows, checked against when the user does not exist, so that a
-# failed login takes as long for a missing account as for a wrong password.
-_DUMMY = _hasher.hash("aidflow-no-such-user")
+
+
+@functools.cache
+def _dummy() -> str:
+    """A hash of nothing anyone knows, checked against when the user does not exist, so that a failed
+    login takes as long for a missing account as for a wrong password (made on first use: hashing costs
+    half a second, which every command's start-up would otherwise pay)."""
+    return _hasher.hash("aidflow-no-such-user")
 
 
 def hash_password(password: str) -> str:
@@ -19,7 +25,7 @@ def hash_password(password: str) -> str:
 
 def check_password(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
