@@ -44,7 +44,7 @@ from workflows.objections import ObjectionReceipt, raise_objection
 from workflows.oversight.live import verify_live
 from workflows.schemas import ApplicationIn
 from workflows.tasks import has_task
-from workflows.tracking import step_due
+from workflows.tracking import case_clocks, step_due, step_provisional
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -107,6 +107,7 @@ def application_view(
             data={"personal_data": "unmasked" if reveal else "masked"},
             at=now,
         )
+    clocks = case_clocks(session, env, case, now)
     return ApplicationOut(
         **summary(session, env, case).model_dump(),
         workflow_version=case.workflow_version,
@@ -117,6 +118,8 @@ def application_view(
         details=details,
         history=[e for e in audit_rows(session, case.id) if e.action not in READS],
         tracking_code=tracking_code,
+        overall_deadline=next((c.due for c in clocks if c.clock == "total"), None),
+        deadlines=[c.to_json() for c in clocks],
     )
 
 
@@ -234,6 +237,7 @@ def case_audit(session: Session, actor: Actor, case_id: int) -> list[AuditOut]:
 
 def summary(session: Session, env: Env, case: Case) -> ApplicationSummary:
     assert case.id is not None
+    due = step_due(session, env, case)
     return ApplicationSummary(
         id=case.id,
         reference=case.reference,
@@ -242,7 +246,8 @@ def summary(session: Session, env: Env, case: Case) -> ApplicationSummary:
         state_label=env.definition_for(case).label(case.state),
         version=case.version,
         village=case.region_code,
-        deadline=step_due(session, env, case),
+        deadline=due,
+        deadline_provisional=step_provisional(env, case, due),
         updated_at=case.updated_at,
     )
 

@@ -162,6 +162,23 @@ def written_reason(ctx: GuardContext) -> Iterable[str]:
         yield "请写明理由（将书面告知申请人）/ write the reason (the applicant is told it in writing)"
 
 
+def written_basis(ctx: GuardContext) -> Iterable[str]:
+    """Every decision records its written basis: an approval its 审批依据 as a refusal its reason."""
+    if not _text(ctx.data, "basis"):
+        yield "请写明审批依据（记入决定书）/ write the basis of the approval (it goes on the decision)"
+
+
+def delivery_record(ctx: GuardContext) -> Iterable[str]:
+    """P11: the day the written refusal was delivered (not before the refusal, not in the future), and how."""
+    day = _iso_date(ctx.data.get("delivered_on"))
+    if day is None:
+        yield "请填写送达日期（YYYY-MM-DD）/ give the day it was delivered (YYYY-MM-DD)"
+    elif day > local_date(ctx.now) or day < local_date(ctx.case.state_entered_at):
+        yield "送达日期须在决定之后、今天之前 / the day of delivery must fall between the decision and today"
+    if not _text(ctx.data, "method"):
+        yield "请填写送达方式（如直接送达、邮寄）/ say how it was delivered (in person, by post)"
+
+
 def written_opinion(ctx: GuardContext) -> Iterable[str]:
     if not _text(ctx.data, "opinion"):
         yield "请填写乡镇审核意见 / write the township's opinion"

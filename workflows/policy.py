@@ -90,6 +90,7 @@ def _roles(raw: Any) -> tuple[str, ...]:
     return roles
 
 
+_WD30, _WD45, _WD3 = (Delay(n, Unit.WORKING_DAYS) for n in (30, 45, 3))  # the defaults of P9, P11
 CARE_LEVELS = ("independent", "partial", "dependent")
 DISABILITY_CATEGORIES = ("physical", "intellectual", "mental", "visual", "hearing", "speech", "multiple")
 
@@ -170,6 +171,9 @@ class Rules:
     objection_contact: str = "乡镇人民政府社会救助经办窗口 / the township government's social assistance desk"
     watch_income_multiple: Fraction = Fraction(3, 2)  # 潜在救助对象: per-person income under this x the standard
     watch_follow_up_months: int = 6  # and visited again at this interval
+    total: Delay = _WD30  # P9: the whole case from acceptance, notices left out
+    total_extended: Delay = _WD45  # P9: once extended with a reason
+    rejection_notice: Delay = _WD3  # P11: a refusal's reasons delivered within it
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -241,6 +245,11 @@ class Rules:
             objection_contact=str((raw.get("public") or {}).get("objection_contact", cls.objection_contact)),
             watch_income_multiple=Fraction(str(raw.get("watch_list", {}).get("income_multiple", "1.5"))),
             watch_follow_up_months=_months(raw.get("watch_list", {}).get("follow_up_months", 6), "follow_up_months"),
+            total=Delay(_months(std.get("total_wd", 30), "total_wd"), Unit.WORKING_DAYS),
+            total_extended=Delay(_months(std.get("extended_wd", 45), "extended_wd"), Unit.WORKING_DAYS),
+            rejection_notice=Delay(
+                _months(std.get("rejection_notice_wd", 3), "rejection_notice_wd"), Unit.WORKING_DAYS
+            ),
         )
 
 

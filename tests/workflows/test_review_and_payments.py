@@ -236,7 +236,11 @@ def test_adjust_of_a_single_person_case_is_capped_at_one_standard(flow: Flow, no
     case_id = flow.to_active(
         household(incomes=(100_000, 0), severe_disability=True),
         now,
-        approve={"monthly_amount_fen": 70_000, "mode": "single_person"},
+        approve={
+            "monthly_amount_fen": 70_000,
+            "mode": "single_person",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
     )
     later = now + 60 * DAY
     flow.act(case_id, "start_review", w.boss, later)

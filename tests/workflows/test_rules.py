@@ -95,9 +95,9 @@ def test_P8_decision_is_due_within_ten_working_days_after_a_clean_notice(flow: F
 def test_P11_a_refusal_carries_its_written_reason(flow: Flow, now: datetime) -> None:
     case_id = flow.submit(household(), now)
     with pytest.raises(GuardRejected, match="write the reason"):
-        flow.act(case_id, "village_reject", flow.world.clerk, now, {"reason": "  "})
+        flow.act(case_id, "village_reject", flow.world.boss, now, {"reason": "  "})
     flow.act(
-        case_id, "village_reject", flow.world.clerk, now, {"reason": "人均收入高于标准 / income above the standard"}
+        case_id, "village_reject", flow.world.boss, now, {"reason": "人均收入高于标准 / income above the standard"}
     )
     assert flow.case(case_id).data["refusal"]["reason"] == "人均收入高于标准 / income above the standard"
 
@@ -190,8 +190,28 @@ def test_E2_single_person_mode_under_one_and_a_half_standard(flow: Flow, now: da
     with pytest.raises(GuardRejected, match="whole household cannot be covered"):
         flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
     with pytest.raises(GuardRejected, match="one person's standard"):
-        flow.act(case_id, "approve", w.boss2, now + 16 * DAY, {"monthly_amount_fen": 70_001, "mode": "single_person"})
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, {"monthly_amount_fen": 70_000, "mode": "single_person"})
+        flow.act(
+            case_id,
+            "approve",
+            w.boss2,
+            now + 16 * DAY,
+            {
+                "monthly_amount_fen": 70_001,
+                "mode": "single_person",
+                "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+            },
+        )
+    flow.act(
+        case_id,
+        "approve",
+        w.boss2,
+        now + 16 * DAY,
+        {
+            "monthly_amount_fen": 70_000,
+            "mode": "single_person",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
+    )
     assert flow.case(case_id).data["mode"] == "single_person"
     no_need = flow.submit(household(incomes=(200_000, 0), serial=2), now)
     with pytest.raises(GuardRejected, match="single-person cover"):
