@@ -369,7 +369,7 @@ class Scenario:
                     (2, "T", "suspend", {"reason": "多次联系未配合核查 / would not take part"}),
                 ],
             ),
-            ("rejected", 2, [(12, "V", "submit", {}), (10, "V", "village_reject", refused)]),
+            ("rejected", 2, [(12, "V", "submit", {}), (10, "T", "village_reject", refused)]),
             (
                 "withdrawn",
                 3,

@@ -110,6 +110,17 @@ class AuditOut(BaseModel):
     hash: str
 
 
+class ClockOut(BaseModel):
+    """One deadline of a case: `step` (the present step's), `total` (P9, the whole case from acceptance,
+    paused while a notice runs), `delivery` (P11, the written refusal)."""
+
+    clock: str
+    label: str
+    due: datetime
+    provisional: bool = Field(description="counts working days of a year whose holiday notice is not out (暂定)")
+    paused: bool = False
+
+
 class ApplicationSummary(BaseModel):
     id: int
     reference: str
@@ -136,9 +147,8 @@ class ApplicationOut(ApplicationSummary):
     overall_deadline: datetime | None = Field(
         default=None, description="P9: the whole case's deadline from acceptance, notices left out (while undecided)"
     )
-    deadlines: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description="every clock the case runs against: clock (step, total, delivery), label, due, provisional, paused",
+    deadlines: list[ClockOut] = Field(
+        default_factory=list, description="every clock the case runs against now (the step's, the whole case's...)"
     )
     tracking_code: str | None = Field(default=None, description="shown once, on the receipt of a new application")
 
@@ -252,4 +262,14 @@ class TrackOut(BaseModel):
     reason: str | None = Field(description="the written reason when refused, withdrawn or ending")
     converted_from: str | None = Field(
         default=None, description="an emergency case's reference, when this is what it became"
+    )
+    deadline_provisional: bool = Field(
+        default=False, description="the step's deadline counts days of a year whose holiday notice is not out (暂定)"
+    )
+    overall_deadline: datetime | None = Field(
+        default=None, description="P9: by when the whole case is to be decided, notices left out (while undecided)"
+    )
+    overall_provisional: bool = False
+    appeal: dict[str, Any] | None = Field(
+        default=None, description="P12: the decision's appeal window {review_days, lawsuit_months, review_body}"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, QueueOut, VerifyOut
+from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, ClockOut, QueueOut, VerifyOut
 from engine import auditlog
 from engine.access import Actor, Role, valid_region_code
 from engine.auditlog import Checkpoint, verify_log
@@ -119,7 +119,7 @@ def application_view(
         history=[e for e in audit_rows(session, case.id) if e.action not in READS],
         tracking_code=tracking_code,
         overall_deadline=next((c.due for c in clocks if c.clock == "total"), None),
-        deadlines=[c.to_json() for c in clocks],
+        deadlines=[ClockOut(**asdict(c)) for c in clocks],
     )
 
 

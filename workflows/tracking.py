@@ -87,6 +87,7 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
         items = "；".join(str(m) for m in asked.get("missing") or [])
         nxt = f"Provide by {asked.get('due')}: {items}" if en else f"请于 {asked.get('due')} 前补齐：{items}"
     deadline = step_due(session, env, case)
+    total = next((c for c in case_clocks(session, env, case, now) if c.clock == "total"), None)
     label = env.definition_for(case).label(case.state)
     return {
         "reference": case.reference,
@@ -96,6 +97,10 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
         "next_step": nxt,
         "deadline": deadline,
         "deadline_local": deadline.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if deadline else None,
+        "deadline_provisional": step_provisional(env, case, deadline),
+        "overall_deadline": total.due if total is not None else None,
+        "overall_provisional": total is not None and total.provisional,
+        "appeal": _appeal_window(d, env.rules(case.region_code, aware(case.updated_at)), _ended_badly(case)),
         "submitted_at": submitted_at(case),
         "updated_at": case.updated_at,
         "reason": reason,
@@ -270,13 +275,9 @@ def household_view(session: Session, *, env: Env, case: Case, lang: str, now: da
         ]
     elif case.state in ENDED and case.state != "closed":
         steps = [{**step, "current": False} for step in steps]
-    rules = env.rules(case.region_code, aware(case.updated_at))
     info = d.get("info_request") if case.state == standard.AWAITING_INFO else None
     amount = d.get("monthly_amount_fen") if d.get("activated_at") else None
     grant = d.get("grant") or {}
-    ended_badly = case.state == "rejected" or (
-        case.state == "exited" and (d.get("exited") or {}).get("how") == "terminated"
-    )
     return {
         **status,
         "kind": "case",
@@ -290,8 +291,14 @@ def household_view(session: Session, *, env: Env, case: Case, lang: str, now: da
         "first_payment_month": first_payment_month(env, case),
         "grant_fen": grant.get("amount_fen") if isinstance(grant.get("amount_fen"), int) else None,
         "grant_at": datetime.fromisoformat(grant["at"]) if grant.get("at") else None,
-        "appeal": _appeal_window(d, rules, ended_badly),
     }
+
+
+def _ended_badly(case: Case) -> bool:
+    """Refused, or support ended against the household's will: told of its right of appeal."""
+    return case.state == "rejected" or (
+        case.state == "exited" and (case.data.get("exited") or {}).get("how") == "terminated"
+    )
 
 
 def _appeal_window(d: Mapping[str, Any], rules: Rules, ended_badly: bool) -> dict[str, Any] | None:

@@ -137,4 +137,5 @@ def test_the_household_reads_where_its_case_is_what_is_missing_and_why_it_was_re
     refused = next(m for m in _outbox(app) if m.recipient == "wang@family.invalid" and "rejected" in m.subject)
     assert "人均收入高于标准 / income above the standard" in refused.body
     assert "行政复议" in refused.body
+    assert "60 日内" in refused.body, "P12: the refusal states its appeal window"
     assert "administrative review" in refused.body
