@@ -83,7 +83,7 @@ def notice_stages(case: Case) -> dict[str, NoticeStage]:
 def is_minor(env: Env, case: Case, on: date) -> bool:
     raw = (case.data.get("applicant") or {}).get("id_enc")
     born = birth_date(env.cipher.decrypt(raw)) if raw else None
-    return born is not None and age_on(born, on) < 18
+    return born is not None and age_on(born, on) < env.policy.rules(case.region_code, on).minor_age
 
 
 def household_hashes(case: Case) -> list[str]:

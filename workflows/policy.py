@@ -63,6 +63,12 @@ def _fen(raw: Any, name: str) -> int:
     return raw
 
 
+def _multiple(raw: Any, name: str) -> Fraction:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+        raise ValueError(f"{name} must be a positive number, not {raw!r}")
+    return Fraction(str(raw))
+
+
 def _months(raw: Any, name: str) -> int:
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
         raise ValueError(f"{name} must be a positive whole number of months, not {raw!r}")
@@ -171,6 +177,12 @@ class Rules:
     objection_contact: str = "乡镇人民政府社会救助经办窗口 / the township government's social assistance desk"
     watch_income_multiple: Fraction = Fraction(3, 2)  # 潜在救助对象: per-person income under this x the standard
     watch_follow_up_months: int = 6  # and visited again at this interval
+    income_threshold_multiple: Fraction = Fraction(1)  # E1: income within this multiple of the standard
+    income_equal_qualifies: bool = True  # E1 (方案9 "1倍(含)"): income equal to the threshold qualifies
+    payment_cap_multiple: Fraction = Fraction(1)  # a person's monthly amount at most this multiple of the standard
+    grants_per_cause_window_years: int = 1  # K7: calendar years counted for the once-per-cause rule
+    payment_run_months_ahead: int = 1  # how far ahead a month's payment run may be prepared
+    minor_age: int = 18  # P17: under this age an applicant is a minor (not posted for 特困)
     total: Delay = _WD30  # P9: the whole case from acceptance, notices left out
     total_extended: Delay = _WD45  # P9: once extended with a reason
     rejection_notice: Delay = _WD3  # P11: a refusal's reasons delivered within it
@@ -179,6 +191,16 @@ class Rules:
     def emergency_township_ceiling_fen(self) -> int:
         """What a township may grant at once: its limit, and never more than the K6 cap."""
         return min(self.emergency_township_limit_fen, self.emergency_cap_multiple * self.dibao_standard_fen)
+
+    @property
+    def income_threshold_fen(self) -> Fraction:
+        """E1: the per-capita monthly income a household must stay within."""
+        return self.income_threshold_multiple * self.dibao_standard_fen
+
+    def income_qualifies(self, per_head: Fraction) -> bool:
+        """E1: within the threshold (equal to it too where the policy says so)."""
+        threshold = self.income_threshold_fen
+        return per_head <= threshold if self.income_equal_qualifies else per_head < threshold
 
     @property
     def assets_limit_per_person_fen(self) -> int:
@@ -245,6 +267,14 @@ class Rules:
             objection_contact=str((raw.get("public") or {}).get("objection_contact", cls.objection_contact)),
             watch_income_multiple=Fraction(str(raw.get("watch_list", {}).get("income_multiple", "1.5"))),
             watch_follow_up_months=_months(raw.get("watch_list", {}).get("follow_up_months", 6), "follow_up_months"),
+            income_threshold_multiple=_multiple(std.get("income_threshold_multiple", 1), "income_threshold_multiple"),
+            income_equal_qualifies=bool(std.get("income_equal_qualifies", True)),
+            payment_cap_multiple=_multiple(std.get("payment_cap_multiple", 1), "payment_cap_multiple"),
+            grants_per_cause_window_years=_months(
+                emergency.get("grants_per_cause_window_years", 1), "grants_per_cause_window_years"
+            ),
+            payment_run_months_ahead=int(raw["payments"].get("run_months_ahead", 1)),
+            minor_age=_months((raw.get("public") or {}).get("minor_age", 18), "minor_age"),
             total=Delay(_months(std.get("total_wd", 30), "total_wd"), Unit.WORKING_DAYS),
             total_extended=Delay(_months(std.get("extended_wd", 45), "extended_wd"), Unit.WORKING_DAYS),
             rejection_notice=Delay(

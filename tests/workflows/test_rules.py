@@ -170,13 +170,13 @@ def test_P15_approval_is_not_available_before_the_review(flow: Flow, now: dateti
         flow.act(case_id, "approve", flow.world.boss2, now, APPROVE)
 
 
-def test_E1_income_must_be_below_the_local_standard(flow: Flow, now: datetime) -> None:
-    at = flow.submit(household(incomes=(70_000,)), now)
-    with pytest.raises(GuardRejected, match="not below the local standard"):
-        flow.act(at, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
-    below = flow.submit(household(incomes=(69_999,), serial=2), now)
-    flow.act(below, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
-    assert flow.state(below) == "notice_village"
+def test_E1_income_must_be_within_the_local_standard_equal_included(flow: Flow, now: datetime) -> None:
+    above = flow.submit(household(incomes=(70_001,)), now)
+    with pytest.raises(GuardRejected, match="above the local standard"):
+        flow.act(above, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    at = flow.submit(household(incomes=(70_000,), serial=2), now)
+    flow.act(at, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    assert flow.state(at) == "notice_village", "方案9: income equal to the standard qualifies (1倍(含))"
 
 
 def test_E2_single_person_mode_under_one_and_a_half_standard(flow: Flow, now: datetime) -> None:
