@@ -15,6 +15,17 @@ from engine.calendar import Delay, Unit, WorkCalendar
 from engine.errors import DefinitionInvalid
 
 DEFAULT_PATH = Path(__file__).with_name("policy_default.toml")
+# The defaults no rule gives: invented to make the defaults whole (marked "example" in
+# policy_default.toml). A region still running on one of them is warned of when the server starts.
+EXAMPLE_KEYS: tuple[tuple[str, ...], ...] = (
+    ("standard", "dibao_standard_fen"),
+    ("standard", "assets_months_per_person"),
+    ("standard", "info_due_max_days"),
+    ("standard", "tekun_care_allowance_fen", "partial"),
+    ("standard", "tekun_care_allowance_fen", "dependent"),
+    ("emergency", "post_notice"),
+    ("appeal", "review_body"),
+)
 NOTICE_SLOTS = ("village", "township", "final")
 _NOTICE_UNITS = (Unit.DAYS, Unit.WORKING_DAYS)
 
@@ -301,6 +312,13 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _at(raw: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    found: Any = raw
+    for key in path:
+        found = found.get(key) if isinstance(found, Mapping) else None
+    return found
+
+
 def _as_date(raw: Any) -> date:
     if isinstance(raw, date):
         return raw
@@ -385,6 +403,29 @@ class Policy:
         found = [Rules.parse(self.base)]
         found.extend(self.rules(o.region.ljust(12, "0"), o.effective_from) for o in self.overrides)
         return found
+
+    def examples_in_force(self, on: date) -> dict[str, list[str]]:
+        """Where the policy still runs on an example value on `on`: by region ("" everywhere no override
+        reaches, else each override's region), the keys (dotted) whose value is still the example."""
+        defaults = tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+        found: dict[str, list[str]] = {}
+        for region in sorted({"", *(o.region for o in self.overrides)}):
+            merged = self._merged(region.ljust(12, "0"), on)
+            keys = [".".join(path) for path in EXAMPLE_KEYS if _at(merged, path) == _at(defaults, path)]
+            if keys:
+                found[region] = keys
+        return found
+
+    def example_warning(self, on: date) -> str | None:
+        """The start-up warning naming the regions and keys still on an example value, if any."""
+        found = self.examples_in_force(on)
+        if not found:
+            return None
+        listed = "；".join(f"{region or '全部地区 / everywhere'}: {', '.join(keys)}" for region, keys in found.items())
+        return (
+            f"以下地区仍在使用示例取值，请按当地政策设置 / these regions still run on example values; set the "
+            f"local ones in the policy file: {listed}"
+        )
 
     def calendar(self) -> WorkCalendar:
         """The working-day calendar with the policy's holidays, make-up days and published years."""
