@@ -133,6 +133,7 @@ def test_a_village_officer_files_for_a_household_and_the_case_is_visited_noticed
     decide.locator("summary").click()
     decide.get_by_label("保障金额（元/月）").fill("480")
     decide.get_by_label("保障方式").select_option("household")
+    decide.get_by_label("审批依据").fill("家庭人均收入低于当地低保标准 / per-person income below the local standard")
     decide.get_by_role("button", name=re.compile("确认")).click()
     expect(approver.locator(".banner-success")).to_contain_text("审批通过")
     timeline = approver.locator(".timeline").inner_text()
