@@ -384,7 +384,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         ),
         official(
             "extend_deadline",
-            pre_decision,
+            tuple(s for s in pre_decision if s != after("final")),  # before the decision
             None,
             by=township,
             guards=(g.written_reason, _extension_once),
@@ -471,6 +471,8 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         def total_passed(ctx: GuardContext) -> Any:
             if any(f.get("kind") == TOTAL_OVERDUE for f in ctx.case.data.get("flags") or []):
                 yield "已记录办结超期 / the whole case is already flagged overdue"
+            elif ctx.case.data.get("approval"):
+                yield "已作出审批决定 / the case has been decided"
             elif ctx.now < total_due(ctx.case, _calendar(ctx)):
                 yield "办结时限未到（已延长）/ the case's time limit has not run out (it was extended)"
 

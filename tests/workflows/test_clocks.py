@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from engine.calendar import local_date
-from engine.errors import GuardRejected, RoleNotPermitted
+from engine.errors import GuardRejected, RoleNotPermitted, TransitionNotAllowed
 from tests.workflows.support import TOWNSHIP_PASS, VILLAGE_PASS, Flow, household, local
 from workflows.base import aware
 from workflows.reports import overdue_flags
@@ -189,3 +189,14 @@ def test_a_deadline_in_a_year_whose_holiday_notice_is_not_out_is_provisional(flo
     notice = flow.case(case_id)
     assert notice.state == "notice_township"
     assert not step_provisional(flow.env, notice, aware(notice.deadline) if notice.deadline else None)
+
+
+def test_P9_once_decided_the_whole_case_runs_against_no_clock(flow: Flow, now: datetime) -> None:
+    case_id = flow.to("notice_final", household(), now)
+    with pytest.raises(TransitionNotAllowed):
+        flow.act(case_id, "extend_deadline", flow.world.boss, now + 17 * DAY, REASON)
+    with flow.session(write=False) as s:
+        clocks = [c.clock for c in case_clocks(s, flow.env, flow.case(case_id), now + 17 * DAY)]
+    assert clocks == ["step"], "the final notice's end only"
+    flow.sweep(now + 200 * DAY)
+    assert _flags(flow, case_id, "total_overdue") == []
