@@ -296,7 +296,11 @@ class Scenario:
             "proposed_monthly_fen": 60_000,
         }
         tp = {"opinion": "经核查，家庭收入与财产符合条件 / verified: income and assets qualify"}
-        ap = {"monthly_amount_fen": 60_000, "mode": "household"}
+        ap = {
+            "monthly_amount_fen": 60_000,
+            "mode": "household",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        }
         info = {
             "missing": ["户口簿复印件 / household register copy", "收入证明 / proof of income"],
             "due": local_date(self.now + timedelta(days=25)).isoformat(),
@@ -365,7 +369,7 @@ class Scenario:
                     (2, "T", "suspend", {"reason": "多次联系未配合核查 / would not take part"}),
                 ],
             ),
-            ("rejected", 2, [(12, "V", "submit", {}), (10, "V", "village_reject", refused)]),
+            ("rejected", 2, [(12, "V", "submit", {}), (10, "T", "village_reject", refused)]),
             (
                 "withdrawn",
                 3,
@@ -378,7 +382,12 @@ class Scenario:
         self.plan("tekun", 3, [(5, "V", "submit", {})], aid_type="tekun")
         ending = {"reason": "已恢复劳动能力 / able to work again"}
         # T5: the 特困 decision sets the care level and the support mode
-        tekun_ap = {"monthly_amount_fen": 91_000, "care_level": "independent", "support_mode": "home"}
+        tekun_ap = {
+            "monthly_amount_fen": 91_000,
+            "care_level": "independent",
+            "support_mode": "home",
+            "basis": "无劳动能力、无生活来源、无法定赡养人 / no work capacity, income or supporter",
+        }
         tekun_paid = [*paid[:-1], (25, "T2", "approve", tekun_ap)]
         self.plan(
             "termination_approval",

@@ -29,10 +29,22 @@ ACTION_EXAMPLES: dict[str, dict[str, Any]] = {
             "proposed_monthly_fen": 70000,
         },
     },
-    "approve": {"version": 5, "data": {"monthly_amount_fen": 70000, "mode": "household"}},
+    "approve": {
+        "version": 5,
+        "data": {
+            "monthly_amount_fen": 70000,
+            "mode": "household",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
+    },
     "approve_tekun": {
         "version": 5,
-        "data": {"monthly_amount_fen": 91000, "care_level": "independent", "support_mode": "home"},
+        "data": {
+            "monthly_amount_fen": 91000,
+            "care_level": "independent",
+            "support_mode": "home",
+            "basis": "无劳动能力、无生活来源、无法定赡养人 / no work capacity, income or supporter",
+        },
     },
     "village_reject": {"version": 3, "data": {"reason": "家庭人均收入高于当地低保标准 / income above the standard"}},
     "grant_emergency": {"version": 2, "data": {"amount_fen": 200000}},
@@ -98,6 +110,17 @@ class AuditOut(BaseModel):
     hash: str
 
 
+class ClockOut(BaseModel):
+    """One deadline of a case: `step` (the present step's), `total` (P9, the whole case from acceptance,
+    paused while a notice runs), `delivery` (P11, the written refusal)."""
+
+    clock: str
+    label: str
+    due: datetime
+    provisional: bool = Field(description="counts working days of a year whose holiday notice is not out (暂定)")
+    paused: bool = False
+
+
 class ApplicationSummary(BaseModel):
     id: int
     reference: str
@@ -107,6 +130,9 @@ class ApplicationSummary(BaseModel):
     version: int
     village: str
     deadline: datetime | None
+    deadline_provisional: bool = Field(
+        default=False, description="the deadline counts working days of a year whose holiday notice is not out (暂定)"
+    )
     updated_at: datetime
 
 
@@ -118,6 +144,12 @@ class ApplicationOut(ApplicationSummary):
     created_at: datetime
     details: dict[str, Any]
     history: list[AuditOut]
+    overall_deadline: datetime | None = Field(
+        default=None, description="P9: the whole case's deadline from acceptance, notices left out (while undecided)"
+    )
+    deadlines: list[ClockOut] = Field(
+        default_factory=list, description="every clock the case runs against now (the step's, the whole case's...)"
+    )
     tracking_code: str | None = Field(default=None, description="shown once, on the receipt of a new application")
 
 
@@ -231,4 +263,14 @@ class TrackOut(BaseModel):
     reason: str | None = Field(description="the written reason when refused, withdrawn or ending")
     converted_from: str | None = Field(
         default=None, description="an emergency case's reference, when this is what it became"
+    )
+    deadline_provisional: bool = Field(
+        default=False, description="the step's deadline counts days of a year whose holiday notice is not out (暂定)"
+    )
+    overall_deadline: datetime | None = Field(
+        default=None, description="P9: by when the whole case is to be decided, notices left out (while undecided)"
+    )
+    overall_provisional: bool = False
+    appeal: dict[str, Any] | None = Field(
+        default=None, description="P12: the decision's appeal window {review_days, lawsuit_months, review_body}"
     )

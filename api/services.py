@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, QueueOut, VerifyOut
+from api.schemas import ActionIn, ApplicationOut, ApplicationSummary, AuditOut, ClockOut, QueueOut, VerifyOut
 from engine import auditlog
 from engine.access import Actor, Role, valid_region_code
 from engine.auditlog import Checkpoint, verify_log
@@ -44,7 +44,7 @@ from workflows.objections import ObjectionReceipt, raise_objection
 from workflows.oversight.live import verify_live
 from workflows.schemas import ApplicationIn
 from workflows.tasks import has_task
-from workflows.tracking import step_due
+from workflows.tracking import case_clocks, step_due, step_provisional
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -107,6 +107,7 @@ def application_view(
             data={"personal_data": "unmasked" if reveal else "masked"},
             at=now,
         )
+    clocks = case_clocks(session, env, case, now)
     return ApplicationOut(
         **summary(session, env, case).model_dump(),
         workflow_version=case.workflow_version,
@@ -117,6 +118,8 @@ def application_view(
         details=details,
         history=[e for e in audit_rows(session, case.id) if e.action not in READS],
         tracking_code=tracking_code,
+        overall_deadline=next((c.due for c in clocks if c.clock == "total"), None),
+        deadlines=[ClockOut(**asdict(c)) for c in clocks],
     )
 
 
@@ -234,6 +237,7 @@ def case_audit(session: Session, actor: Actor, case_id: int) -> list[AuditOut]:
 
 def summary(session: Session, env: Env, case: Case) -> ApplicationSummary:
     assert case.id is not None
+    due = step_due(session, env, case)
     return ApplicationSummary(
         id=case.id,
         reference=case.reference,
@@ -242,7 +246,8 @@ def summary(session: Session, env: Env, case: Case) -> ApplicationSummary:
         state_label=env.definition_for(case).label(case.state),
         version=case.version,
         village=case.region_code,
-        deadline=step_due(session, env, case),
+        deadline=due,
+        deadline_provisional=step_provisional(env, case, due),
         updated_at=case.updated_at,
     )
 

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.access import Actor, Role
-from engine.calendar import Delay
+from engine.calendar import Delay, WorkCalendar
 from engine.errors import DefinitionInvalid
 
 
@@ -78,6 +78,9 @@ DestinationRule = Callable[[GuardContext], str]
 
 DelayRule = Callable[[CaseView], Delay]
 
+DueRule = Callable[[CaseView, WorkCalendar], datetime]
+"""When a clock that started before the state (at the acceptance, say) runs out, on the calendar."""
+
 
 @dataclass(frozen=True)
 class Transition:
@@ -92,6 +95,9 @@ class Transition:
     choose_dest: DestinationRule | None = None
     dests: tuple[str, ...] = ()
     label: str = ""
+    rearms: tuple[str, ...] = ()
+    """For an act that stays in its state but moves a clock (an extension): the state's timers that
+    fire these actions are set again from the case as the act leaves it."""
     queued: bool = True
     """Whether a case that allows this act belongs in the work queue of those who may fire it (an
     act open at any time, such as a withdrawal, does not make a case anyone's task)."""
@@ -119,6 +125,7 @@ def transition(
     dests: Iterable[str] = (),
     label: str = "",
     queued: bool = True,
+    rearms: Iterable[str] = (),
 ) -> Transition:
     """Declare a transition in the policy's words: `transition("approve", "x", "y", by=[...])`."""
     sources = (source,) if isinstance(source, str) else tuple(source)
@@ -133,6 +140,7 @@ def transition(
         dests=tuple(dests),
         label=label,
         queued=queued,
+        rearms=tuple(rearms),
     )
 
 
@@ -143,6 +151,11 @@ class Timer:
     state: str
     action: str
     delay: DelayRule
+    due: DueRule | None = None
+    """Instead of `delay` from entering the state: the due time itself (a clock started earlier)."""
+
+    def due_at(self, case: CaseView, calendar: WorkCalendar) -> datetime:
+        return self.due(case, calendar) if self.due else calendar.due(case.state_entered_at, self.delay(case))
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,11 @@ class Deadline:
 
     state: str
     delay: DelayRule
+    due: DueRule | None = None
+    """Instead of `delay` from entering the state: the due time itself (a clock started earlier)."""
+
+    def due_at(self, case: CaseView, calendar: WorkCalendar) -> datetime:
+        return self.due(case, calendar) if self.due else calendar.due(case.state_entered_at, self.delay(case))
 
 
 @dataclass(frozen=True)
@@ -215,7 +233,7 @@ def validate(definition: WorkflowDefinition) -> WorkflowDefinition:
             if name not in states:
                 problems.append(f"transition {t.action!r} uses undeclared state {name!r}")
         for src in t.source:
-            if src in definition.terminal:
+            if src in definition.terminal and not t.internal:  # a record (a delivery, a flag) may follow the end
                 problems.append(f"terminal state {src!r} has an exit {t.action!r}")
             if (src, t.action) in seen:
                 problems.append(f"action {t.action!r} is declared twice from state {src!r}")

@@ -4,7 +4,7 @@ caller's transaction. Opening a case."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -17,7 +17,7 @@ from engine import auditlog
 from engine.access import Actor, county_of, township_of
 from engine.authorize import Decision, view
 from engine.calendar import WorkCalendar
-from engine.definition import CaseView, GuardContext, WorkflowDefinition
+from engine.definition import GuardContext, WorkflowDefinition
 from engine.errors import Attempt, GuardRejected, InvalidInput, StaleVersion
 from engine.livestate import FILE_DIGEST, file_digest
 from engine.machine import compiled
@@ -128,20 +128,14 @@ def fire(
     values: dict[str, Any] = {"state": to_state, "version": new_version, "updated_at": now}
     if patch:
         values["data"] = new_data
+    after = replace(before, version=new_version, data=MappingProxyType(new_data))
+    if entered:
+        after = replace(after, state=to_state, state_entered_at=now)
     if entered:
         values["entered_version"] = new_version
         values["state_entered_at"] = now
-        after = CaseView(
-            **{
-                **before.__dict__,
-                "state": to_state,
-                "version": new_version,
-                "data": MappingProxyType(new_data),
-                "state_entered_at": now,
-            }
-        )
         deadline = definition.deadline_for(to_state)
-        values["deadline"] = calendar.due(now, deadline.delay(after)) if deadline else None
+        values["deadline"] = deadline.due_at(after, calendar) if deadline else None
     session.flush()  # what the caller has pending goes first, as autoflush would have it
     conn = session.connection()
     params = {f"set_{key}": value for key, value in values.items()}
@@ -157,16 +151,17 @@ def fire(
     for key, value in values.items():
         set_committed_value(case, key, value)
 
-    if entered:
-        for timer in definition.timers_for(to_state):
+    rearmed = () if entered else tuple(t for t in definition.timers_for(to_state) if t.action in rule.rearms)
+    if entered or rearmed:
+        for timer in rearmed or definition.timers_for(to_state):
             _INSERT_TIMER.execute(
                 conn,
                 {
                     "case_id": case.id,
                     "action": timer.action,
                     "state": to_state,
-                    "entered_version": new_version,
-                    "due_at": calendar.due(now, timer.delay(after)),
+                    "entered_version": case.entered_version,
+                    "due_at": timer.due_at(after, calendar),
                 },
             ).close()
 
@@ -279,7 +274,7 @@ def create_case(
     view_now = view(case)
     deadline = definition.deadline_for(start)
     if deadline is not None:
-        case.deadline = calendar.due(now, deadline.delay(view_now))
+        case.deadline = deadline.due_at(view_now, calendar)
     for timer in definition.timers_for(start):
         session.add(
             TimerRow(
@@ -287,7 +282,7 @@ def create_case(
                 action=timer.action,
                 state=start,
                 entered_version=1,
-                due_at=calendar.due(now, timer.delay(view_now)),
+                due_at=timer.due_at(view_now, calendar),
             )
         )
     auditlog.append(

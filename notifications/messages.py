@@ -99,6 +99,12 @@ def on_transition(session: Session, env: Env, record: TransitionRecord) -> int:
     template = _templates.get_template("state_changed.txt")
     where_zh, next_zh = plain(case.state, "zh")
     where_en, next_en = plain(case.state, "en")
+    window = (case.data.get("refusal") or {}).get("appeal") if case.state == "rejected" else None
+    if isinstance(window, dict):  # P12: the refusal states its appeal window
+        days, months = window.get("review_days"), window.get("lawsuit_months")
+        next_zh += f"（行政复议：自知道本决定之日起 {days} 日内；行政诉讼：{months} 个月内）"
+        next_en += f" (administrative review within {days} days of learning of this decision;"
+        next_en += f" a lawsuit within {months} months)"
     info = case.data.get("info_request") or {} if case.state == "awaiting_info" else {}
     queued = 0
     for address, for_official, name in recipients:

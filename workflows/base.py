@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 
 
 OFFICER_ROLES = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER)
-FLAG_ACTIONS = ("flag_overdue", "flag_paperwork_overdue", "flag_first_aid_overdue", "flag_suspension_long")
+FLAG_ACTIONS = (
+    "flag_overdue",
+    "flag_paperwork_overdue",
+    "flag_first_aid_overdue",
+    "flag_suspension_long",
+    "flag_total_overdue",
+    "flag_undelivered",
+)
 CASES = Case.__table__.c  # type: ignore[attr-defined]
 FUNDS = Fund.__table__  # type: ignore[attr-defined]
 LINES = PaymentLine.__table__  # type: ignore[attr-defined]
@@ -76,7 +83,7 @@ def notice_stages(case: Case) -> dict[str, NoticeStage]:
 def is_minor(env: Env, case: Case, on: date) -> bool:
     raw = (case.data.get("applicant") or {}).get("id_enc")
     born = birth_date(env.cipher.decrypt(raw)) if raw else None
-    return born is not None and age_on(born, on) < 18
+    return born is not None and age_on(born, on) < env.policy.rules(case.region_code, on).minor_age
 
 
 def household_hashes(case: Case) -> list[str]:

@@ -125,6 +125,7 @@ class Reasoned(Stamp):
 class Approval(Stamp):
     monthly_amount_fen: int | None = None
     mode: str = "household"
+    basis: str = ""  # 审批依据 (older approvals have none)
 
 
 class CountyVisit(Stamp):
@@ -205,6 +206,9 @@ class CaseFile(BaseModel):
 
     # the procedure's records, in the order a case meets them
     submitted: Stamp | None = None
+    accepted_at: str | None = None  # 受理: the submission; the township's clocks (P6, P9) run from it
+    notice_spans: list[_Open] = Field(default_factory=list)  # notices left: their time is off the clocks
+    deadline_extension: Reasoned | None = None  # P9: the whole case's limit extended once, with a reason
     info_request: InfoRequest | None = None
     info_requests: list[_Open] = Field(default_factory=list)
     village_pass: VillagePass | None = None
@@ -223,6 +227,7 @@ class CaseFile(BaseModel):
     review_class: str | None = None
     refusal: Reasoned | None = None
     withdrawal: Reasoned | None = None
+    delivery: _Open | None = None  # P11: when and how the written refusal was delivered
     activated_at: str | None = None
 
     # emergency aid

@@ -58,7 +58,8 @@ class Env:
 
     def resolve(self, session: Session, case: Case) -> tuple[WorkflowDefinition, WorkCalendar, Mapping[str, Any]]:
         """For the timer sweep: the case's definition, the calendar, the facts its guards read."""
-        return self.definition_for(case), self.calendar, {"rules": self.rules(case.region_code, case.updated_at)}
+        facts = {"rules": self.rules(case.region_code, case.updated_at), "calendar": self.calendar}
+        return self.definition_for(case), self.calendar, facts
 
 
 @lru_cache(maxsize=8)

@@ -130,7 +130,7 @@ def facts_for(
             select(func.count(func.distinct(EmergencyGrant.case_id))).where(
                 col(EmergencyGrant.person_hash).in_(hashes),
                 EmergencyGrant.cause == case.data.get("cause"),
-                EmergencyGrant.year == year,
+                EmergencyGrant.year > year - facts["rules"].grants_per_cause_window_years,
                 EmergencyGrant.case_id != case.id,
             )
         ).one()

@@ -162,6 +162,23 @@ def written_reason(ctx: GuardContext) -> Iterable[str]:
         yield "请写明理由（将书面告知申请人）/ write the reason (the applicant is told it in writing)"
 
 
+def written_basis(ctx: GuardContext) -> Iterable[str]:
+    """Every decision records its written basis: an approval its 审批依据 as a refusal its reason."""
+    if not _text(ctx.data, "basis"):
+        yield "请写明审批依据（记入决定书）/ write the basis of the approval (it goes on the decision)"
+
+
+def delivery_record(ctx: GuardContext) -> Iterable[str]:
+    """P11: the day the written refusal was delivered (not before the refusal, not in the future), and how."""
+    day = _iso_date(ctx.data.get("delivered_on"))
+    if day is None:
+        yield "请填写送达日期（YYYY-MM-DD）/ give the day it was delivered (YYYY-MM-DD)"
+    elif day > local_date(ctx.now) or day < local_date(ctx.case.state_entered_at):
+        yield "送达日期须在决定之后、今天之前 / the day of delivery must fall between the decision and today"
+    if not _text(ctx.data, "method"):
+        yield "请填写送达方式（如直接送达、邮寄）/ say how it was delivered (in person, by post)"
+
+
 def written_opinion(ctx: GuardContext) -> Iterable[str]:
     if not _text(ctx.data, "opinion"):
         yield "请填写乡镇审核意见 / write the township's opinion"
@@ -296,13 +313,26 @@ def income_eligible(ctx: GuardContext) -> Iterable[str]:
     if not people:
         return
     per_head = Fraction(household_income(ctx.case.data), len(people))
-    if per_head < rules.dibao_standard_fen or _single_person_eligible(ctx.case.data, rules):
+    if rules.income_qualifies(per_head) or _single_person_eligible(ctx.case.data, rules):
         return
+    above_zh, above_en = _beyond(rules)
     yield (
-        f"家庭月人均收入 {float(per_head) / 100:.2f} 元，不低于当地低保标准 {rules.dibao_standard_fen / 100:.2f} 元，"
-        "且不符合单人户条件 / per-capita monthly income is not below the local standard, and no member "
-        "qualifies for single-person cover"
+        f"家庭月人均收入 {float(per_head) / 100:.2f} 元，{above_zh}当地低保标准 {rules.dibao_standard_fen / 100:.2f} 元"
+        f"{_times(rules)}，且不符合单人户条件 / per-capita monthly income is {above_en} the local standard"
+        f"{_times(rules, en=True)}, and no member qualifies for single-person cover"
     )
+
+
+def _beyond(rules: Rules) -> tuple[str, str]:
+    """How income that fails E1 stands to the threshold, in the policy's terms."""
+    return ("高于", "above") if rules.income_equal_qualifies else ("不低于", "not below")
+
+
+def _times(rules: Rules, *, en: bool = False) -> str:
+    if rules.income_threshold_multiple == 1:
+        return ""
+    multiple = f"{float(rules.income_threshold_multiple):g}"
+    return f" (x{multiple})" if en else f"的{multiple}倍"
 
 
 def assets_within_rule(ctx: GuardContext) -> Iterable[str]:
@@ -320,8 +350,8 @@ def monthly_cap_fen(data: Mapping[str, Any], rules: Rules, mode: str = "househol
     """The most a 低保 case may be paid a month: the standard times the household's size, or one standard
     for single-person cover (单人户)."""
     if mode == "single_person":
-        return rules.dibao_standard_fen
-    return rules.dibao_standard_fen * max(1, len(members(data)))
+        return int(rules.payment_cap_multiple * rules.dibao_standard_fen)
+    return int(rules.payment_cap_multiple * rules.dibao_standard_fen * max(1, len(members(data))))
 
 
 def dibao_mode(ctx: GuardContext) -> Iterable[str]:
@@ -333,10 +363,11 @@ def dibao_mode(ctx: GuardContext) -> Iterable[str]:
         return
     people = members(ctx.case.data)
     per_head = Fraction(household_income(ctx.case.data), max(1, len(people)))
-    if mode == "household" and per_head >= rules.dibao_standard_fen:
+    if mode == "household" and not rules.income_qualifies(per_head):
+        above_zh, above_en = _beyond(rules)
         yield (
-            "家庭月人均收入不低于当地低保标准，不能整户保障 / per-capita income is not below the standard; "
-            "the whole household cannot be covered"
+            f"家庭月人均收入{above_zh}当地低保标准{_times(rules)}，不能整户保障 / per-capita income is {above_en} "
+            f"the standard{_times(rules, en=True)}; the whole household cannot be covered"
         )
     elif mode == "single_person" and not _single_person_eligible(ctx.case.data, rules):
         yield (

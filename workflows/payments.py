@@ -133,11 +133,14 @@ def run_payments(
     ahead than the next: who is active later is not known yet."""
     start = month_start(month)
     today = local_date(now)
-    latest = f"{today.year + today.month // 12:04d}-{today.month % 12 + 1:02d}"
+    # how far ahead: the policy where the actor works (the county's run), or everywhere's for the system
+    ahead = env.rules(actor.grants[0].region_code if actor.grants else "", now).payment_run_months_ahead
+    index = today.year * 12 + today.month - 1 + ahead
+    latest = f"{index // 12:04d}-{index % 12 + 1:02d}"
     if start > month_start(latest):
         raise InvalidInput(
-            f"只能发放本月或下月（{latest}）及以前的月份 / "
-            f"a month can be run at most one month ahead (up to {latest}): {month}"
+            f"最多只能提前 {ahead} 个月发放（{latest} 及以前的月份）/ "
+            f"a month can be run at most {ahead} month(s) ahead (up to {latest}): {month}"
         )
     retried = _retry_failed(session, actor=actor, month=month, now=now) if after_case_id == 0 else 0
     query = payable_cases(month).where(col(Case.id) > after_case_id).order_by(col(Case.id))

@@ -15,6 +15,17 @@ from engine.calendar import Delay, Unit, WorkCalendar
 from engine.errors import DefinitionInvalid
 
 DEFAULT_PATH = Path(__file__).with_name("policy_default.toml")
+# The defaults no rule gives: invented to make the defaults whole (marked "example" in
+# policy_default.toml). A region still running on one of them is warned of when the server starts.
+EXAMPLE_KEYS: tuple[tuple[str, ...], ...] = (
+    ("standard", "dibao_standard_fen"),
+    ("standard", "assets_months_per_person"),
+    ("standard", "info_due_max_days"),
+    ("standard", "tekun_care_allowance_fen", "partial"),
+    ("standard", "tekun_care_allowance_fen", "dependent"),
+    ("emergency", "post_notice"),
+    ("appeal", "review_body"),
+)
 NOTICE_SLOTS = ("village", "township", "final")
 _NOTICE_UNITS = (Unit.DAYS, Unit.WORKING_DAYS)
 
@@ -63,6 +74,12 @@ def _fen(raw: Any, name: str) -> int:
     return raw
 
 
+def _multiple(raw: Any, name: str) -> Fraction:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+        raise ValueError(f"{name} must be a positive number, not {raw!r}")
+    return Fraction(str(raw))
+
+
 def _months(raw: Any, name: str) -> int:
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
         raise ValueError(f"{name} must be a positive whole number of months, not {raw!r}")
@@ -90,6 +107,7 @@ def _roles(raw: Any) -> tuple[str, ...]:
     return roles
 
 
+_WD30, _WD45, _WD3 = (Delay(n, Unit.WORKING_DAYS) for n in (30, 45, 3))  # the defaults of P9, P11
 CARE_LEVELS = ("independent", "partial", "dependent")
 DISABILITY_CATEGORIES = ("physical", "intellectual", "mental", "visual", "hearing", "speech", "multiple")
 
@@ -170,11 +188,30 @@ class Rules:
     objection_contact: str = "乡镇人民政府社会救助经办窗口 / the township government's social assistance desk"
     watch_income_multiple: Fraction = Fraction(3, 2)  # 潜在救助对象: per-person income under this x the standard
     watch_follow_up_months: int = 6  # and visited again at this interval
+    income_threshold_multiple: Fraction = Fraction(1)  # E1: income within this multiple of the standard
+    income_equal_qualifies: bool = True  # E1 (方案9 "1倍(含)"): income equal to the threshold qualifies
+    payment_cap_multiple: Fraction = Fraction(1)  # a person's monthly amount at most this multiple of the standard
+    grants_per_cause_window_years: int = 1  # K7: calendar years counted for the once-per-cause rule
+    payment_run_months_ahead: int = 1  # how far ahead a month's payment run may be prepared
+    minor_age: int = 18  # P17: under this age an applicant is a minor (not posted for 特困)
+    total: Delay = _WD30  # P9: the whole case from acceptance, notices left out
+    total_extended: Delay = _WD45  # P9: once extended with a reason
+    rejection_notice: Delay = _WD3  # P11: a refusal's reasons delivered within it
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
         """What a township may grant at once: its limit, and never more than the K6 cap."""
         return min(self.emergency_township_limit_fen, self.emergency_cap_multiple * self.dibao_standard_fen)
+
+    @property
+    def income_threshold_fen(self) -> Fraction:
+        """E1: the per-capita monthly income a household must stay within."""
+        return self.income_threshold_multiple * self.dibao_standard_fen
+
+    def income_qualifies(self, per_head: Fraction) -> bool:
+        """E1: within the threshold (equal to it too where the policy says so)."""
+        threshold = self.income_threshold_fen
+        return per_head <= threshold if self.income_equal_qualifies else per_head < threshold
 
     @property
     def assets_limit_per_person_fen(self) -> int:
@@ -241,6 +278,19 @@ class Rules:
             objection_contact=str((raw.get("public") or {}).get("objection_contact", cls.objection_contact)),
             watch_income_multiple=Fraction(str(raw.get("watch_list", {}).get("income_multiple", "1.5"))),
             watch_follow_up_months=_months(raw.get("watch_list", {}).get("follow_up_months", 6), "follow_up_months"),
+            income_threshold_multiple=_multiple(std.get("income_threshold_multiple", 1), "income_threshold_multiple"),
+            income_equal_qualifies=bool(std.get("income_equal_qualifies", True)),
+            payment_cap_multiple=_multiple(std.get("payment_cap_multiple", 1), "payment_cap_multiple"),
+            grants_per_cause_window_years=_months(
+                emergency.get("grants_per_cause_window_years", 1), "grants_per_cause_window_years"
+            ),
+            payment_run_months_ahead=int(raw["payments"].get("run_months_ahead", 1)),
+            minor_age=_months((raw.get("public") or {}).get("minor_age", 18), "minor_age"),
+            total=Delay(_months(std.get("total_wd", 30), "total_wd"), Unit.WORKING_DAYS),
+            total_extended=Delay(_months(std.get("extended_wd", 45), "extended_wd"), Unit.WORKING_DAYS),
+            rejection_notice=Delay(
+                _months(std.get("rejection_notice_wd", 3), "rejection_notice_wd"), Unit.WORKING_DAYS
+            ),
         )
 
 
@@ -260,6 +310,13 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def _at(raw: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    found: Any = raw
+    for key in path:
+        found = found.get(key) if isinstance(found, Mapping) else None
+    return found
 
 
 def _as_date(raw: Any) -> date:
@@ -346,6 +403,29 @@ class Policy:
         found = [Rules.parse(self.base)]
         found.extend(self.rules(o.region.ljust(12, "0"), o.effective_from) for o in self.overrides)
         return found
+
+    def examples_in_force(self, on: date) -> dict[str, list[str]]:
+        """Where the policy still runs on an example value on `on`: by region ("" everywhere no override
+        reaches, else each override's region), the keys (dotted) whose value is still the example."""
+        defaults = tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+        found: dict[str, list[str]] = {}
+        for region in sorted({"", *(o.region for o in self.overrides)}):
+            merged = self._merged(region.ljust(12, "0"), on)
+            keys = [".".join(path) for path in EXAMPLE_KEYS if _at(merged, path) == _at(defaults, path)]
+            if keys:
+                found[region] = keys
+        return found
+
+    def example_warning(self, on: date) -> str | None:
+        """The start-up warning naming the regions and keys still on an example value, if any."""
+        found = self.examples_in_force(on)
+        if not found:
+            return None
+        listed = "；".join(f"{region or '全部地区 / everywhere'}: {', '.join(keys)}" for region, keys in found.items())
+        return (
+            f"以下地区仍在使用示例取值，请按当地政策设置 / these regions still run on example values; set the "
+            f"local ones in the policy file: {listed}"
+        )
 
     def calendar(self) -> WorkCalendar:
         """The working-day calendar with the policy's holidays, make-up days and published years."""

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 _HOLDING_ROLES = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER)
 FLAG_RULES = {
     "overdue": "办理超过法定时限 / a step was not taken within its time limit",
+    "total_overdue": "受理后未在办结时限内作出决定（P9）/ not decided within the time limit from acceptance (P9)",
+    "refusal_undelivered": "不予批准理由未按时书面送达（P11）/ a refusal's written reasons not delivered in time (P11)",
     "refused_attempt": "工作人员的操作因回避或职责分离被拒绝 / "
     "an official was refused for recusal or separation of duties",
     "filed_relative": "申请家庭中有工作人员的近亲属 / the household has an official among its close relatives",
@@ -165,6 +167,8 @@ def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
         "flag_paperwork_overdue": "paperwork_overdue",
         "flag_first_aid_overdue": "first_aid_overdue",
         "flag_suspension_long": "suspended_too_long",
+        "flag_total_overdue": standard.TOTAL_OVERDUE,
+        "flag_undelivered": standard.UNDELIVERED,
     }
     found = []
     for case_id, action, state, at, reference, region in rows:
@@ -179,7 +183,7 @@ def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
                 region_code=region,
                 official=_holder_at(holders.get(case_id, []), at),
                 detail=f"{state} 超过期限 / {state} past its deadline",
-                rule=FLAG_RULES["overdue"],
+                rule=FLAG_RULES.get(kind, FLAG_RULES["overdue"]),
             )
         )
     return found

@@ -276,6 +276,7 @@ class ApproveData(ActionData):
     mode: Annotated[str, Field(max_length=20)] | None = None
     care_level: Annotated[str, Field(max_length=40)] | None = None  # 特困 (T5)
     support_mode: Annotated[str, Field(max_length=40)] | None = None  # 特困: home or institution
+    basis: Text | None = None  # 审批依据: the written basis of the decision
 
 
 class CountyVisitData(ActionData):
@@ -303,6 +304,13 @@ class FindingData(ActionData):
     finding: Text | None = None
 
 
+class DeliveryData(ActionData):
+    """P11: a written refusal delivered: the day and how (in person, by post, through the village)."""
+
+    delivered_on: DateText | None = None
+    method: ShortText | None = None
+
+
 ACTION_DATA: dict[str, type[BaseModel]] = {
     "submit": ActionData,
     "village_pass": VillagePassData,
@@ -315,6 +323,8 @@ ACTION_DATA: dict[str, type[BaseModel]] = {
     "record_county_visit": CountyVisitData,
     "approve": ApproveData,
     "deny": ReasonData,
+    "extend_deadline": ReasonData,
+    "record_delivery": DeliveryData,
     "withdraw": ReasonData,
     "dismiss_objection": FindingData,
     "uphold_objection": FindingData,

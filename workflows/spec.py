@@ -52,6 +52,9 @@ class StandardSpec:
     objection_review: Delay | None = None
     suspension_months: int | None = None
     investigation: Delay | None = None  # the aid type's clock on the village review (T3 for 特困)
+    total: Delay | None = None  # P9: the whole case from acceptance (absent from specs written before it)
+    total_extended: Delay | None = None  # P9: once extended with a reason
+    rejection_notice: Delay | None = None  # P11: a refusal's written reasons delivered within it
 
     key = "standard"
 
@@ -70,6 +73,9 @@ class StandardSpec:
             termination_approved_by_county_for=tuple(sorted(rules.termination_approved_by_county_for)),
             objection_review=rules.objection_review,
             suspension_months=rules.suspension_months,
+            total=rules.total,
+            total_extended=rules.total_extended,
+            rejection_notice=rules.rejection_notice,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -92,6 +98,10 @@ class StandardSpec:
             body["suspension_months"] = self.suspension_months
         if self.investigation is not None:  # absent where the aid type sets no clock, as before it existed
             body["investigation"] = _delay_json(self.investigation)
+        for name in ("total", "total_extended", "rejection_notice"):
+            delay = getattr(self, name)
+            if delay is not None:  # absent from specs written before these clocks existed
+                body[name] = _delay_json(delay)
         return body
 
     @classmethod
@@ -110,6 +120,9 @@ class StandardSpec:
             objection_review=_delay(raw["objection_review"]) if raw.get("objection_review") else None,
             suspension_months=int(raw["suspension_months"]) if raw.get("suspension_months") else None,
             investigation=_delay(raw["investigation"]) if raw.get("investigation") else None,
+            total=_delay(raw["total"]) if raw.get("total") else None,
+            total_extended=_delay(raw["total_extended"]) if raw.get("total_extended") else None,
+            rejection_notice=_delay(raw["rejection_notice"]) if raw.get("rejection_notice") else None,
         )
 
     @property

@@ -4,14 +4,16 @@ review and decision; then the active beneficiary's reviews and exit (workflows.r
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, time
 from typing import Any
 
 from engine.access import Role
-from engine.calendar import SHANGHAI, Delay, Unit
+from engine.calendar import SHANGHAI, Delay, Unit, WorkCalendar
 from engine.definition import (
     CaseView,
     Deadline,
+    Effect,
     GuardContext,
     Timer,
     Transition,
@@ -19,12 +21,13 @@ from engine.definition import (
     transition,
     validate,
 )
-from workflows import aidtypes, casefile, review
+from workflows import aidtypes, casefile, clocks, review
 from workflows import guards as g
 from workflows.common import (
     CLOSE_NOTICE,
     OBJECTION_REVIEW,
     appended,
+    flag,
     flag_by_state,
     notice_timer,
     objection_transitions,
@@ -41,6 +44,9 @@ TOWNSHIP_APPROVAL = "township_approval"
 AWAITING_INFO = "awaiting_info"
 REJECTED = "rejected"
 WITHDRAWN = "withdrawn"
+
+# Before the decision, off notice: the whole case's clock (P9) runs.
+UNDECIDED = (VILLAGE_REVIEW, AWAITING_INFO, TOWNSHIP_REVIEW, TOWNSHIP_APPROVAL, OBJECTION_REVIEW)
 
 # The review each notice slot follows, and where a clean notice leads.
 _BEFORE = {"village": VILLAGE_REVIEW, "township": TOWNSHIP_REVIEW, "final": TOWNSHIP_APPROVAL}
@@ -69,10 +75,67 @@ OVERDUE_KINDS = {
     TOWNSHIP_APPROVAL: "decision_overdue",
     OBJECTION_REVIEW: "objection_overdue",
 }
+# The clocks that run from acceptance are flagged once a case, however often it comes back to the state.
+_ONCE_KINDS = ("investigation_overdue", "opinion_overdue")
+TOTAL_OVERDUE = "total_overdue"  # P9: the whole case not decided in time
+UNDELIVERED = "refusal_undelivered"  # P11: a refusal's written reasons not delivered in time
 
 
 def _submitted(ctx: GuardContext) -> Mapping[str, Any]:
-    return {"submitted": stamp(ctx)}
+    # 受理 is the submission itself: the township's clocks (P6, P9) run from it.
+    return {"submitted": stamp(ctx), "accepted_at": ctx.now.isoformat()}
+
+
+def _flagged_once(ctx: GuardContext) -> Any:
+    kind = OVERDUE_KINDS.get(ctx.case.state, "")
+    if kind in _ONCE_KINDS and any(f.get("kind") == kind for f in ctx.case.data.get("flags") or []):
+        yield f"已记录超期 / {kind} is already flagged on this case"
+
+
+def _calendar(ctx: GuardContext) -> WorkCalendar:
+    found = ctx.facts.get("calendar")
+    return found if isinstance(found, WorkCalendar) else WorkCalendar()
+
+
+def _then(first: Effect | None, second: Effect) -> Effect:
+    def effect(ctx: GuardContext) -> Mapping[str, Any]:
+        return {**(first(ctx) if first is not None else {}), **second(ctx)}
+
+    return effect
+
+
+def _appeal(ctx: GuardContext) -> dict[str, Any]:
+    """P12: the routes of appeal and their windows, as the decision record carries them."""
+    rules = g.rules_of(ctx)
+    return {
+        "review_days": rules.appeal_review_days,
+        "lawsuit_months": rules.appeal_lawsuit_months,
+        "review_body": rules.appeal_review_body,
+    }
+
+
+def _refused(ctx: GuardContext) -> Mapping[str, Any]:
+    """A refusal (不予受理, the township's or the decision's): its written reason and the appeal window."""
+    return {"refusal": stamp(ctx, reason=str(ctx.data.get("reason", "")).strip(), appeal=_appeal(ctx))}
+
+
+def _extension_once(ctx: GuardContext) -> Any:
+    if clocks.extended(ctx.case.data):
+        yield "办结时限已延长过一次 / the case's time limit has already been extended once"
+
+
+def _extended(ctx: GuardContext) -> Mapping[str, Any]:
+    return {"deadline_extension": stamp(ctx, reason=str(ctx.data.get("reason", "")).strip())}
+
+
+def _delivered(ctx: GuardContext) -> Mapping[str, Any]:
+    d = ctx.data
+    return {"delivery": stamp(ctx, delivered_on=d.get("delivered_on"), method=str(d.get("method", "")).strip())}
+
+
+def _not_delivered(ctx: GuardContext) -> Any:
+    if ctx.case.data.get("delivery"):
+        yield "不予批准决定书已送达 / the written refusal has been delivered"
 
 
 def _village_passed(ctx: GuardContext) -> Mapping[str, Any]:
@@ -151,7 +214,12 @@ def _decided(dest: str) -> Any:
         terms = {k: d.get(k) for k in aidtypes.of_case(ctx.case.data).decision_terms}
         patch: dict[str, Any] = {
             "approval": stamp(
-                ctx, monthly_amount_fen=d.get("monthly_amount_fen"), mode=d.get("mode", "household"), **terms
+                ctx,
+                monthly_amount_fen=d.get("monthly_amount_fen"),
+                mode=d.get("mode", "household"),
+                basis=str(d.get("basis", "")).strip(),
+                appeal=_appeal(ctx),
+                **terms,
             ),
             "monthly_amount_fen": d.get("monthly_amount_fen"),
             "mode": d.get("mode", "household"),
@@ -214,13 +282,14 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             label="村级评议通过 / village review passed",
         ),
         official(
+            # P2 不予受理: the township's, with a written reason; the village never decides.
             "village_reject",
             VILLAGE_REVIEW,
             REJECTED,
-            by=_OFFICERS,
-            guards=(g.not_township_actor, g.written_reason),
-            effect=record_reason("refusal"),
-            label="村级评议不通过 / refused at village review",
+            by=township,
+            guards=(g.not_village_actor, g.written_reason),
+            effect=_refused,
+            label="不予受理 / not accepted",
         ),
         official(
             "request_info",
@@ -265,7 +334,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             REJECTED,
             by=township,
             guards=(g.not_village_actor, g.written_reason),
-            effect=record_reason("refusal"),
+            effect=_refused,
             label="乡镇审核不通过 / refused at township review",
         ),
         official(
@@ -299,6 +368,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
                 g.household_identities,
                 aidtypes.eligible,
                 aidtypes.decision_terms,
+                g.written_basis,
             ),
             effect=_decided(after("final")),
             label="审批通过 / approved",
@@ -309,8 +379,29 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             REJECTED,
             by=approver,
             guards=(g.not_village_actor, g.not_township_passer, g.written_reason),
-            effect=record_reason("refusal"),
+            effect=_refused,
             label="审批不予批准 / refused",
+        ),
+        official(
+            "extend_deadline",
+            tuple(s for s in pre_decision if s != after("final")),  # before the decision
+            None,
+            by=township,
+            guards=(g.written_reason, _extension_once),
+            effect=_extended,
+            rearms=("flag_total_overdue",),
+            label="延长办结时限 / time limit extended",
+            queued=False,
+        ),
+        official(
+            "record_delivery",
+            REJECTED,
+            None,
+            by=township,
+            guards=(g.delivery_record, _not_delivered),
+            effect=_delivered,
+            label="送达不予批准决定书 / written refusal delivered",
+            queued=False,
         ),
         transition(
             "withdraw",
@@ -331,7 +422,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
                 n.state,
                 _AFTER[n.name],
                 by=[Role.SYSTEM],
-                effect=effect,
+                effect=_then(effect, clocks.notice_left),
                 label=f"{n.label}期满 / notice ended",
             )
         )
@@ -341,7 +432,10 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
     if termination is not None:
         notices[termination.state] = review.UNDER_REVIEW
     if notices:
-        transitions.extend(objection_transitions(notices, handlers=township))
+        for t in objection_transitions(notices, handlers=township):
+            if set(t.source) & set(notice_states):  # an objection stops a notice: its time so far is kept
+                t = replace(t, effect=_then(t.effect, clocks.notice_left))
+            transitions.append(t)
     objection_clock = spec.objection_review if notices else None
     investigation = spec.investigation
     transitions.append(
@@ -355,30 +449,92 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             ),
             None,
             by=[Role.SYSTEM],
+            guards=[_flagged_once],
             effect=flag_by_state(OVERDUE_KINDS),
             label="办理超期 / deadline missed",
         )
     )
+    running = (
+        VILLAGE_REVIEW,
+        AWAITING_INFO,
+        TOWNSHIP_REVIEW,
+        TOWNSHIP_APPROVAL,
+        *((OBJECTION_REVIEW,) if notices else ()),
+    )
+    total, total_extended = spec.total, spec.total_extended
+    if total is not None:
+        whole = total
+
+        def total_due(case: CaseView, calendar: WorkCalendar) -> datetime:
+            return clocks.from_acceptance(case, calendar, clocks.total_delay(case.data, whole, total_extended))
+
+        def total_passed(ctx: GuardContext) -> Any:
+            if any(f.get("kind") == TOTAL_OVERDUE for f in ctx.case.data.get("flags") or []):
+                yield "已记录办结超期 / the whole case is already flagged overdue"
+            elif ctx.case.data.get("approval"):
+                yield "已作出审批决定 / the case has been decided"
+            elif ctx.now < total_due(ctx.case, _calendar(ctx)):
+                yield "办结时限未到（已延长）/ the case's time limit has not run out (it was extended)"
+
+        transitions.append(
+            transition(
+                "flag_total_overdue",
+                running,
+                None,
+                by=[Role.SYSTEM],
+                guards=[total_passed],
+                effect=flag(TOTAL_OVERDUE),
+                label="办结超期 / the whole case past its time limit",
+            )
+        )
+    if spec.rejection_notice is not None:
+        transitions.append(
+            transition(
+                "flag_undelivered",
+                REJECTED,
+                None,
+                by=[Role.SYSTEM],
+                guards=[_not_delivered],
+                effect=flag(UNDELIVERED),
+                label="决定书未按时送达 / written refusal not delivered in time",
+            )
+        )
 
     timers: list[Timer] = [notice_timer(n) for n in spec.notices]
+    opinion = spec.township_opinion
+
+    def opinion_due(case: CaseView, calendar: WorkCalendar) -> datetime:
+        # P6: the township's opinion runs from acceptance, not from the case reaching the township.
+        return clocks.from_acceptance(case, calendar, opinion)
+
     timers += [
-        Timer(TOWNSHIP_REVIEW, "flag_overdue", lambda _c: spec.township_opinion),
+        Timer(TOWNSHIP_REVIEW, "flag_overdue", lambda _c: opinion, due=opinion_due),
         Timer(TOWNSHIP_APPROVAL, "flag_overdue", lambda _c: spec.decision_after_notice),
         *review.timers(spec, termination),
     ]
+    if total is not None:
+        timers += [Timer(state, "flag_total_overdue", lambda _c: whole, due=total_due) for state in running]
+    if spec.rejection_notice is not None:
+        delivery = spec.rejection_notice
+        timers.append(Timer(REJECTED, "flag_undelivered", lambda _c: delivery))
     deadlines = [
-        Deadline(TOWNSHIP_REVIEW, lambda _c: spec.township_opinion),
+        Deadline(TOWNSHIP_REVIEW, lambda _c: opinion, due=opinion_due),
         Deadline(TOWNSHIP_APPROVAL, lambda _c: spec.decision_after_notice),
         Deadline(AWAITING_INFO, _info_due),
     ]
     if investigation is not None:
         # T3: the investigation is due within its working days of acceptance (the submission).
-        timers.append(Timer(VILLAGE_REVIEW, "flag_overdue", lambda _c: investigation))
-        deadlines.append(Deadline(VILLAGE_REVIEW, lambda _c: investigation))
+        clock = investigation
+
+        def investigation_due(case: CaseView, calendar: WorkCalendar) -> datetime:
+            return clocks.from_acceptance(case, calendar, clock)
+
+        timers.append(Timer(VILLAGE_REVIEW, "flag_overdue", lambda _c: clock, due=investigation_due))
+        deadlines.append(Deadline(VILLAGE_REVIEW, lambda _c: clock, due=investigation_due))
     if objection_clock is not None:
-        clock = objection_clock
-        timers.append(Timer(OBJECTION_REVIEW, "flag_overdue", lambda _c: clock))
-        deadlines.append(Deadline(OBJECTION_REVIEW, lambda _c: clock))
+        objection_delay = objection_clock
+        timers.append(Timer(OBJECTION_REVIEW, "flag_overdue", lambda _c: objection_delay))
+        deadlines.append(Deadline(OBJECTION_REVIEW, lambda _c: objection_delay))
     states = (
         DRAFT,
         VILLAGE_REVIEW,

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from engine import auditlog
-from engine.calendar import SHANGHAI, local_date
+from engine.authorize import view
+from engine.calendar import SHANGHAI, Unit, local_date
 from engine.tables import AuditEntry, Case, TimerRow
-from workflows import codes, emergency, standard
+from workflows import clocks, codes, emergency, standard
 from workflows.base import aware, end_of_day
 from workflows.models import (
     Notice,
     Objection,
 )
+from workflows.policy import Rules
+from workflows.registry import spec_from_json
+from workflows.spec import StandardSpec
 from workflows.texts import plain, reason_for
 
 if TYPE_CHECKING:
@@ -82,6 +87,7 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
         items = "；".join(str(m) for m in asked.get("missing") or [])
         nxt = f"Provide by {asked.get('due')}: {items}" if en else f"请于 {asked.get('due')} 前补齐：{items}"
     deadline = step_due(session, env, case)
+    total = next((c for c in case_clocks(session, env, case, now) if c.clock == "total"), None)
     label = env.definition_for(case).label(case.state)
     return {
         "reference": case.reference,
@@ -91,6 +97,10 @@ def plain_status(session: Session, *, env: Env, case: Case, lang: str, now: date
         "next_step": nxt,
         "deadline": deadline,
         "deadline_local": deadline.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if deadline else None,
+        "deadline_provisional": step_provisional(env, case, deadline),
+        "overall_deadline": total.due if total is not None else None,
+        "overall_provisional": total is not None and total.provisional,
+        "appeal": _appeal_window(d, env.rules(case.region_code, aware(case.updated_at)), _ended_badly(case)),
         "submitted_at": submitted_at(case),
         "updated_at": case.updated_at,
         "reason": reason,
@@ -265,13 +275,9 @@ def household_view(session: Session, *, env: Env, case: Case, lang: str, now: da
         ]
     elif case.state in ENDED and case.state != "closed":
         steps = [{**step, "current": False} for step in steps]
-    rules = env.rules(case.region_code, aware(case.updated_at))
     info = d.get("info_request") if case.state == standard.AWAITING_INFO else None
     amount = d.get("monthly_amount_fen") if d.get("activated_at") else None
     grant = d.get("grant") or {}
-    ended_badly = case.state == "rejected" or (
-        case.state == "exited" and (d.get("exited") or {}).get("how") == "terminated"
-    )
     return {
         **status,
         "kind": "case",
@@ -285,15 +291,29 @@ def household_view(session: Session, *, env: Env, case: Case, lang: str, now: da
         "first_payment_month": first_payment_month(env, case),
         "grant_fen": grant.get("amount_fen") if isinstance(grant.get("amount_fen"), int) else None,
         "grant_at": datetime.fromisoformat(grant["at"]) if grant.get("at") else None,
-        "appeal": (
-            {
-                "review_days": rules.appeal_review_days,
-                "lawsuit_months": rules.appeal_lawsuit_months,
-                "review_body": rules.appeal_review_body,
-            }
-            if ended_badly
-            else None
-        ),
+    }
+
+
+def _ended_badly(case: Case) -> bool:
+    """Refused, or support ended against the household's will: told of its right of appeal."""
+    return case.state == "rejected" or (
+        case.state == "exited" and (case.data.get("exited") or {}).get("how") == "terminated"
+    )
+
+
+def _appeal_window(d: Mapping[str, Any], rules: Rules, ended_badly: bool) -> dict[str, Any] | None:
+    """P12: the appeal window of the decision, approval as much as refusal, as its record carries it
+    (decisions recorded before it did: the policy's)."""
+    decision = d.get("refusal") if ended_badly else d.get("approval")
+    if not ended_badly and not decision:
+        return None
+    recorded = decision.get("appeal") if isinstance(decision, Mapping) else None
+    if isinstance(recorded, Mapping):
+        return dict(recorded)
+    return {
+        "review_days": rules.appeal_review_days,
+        "lawsuit_months": rules.appeal_lawsuit_months,
+        "review_body": rules.appeal_review_body,
     }
 
 
@@ -314,3 +334,49 @@ def _day_or_none(value: object) -> date | None:
         return date.fromisoformat(str(value))
     except ValueError:
         return None
+
+
+def _step_unit(env: Env, case: Case) -> Unit | None:
+    """How the present step's clock counts (working days make a deadline provisional beyond the notice)."""
+    if case.state.startswith("notice_"):
+        spec = spec_from_json(case.workflow, case.data["spec"])
+        stages = spec.notices if isinstance(spec, StandardSpec) else (spec.post_notice,)
+        return next((n.unit for n in stages if n.state == case.state), None)
+    if case.state == standard.AWAITING_INFO:
+        return Unit.DAYS  # a named day
+    if case.state == standard.VILLAGE_REVIEW and case.data.get("spec", {}).get("investigation") is None:
+        delay = env.rules(case.region_code, aware(case.state_entered_at)).village_review
+        return delay.unit if delay is not None else None
+    deadline = env.definition_for(case).deadline_for(case.state)
+    return deadline.delay(view(case)).unit if deadline is not None else None
+
+
+def step_provisional(env: Env, case: Case, due: datetime | None) -> bool:
+    """Whether the present step's deadline counts working days of a year whose holiday notice is not out."""
+    if due is None or _step_unit(env, case) is not Unit.WORKING_DAYS:
+        return False
+    return env.calendar.is_provisional_span(aware(case.state_entered_at), due)
+
+
+def case_clocks(session: Session, env: Env, case: Case, now: datetime) -> list[clocks.Clock]:
+    """Every deadline the case runs against now: its present step's, the whole case's (P9) while it is
+    undecided, and the delivery of a written refusal (P11) until it is recorded."""
+    found: list[clocks.Clock] = []
+    due = step_due(session, env, case)
+    if due is not None:
+        label = env.definition_for(case).label(case.state)
+        found.append(clocks.Clock("step", label, due, step_provisional(env, case, due)))
+    if case.workflow != StandardSpec.key:
+        return found
+    spec = spec_from_json(case.workflow, case.data["spec"])
+    assert isinstance(spec, StandardSpec)
+    in_notice = case.state.startswith("notice_")
+    undecided = (case.state in standard.UNDECIDED or in_notice) and not case.data.get("approval")
+    if spec.total is not None and undecided and case.state != standard.DRAFT:
+        found.append(clocks.overall(view(case), env.calendar, spec.total, spec.total_extended, now))
+    if spec.rejection_notice is not None and case.state == standard.REJECTED and not case.data.get("delivery"):
+        entered = aware(case.state_entered_at)
+        delivery = env.calendar.due(entered, spec.rejection_notice)
+        label = "书面送达不予批准理由 / the written refusal delivered"
+        found.append(clocks.Clock("delivery", label, delivery, env.calendar.is_provisional_span(entered, delivery)))
+    return found

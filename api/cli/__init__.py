@@ -274,10 +274,15 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     from workflows.env import Env
 
     # Deadlines count working days up to a year ahead: say which of those years lack their notice.
-    calendar = Env.load(settings.policy, settings.secret_key).calendar
-    warning = calendar.unpublished_warning(local_date(utcnow()).year + 1)
+    env = Env.load(settings.policy, settings.secret_key)
+    today = local_date(utcnow())
+    warning = env.calendar.unpublished_warning(today.year + 1)
     if warning:
         typer.echo(f"注意 / warning: {warning}", err=True)
+    # A number the rules do not give (an example default) must be set for the region before it is relied on.
+    examples = env.policy.example_warning(today)
+    if examples:
+        typer.echo(f"注意 / warning: {examples}", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 

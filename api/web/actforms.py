@@ -43,6 +43,9 @@ LABELS: dict[str, str] = {
     "aid_type": N_("转为救助类型"),
     "finding": N_("核查结论"),
     "comment": N_("附言（可不填）"),
+    "basis": N_("审批依据"),
+    "delivered_on": N_("送达日期"),
+    "method": N_("送达方式"),
 }
 
 CHOICES: dict[str, list[tuple[str, str]]] = {
@@ -69,6 +72,9 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "county_override": ("一事一议", "再次救助"),
     "care_level": ("护理", "care_level"),
     "support_mode": ("供养方式",),
+    "basis": ("审批依据",),
+    "delivered_on": ("送达日期",),
+    "method": ("送达方式",),
 }
 
 
@@ -129,7 +135,7 @@ def controls(
             found.append(Control(form_name, key, "fen", label))
         elif base is int:
             found.append(Control(form_name, key, "count", label))
-        elif key.endswith("_date") or key == "due":
+        elif key.endswith("_date") or key in ("due", "delivered_on"):
             found.append(Control(form_name, key, "date", label))
         elif key in CHOICES:
             found.append(Control(form_name, key, "choice", label, options=CHOICES[key]))

@@ -50,6 +50,7 @@ class Row:
     days_left: int | None
     overdue: bool
     due_soon: bool
+    provisional: bool = False  # counts working days of a year whose holiday notice is not out (暂定)
 
 
 @dataclass(frozen=True)
@@ -162,4 +163,5 @@ def _row(session: Session, env: Env, case: Case, villages: Mapping[str, str], no
         days_left=days_left,
         overdue=overdue,
         due_soon=due_soon,
+        provisional=summary.deadline_provisional,
     )

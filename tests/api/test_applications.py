@@ -67,7 +67,7 @@ def test_null_action_data_is_taken_as_none_given(client: TestClient, token_for: 
     r = client.post(
         f"/api/v1/applications/{case['id']}/actions/village_reject",
         json={"version": case["version"], "data": None},
-        headers=token_for("village1"),
+        headers=token_for("township1"),
     )
     assert r.status_code == 422
     assert "reason" in r.json()["detail"], "refused by the guard for its missing reason, not for the null"
@@ -78,7 +78,7 @@ def test_a_stale_version_is_409_and_changes_nothing(client: TestClient, token_fo
     pass_village(client, token_for, case)
     r = client.post(
         f"/api/v1/applications/{case['id']}/actions/village_reject",
-        headers=token_for("village1b"),
+        headers=token_for("township1"),
         json={"version": case["version"], "data": {"reason": "收入超标"}},
     )
     assert r.status_code == 409
@@ -259,7 +259,7 @@ def test_two_officers_acting_at_once_over_http_one_wins_the_other_gets_409(
             )
             results.append(r.status_code)
 
-    threads = [threading.Thread(target=act, args=(u,)) for u in ("village1", "village1b")]
+    threads = [threading.Thread(target=act, args=(u,)) for u in ("township1", "township1b")]
     for t in threads:
         t.start()
     for t in threads:

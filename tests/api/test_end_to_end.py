@@ -65,7 +65,14 @@ def test_from_submission_through_three_notices_to_a_payment_line(
     r = client.post(
         f"/api/v1/applications/{case['id']}/actions/approve",
         headers=token_for("township1"),
-        json={"version": case["version"], "data": {"monthly_amount_fen": 50_000, "mode": "household"}},
+        json={
+            "version": case["version"],
+            "data": {
+                "monthly_amount_fen": 50_000,
+                "mode": "household",
+                "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+            },
+        },
     )
     assert r.status_code == 422
     refusals = [
@@ -84,7 +91,18 @@ def test_from_submission_through_three_notices_to_a_payment_line(
     ], "the inspector's report shows who tried to decide a case they had reviewed"
     assert "approve" in flags[0]["detail"]
     assert client.get("/api/v1/reports/flags", headers=token_for("inspector2")).json() == [], "another county's"
-    case = _act(client, token_for, "township1b", case, "approve", {"monthly_amount_fen": 50_000, "mode": "household"})
+    case = _act(
+        client,
+        token_for,
+        "township1b",
+        case,
+        "approve",
+        {
+            "monthly_amount_fen": 50_000,
+            "mode": "household",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
+    )
     assert case["state"] == "notice_final"
 
     _sweep(app, clock, 8)

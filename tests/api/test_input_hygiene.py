@@ -125,7 +125,7 @@ def test_an_acts_version_must_be_a_whole_number_not_a_string(client: TestClient,
         r = client.post(
             f"/api/v1/applications/{case['id']}/actions/village_reject",
             json={"version": version, "data": {"reason": "不符合条件"}},
-            headers=token_for("village1"),
+            headers=token_for("township1"),
         )
         assert r.status_code == 422, version
     assert client.get(f"/api/v1/applications/{case['id']}", headers=token_for("village1")).json()["state"] == (

@@ -131,10 +131,11 @@ def test_the_household_reads_where_its_case_is_what_is_missing_and_why_it_was_re
     r = client.post(
         f"/api/v1/applications/{case['id']}/actions/village_reject",
         json={"version": r.json()["version"], "data": {"reason": "人均收入高于标准 / income above the standard"}},
-        headers=token_for("village1"),
+        headers=token_for("township1"),
     )
     assert r.status_code == 200, r.text
     refused = next(m for m in _outbox(app) if m.recipient == "wang@family.invalid" and "rejected" in m.subject)
     assert "人均收入高于标准 / income above the standard" in refused.body
     assert "行政复议" in refused.body
+    assert "60 日内" in refused.body, "P12: the refusal states its appeal window"
     assert "administrative review" in refused.body

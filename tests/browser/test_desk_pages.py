@@ -133,6 +133,7 @@ def test_a_village_officer_files_for_a_household_and_the_case_is_visited_noticed
     decide.locator("summary").click()
     decide.get_by_label("保障金额（元/月）").fill("480")
     decide.get_by_label("保障方式").select_option("household")
+    decide.get_by_label("审批依据").fill("家庭人均收入低于当地低保标准 / per-person income below the local standard")
     decide.get_by_role("button", name=re.compile("确认")).click()
     expect(approver.locator(".banner-success")).to_contain_text("审批通过")
     timeline = approver.locator(".timeline").inner_text()
@@ -171,9 +172,9 @@ def test_a_form_acted_on_by_someone_else_first_says_so_and_shows_what_changed(
     township: Seeded, page_as: Callable[..., Page], live_server: str, clock: Clock, check_page: Check
 ) -> None:
     case_url = f"{live_server}/applications/{township.ids['undated']}"
-    late = page_as("village1b")
+    late = page_as("township1b")
     late.goto(case_url)
-    first = page_as("village1")
+    first = page_as("township1")
     first.goto(case_url)
     form = first.locator("#act-village_reject")
     form.locator("summary").click()
@@ -186,8 +187,8 @@ def test_a_form_acted_on_by_someone_else_first_says_so_and_shows_what_changed(
     mine.get_by_role("button", name=re.compile("确认")).click()
     stale = late.locator("#stale")
     expect(stale).to_contain_text("他人已先办理")
-    expect(stale).to_contain_text("村级评议不通过")
-    expect(stale).to_contain_text("陈村干")
+    expect(stale).to_contain_text("不予受理")
+    expect(stale).to_contain_text("张乡干")
     check_page(late, "stale")
 
 

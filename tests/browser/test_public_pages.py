@@ -121,7 +121,15 @@ def test_a_household_on_a_phone_follows_its_case_from_filing_to_active_by_its_co
     home.days_pass(8)
     page.reload()
     expect(page.locator(".steps [aria-current=step]")).to_contain_text("审批决定")
-    home.act("township1b", "approve", {"monthly_amount_fen": 50_000, "mode": "household"})
+    home.act(
+        "township1b",
+        "approve",
+        {
+            "monthly_amount_fen": 50_000,
+            "mode": "household",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
+    )
     home.days_pass(8)
     page.reload()
     expect(page.locator(".status-now")).to_have_text("已批准，按月发放")
@@ -320,7 +328,15 @@ def test_the_inspectors_flags_report_filters_by_kind_region_period_and_official(
     home.days_pass(8)
     home.act("township1", "township_pass", {"opinion": "核查属实 / verified"})
     home.days_pass(8)
-    refused = home.attempt("township1", "approve", {"monthly_amount_fen": 50_000, "mode": "household"})
+    refused = home.attempt(
+        "township1",
+        "approve",
+        {
+            "monthly_amount_fen": 50_000,
+            "mode": "household",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
+    )
     assert refused == 422, "whoever gave the opinion may not decide"
     page = page_as("inspector")
     base = page.url.split("/queue")[0]

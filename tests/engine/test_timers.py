@@ -16,8 +16,9 @@ from sqlmodel import Session
 from engine.access import Role
 from engine.audit import iso
 from engine.auditlog import verify_log
+from engine.calendar import Delay, Unit
 from engine.database import Database
-from engine.definition import GuardContext, WorkflowDefinition, transition, validate
+from engine.definition import Deadline, GuardContext, Timer, WorkflowDefinition, transition, validate
 from engine.runtime import TransitionRecord
 from engine.tables import AuditEntry, Case, TimerRow
 from engine.timers import SweepResult, run_due
@@ -234,3 +235,63 @@ def test_two_sweepers_at_once_fire_each_of_forty_timers_exactly_once(db: Databas
         assert states == {"decision": 40}
         verdict = verify_log(s)
         assert verdict.ok, verdict
+
+
+def _with_clock_from_creation() -> WorkflowDefinition:
+    """The toy with the decision's flag due a fixed 20 days after the case was opened (a clock that
+    started before the state), moved to 30 days by an `extend` act that stays in the state."""
+
+    def due(case, calendar):  # type: ignore[no-untyped-def]
+        days = 30 if case.data.get("extended") else 20
+        return case.created_at + timedelta(days=days)
+
+    timers = tuple(t for t in TOY.timers if t.state != "decision")
+    return validate(
+        dataclasses.replace(
+            TOY,
+            version=2,
+            transitions=(
+                *TOY.transitions,
+                transition(
+                    "extend",
+                    "decision",
+                    None,
+                    by=[Role.TOWNSHIP_OFFICER],
+                    effect=lambda ctx: {"extended": True},
+                    rearms=("flag_overdue",),
+                ),
+                transition("note", "rejected", None, by=[Role.TOWNSHIP_OFFICER]),
+            ),
+            timers=(*timers, Timer("decision", "flag_overdue", lambda _c: Delay(1, Unit.DAYS), due=due)),
+            deadlines=(Deadline("decision", lambda _c: Delay(1, Unit.DAYS), due=due),),
+        )
+    )
+
+
+def test_a_clock_that_started_before_the_state_is_due_from_its_own_start_and_an_act_may_move_it(
+    db: Database, world: World, now: datetime
+) -> None:
+    definition = _with_clock_from_creation()
+    with db.session() as s:
+        case = open_case(s, world, now, definition=definition)
+        for action, who in (("submit", world.clerk), ("pass", world.clerk)):
+            act(s, case, action, who, now, definition=definition)
+        case_id = case.id
+    _sweep(db, now + WEEK, definition=definition)  # the notice ends: the case reaches its decision
+    with db.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        assert case.state == "decision"
+        assert iso(case.deadline) == iso(now + timedelta(days=20)), "from the case's opening, not the state's"
+        act(s, case, "extend", world.boss, now + WEEK, definition=definition)
+        due = sorted(iso(t.due_at) for t in s.exec(select(TimerRow).where(TimerRow.case_id == case_id)).scalars())
+    assert iso(now + timedelta(days=20)) in due
+    assert iso(now + timedelta(days=30)) in due, "the extension set the state's flag again"
+    result = _sweep(db, now + timedelta(days=40), definition=definition)
+    assert result.fired == 2, "both flags fire: a guard, not the engine, would judge the earlier one moot"
+
+
+def test_a_record_may_follow_a_terminal_state_but_no_exit() -> None:
+    definition = _with_clock_from_creation()
+    assert definition.transition_from("rejected", "note") is not None
+    assert all(t.internal for s in definition.terminal for t in definition.available_from(s))

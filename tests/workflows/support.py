@@ -50,9 +50,18 @@ def make_env(*overrides: Override) -> Env:
 
 VILLAGE_PASS = {"investigators": ["clerk", "clerk2"], "visit_date": "2026-09-28", "proposed_monthly_fen": 50_000}
 TOWNSHIP_PASS = {"opinion": "经核查，收入和财产符合条件 / income and assets qualify"}
-APPROVE = {"monthly_amount_fen": 50_000, "mode": "household"}
+APPROVE = {
+    "monthly_amount_fen": 50_000,
+    "mode": "household",
+    "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+}
 # 特困 (T5): the decision also sets the care level and where the person is supported.
-TEKUN_APPROVE = {"monthly_amount_fen": 91_000, "care_level": "independent", "support_mode": "home"}
+TEKUN_APPROVE = {
+    "monthly_amount_fen": 91_000,
+    "care_level": "independent",
+    "support_mode": "home",
+    "basis": "无劳动能力、无生活来源、无法定赡养人 / no work capacity, income or supporter",
+}
 
 
 class Flow:

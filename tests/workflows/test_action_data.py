@@ -29,8 +29,22 @@ CONTRACT: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("township_pass", {"opinion": "经核查，收入和财产符合条件 / income and assets qualify"}),
-    ("approve", {"monthly_amount_fen": 50_000, "mode": "household"}),
-    ("approve", {"monthly_amount_fen": 70_000, "mode": "single_person"}),
+    (
+        "approve",
+        {
+            "monthly_amount_fen": 50_000,
+            "mode": "household",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
+    ),
+    (
+        "approve",
+        {
+            "monthly_amount_fen": 70_000,
+            "mode": "single_person",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
+    ),
     ("village_reject", {"reason": "收入高于标准 / income above the standard"}),
     ("township_reject", {"reason": "收入高于标准 / income above the standard"}),
     ("deny", {"reason": "收入高于标准 / income above the standard"}),
@@ -90,7 +104,7 @@ def test_an_unknown_key_is_refused_at_village_review_and_nothing_changes(flow: F
     )
     assert detail == "操作数据中有未知字段 surprise / unknown field in the action's data: surprise"
     detail = refused_and_unchanged(
-        flow, case_id, "village_reject", flow.world.clerk, now, {"reason": "收入高", "note": "x", "extra": True}
+        flow, case_id, "village_reject", flow.world.boss, now, {"reason": "收入高", "note": "x", "extra": True}
     )
     assert "未知字段 extra, note" in detail
     assert detail.endswith("unknown field in the action's data: extra, note")
@@ -142,9 +156,9 @@ def test_a_value_of_the_wrong_type_is_refused_naming_its_key(flow: Flow, now: da
         flow, case_id, "village_pass", flow.world.clerk, now, {**VILLAGE_PASS, "proposed_monthly_fen": 500.5}
     )
     assert "proposed_monthly_fen" in detail
-    detail = refused_and_unchanged(flow, case_id, "village_reject", flow.world.clerk, now, {"reason": ["收入高"]})
+    detail = refused_and_unchanged(flow, case_id, "village_reject", flow.world.boss, now, {"reason": ["收入高"]})
     assert "wrong type or value in the action's data: reason" in detail
-    detail = refused_and_unchanged(flow, case_id, "village_reject", flow.world.clerk, now, {"reason": "长" * 2001})
+    detail = refused_and_unchanged(flow, case_id, "village_reject", flow.world.boss, now, {"reason": "长" * 2001})
     assert "reason" in detail
 
 
@@ -159,7 +173,7 @@ def test_the_emergency_override_must_be_a_real_boolean(flow: Flow, now: datetime
 def test_guards_still_give_their_own_reasons_when_a_key_is_missing(flow: Flow, now: datetime) -> None:
     case_id = flow.submit(household(), now)
     with pytest.raises(GuardRejected, match="write the reason"):
-        flow.act(case_id, "village_reject", flow.world.clerk, now, {})
+        flow.act(case_id, "village_reject", flow.world.boss, now, {})
     with pytest.raises(GuardRejected, match="proposed_monthly_fen"):
         flow.act(case_id, "village_pass", flow.world.clerk, now, {"investigators": ["clerk", "clerk2"]})
 

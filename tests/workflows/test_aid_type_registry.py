@@ -96,8 +96,20 @@ def test_a_registered_aid_type_runs_from_intake_to_active_with_its_own_prefix_ca
     flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
     flow.sweep(now + 15 * DAY)
     with pytest.raises(GuardRejected, match="exceeds the cap of 30000 fen"):
-        flow.act(case_id, "approve", w.boss2, now + 16 * DAY, {"monthly_amount_fen": 30_001})
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, {"monthly_amount_fen": 30_000})
+        flow.act(
+            case_id,
+            "approve",
+            w.boss2,
+            now + 16 * DAY,
+            {"monthly_amount_fen": 30_001, "basis": "人均收入低于标准 / income below the standard"},
+        )
+    flow.act(
+        case_id,
+        "approve",
+        w.boss2,
+        now + 16 * DAY,
+        {"monthly_amount_fen": 30_000, "basis": "人均收入低于标准 / income below the standard"},
+    )
     flow.sweep(now + 23 * DAY)
     case = flow.case(case_id)
     assert (case.state, case.data["monthly_amount_fen"], case.data["heated_area_m2"]) == ("active", 30_000, 60)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 
 import pytest
 from sqlmodel import select
@@ -77,12 +79,12 @@ def test_the_household_needs_two_investigators(flow: Flow, now: datetime) -> Non
     assert "at least 2 investigators" in reasons(refused)
 
 
-def test_income_at_the_standard_is_refused_with_the_figures(flow: Flow, now: datetime) -> None:
-    case_id = flow.submit(household(incomes=(140_000, 0)), now)
+def test_income_above_the_standard_is_refused_with_the_figures(flow: Flow, now: datetime) -> None:
+    case_id = flow.submit(household(incomes=(140_002, 0)), now)
     with pytest.raises(GuardRejected) as refused:
         flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
-    assert "700.00 元" in reasons(refused)
-    assert "not below the local standard" in reasons(refused)
+    assert "700.01 元" in reasons(refused)
+    assert "above the local standard" in reasons(refused)
 
 
 def test_assets_over_the_rule_are_refused(flow: Flow, now: datetime) -> None:
@@ -377,12 +379,28 @@ def test_the_house_visit_cannot_be_dated_before_the_submission_or_after_today() 
     assert any("cannot be dated in the future" in r for r in judged(investigators, late))
 
 
-def test_E1_per_capita_income_at_the_standard_is_refused_and_below_it_passes() -> None:
-    standard = default_rules().dibao_standard_fen
+def test_E1_per_capita_income_at_the_standard_qualifies_by_default_and_above_it_is_refused() -> None:
+    rules = default_rules()
+    standard = rules.dibao_standard_fen
     at_standard = case_view(data={"members": [{"monthly_income_fen": standard}, {"monthly_income_fen": standard}]})
-    assert any("不低于当地低保标准" in r for r in judged(income_eligible, guard_context(case=at_standard)))
+    assert judged(income_eligible, guard_context(case=at_standard)) == [], "方案9: 1倍(含)"
+    above = case_view(data={"members": [{"monthly_income_fen": standard + 2}, {"monthly_income_fen": standard}]})
+    assert any("高于当地低保标准" in r for r in judged(income_eligible, guard_context(case=above)))
     below = case_view(data={"members": [{"monthly_income_fen": 2 * standard - 1}, {"monthly_income_fen": 0}]})
     assert judged(income_eligible, guard_context(case=below)) == []
+
+
+def test_E1_a_region_where_income_equal_to_the_standard_does_not_qualify_or_with_another_multiple() -> None:
+    rules = default_rules()
+    standard = rules.dibao_standard_fen
+    at_standard = case_view(data={"members": [{"monthly_income_fen": standard}]})
+    strict = replace(rules, income_equal_qualifies=False)
+    assert any(
+        "不低于当地低保标准" in r for r in judged(income_eligible, guard_context(case=at_standard, rules=strict))
+    )
+    lower = replace(rules, income_threshold_multiple=Fraction(9, 10))
+    refused = judged(income_eligible, guard_context(case=at_standard, rules=lower))
+    assert any("高于当地低保标准 700.00 元的0.9倍" in r for r in refused)
 
 
 def test_a_declared_relative_in_office_must_recuse_but_another_official_and_the_system_may_act() -> None:

@@ -67,7 +67,7 @@ def test_a_refusal_names_the_appeal_routes_with_the_time_limits_of_the_policy(
     limits = {"appeal": {"review_days": 30, "lawsuit_months": 3}}
     flow = Flow(db, make_env(Override("", date(2020, 1, 1), limits)), world)
     case_id = flow.submit(household(), now)
-    flow.act(case_id, "village_reject", world.clerk, now, {"reason": "收入超过标准 / income above the line"})
+    flow.act(case_id, "village_reject", world.boss, now, {"reason": "收入超过标准 / income above the line"})
     shown = view(flow, case_id, now + DAY)
     assert shown["state"] == "rejected"
     assert shown["appeal"]["review_days"] == 30

@@ -31,7 +31,7 @@ def county(flow: Flow, now: datetime) -> dict[str, int]:
     """An active case paid for November, a refused one, and an emergency grant from a funded township."""
     active = flow.to_active(household(serial=1), now)
     refused = flow.submit(household(serial=2), now)
-    flow.act(refused, "village_reject", flow.world.clerk, now + DAY, {"reason": "收入超过标准 / income above"})
+    flow.act(refused, "village_reject", flow.world.boss, now + DAY, {"reason": "收入超过标准 / income above"})
     with flow.session() as s:
         run_payments(s, env=flow.env, month="2026-11", actor=SYSTEM, now=now + 40 * DAY)
         deposit_fund(s, env=flow.env, township_code=TOWNSHIP, amount_fen=500_000, actor=SYSTEM, now=now)

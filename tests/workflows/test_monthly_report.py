@@ -28,7 +28,7 @@ def county(flow: Flow) -> dict[str, int]:
     w = flow.world
     a = flow.to_active(household(serial=1), local("2026-09-28"))
     b = flow.submit(household(serial=2), local("2026-10-02"))
-    flow.act(b, "village_reject", w.clerk, local("2026-10-03"), REASON)
+    flow.act(b, "village_reject", w.boss, local("2026-10-03"), REASON)
     c = flow.submit(household(serial=3), local("2026-10-05"))
     flow.act(c, "withdraw", w.clerk, local("2026-10-06"), {"reason": "申请人自愿撤回 / withdrawn by the applicant"})
     with flow.session() as s:

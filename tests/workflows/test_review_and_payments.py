@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
 from engine.access import SYSTEM
+from engine.database import Database
 from engine.errors import GuardRejected, InvalidInput, RoleNotPermitted
 from engine.tables import AuditEntry
-from tests.workflows.support import VILLAGE_PASS, Flow, household, local
+from tests.workflows.support import APPROVE, VILLAGE_PASS, Flow, World, household, local, make_env
 from workflows.payments import payment_lines, run_payments
+from workflows.policy import Override
 from workflows.reports import overdue_flags
 
 DAY = timedelta(days=1)
@@ -236,7 +238,11 @@ def test_adjust_of_a_single_person_case_is_capped_at_one_standard(flow: Flow, no
     case_id = flow.to_active(
         household(incomes=(100_000, 0), severe_disability=True),
         now,
-        approve={"monthly_amount_fen": 70_000, "mode": "single_person"},
+        approve={
+            "monthly_amount_fen": 70_000,
+            "mode": "single_person",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
     )
     later = now + 60 * DAY
     flow.act(case_id, "start_review", w.boss, later)
@@ -276,3 +282,24 @@ def test_a_deposit_into_the_fund_must_be_below_the_bound(flow: Flow, now: dateti
         deposit_fund(s, env=flow.env, township_code="341122100000", amount_fen=True, actor=SYSTEM, now=now)
     with flow.session(write=False) as s:
         assert fund_balance(s, "341122100000") == 0
+
+
+def test_how_far_ahead_a_month_may_be_run_is_policy(db: Database, world: World, now: datetime) -> None:
+    ahead = Override("", date(2020, 1, 1), {"payments": {"run_months_ahead": 2}})
+    flow = Flow(db, make_env(ahead), world)
+    active(flow, now)
+    assert pay(flow, "2027-01", local("2026-11-25"))[0] == 1, "two months ahead where the region allows it"
+    with pytest.raises(InvalidInput, match="2 个月"):
+        pay(flow, "2027-02", local("2026-11-25"))
+
+
+def test_a_persons_monthly_cap_is_a_multiple_of_the_standard_set_by_policy(
+    db: Database, world: World, now: datetime
+) -> None:
+    lower = Override("", date(2020, 1, 1), {"standard": {"payment_cap_multiple": 0.5}})
+    flow = Flow(db, make_env(lower), world)
+    case_id = flow.to("township_approval", household(), now)  # two people: at most 70,000 fen a month
+    over = {**APPROVE, "monthly_amount_fen": 70_001}
+    with pytest.raises(GuardRejected, match=r"上限 700\.00 元"):
+        flow.act(case_id, "approve", world.boss2, now + 16 * DAY, over)
+    flow.act(case_id, "approve", world.boss2, now + 16 * DAY, {**APPROVE, "monthly_amount_fen": 70_000})

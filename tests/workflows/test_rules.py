@@ -95,9 +95,9 @@ def test_P8_decision_is_due_within_ten_working_days_after_a_clean_notice(flow: F
 def test_P11_a_refusal_carries_its_written_reason(flow: Flow, now: datetime) -> None:
     case_id = flow.submit(household(), now)
     with pytest.raises(GuardRejected, match="write the reason"):
-        flow.act(case_id, "village_reject", flow.world.clerk, now, {"reason": "  "})
+        flow.act(case_id, "village_reject", flow.world.boss, now, {"reason": "  "})
     flow.act(
-        case_id, "village_reject", flow.world.clerk, now, {"reason": "人均收入高于标准 / income above the standard"}
+        case_id, "village_reject", flow.world.boss, now, {"reason": "人均收入高于标准 / income above the standard"}
     )
     assert flow.case(case_id).data["refusal"]["reason"] == "人均收入高于标准 / income above the standard"
 
@@ -170,13 +170,13 @@ def test_P15_approval_is_not_available_before_the_review(flow: Flow, now: dateti
         flow.act(case_id, "approve", flow.world.boss2, now, APPROVE)
 
 
-def test_E1_income_must_be_below_the_local_standard(flow: Flow, now: datetime) -> None:
-    at = flow.submit(household(incomes=(70_000,)), now)
-    with pytest.raises(GuardRejected, match="not below the local standard"):
-        flow.act(at, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
-    below = flow.submit(household(incomes=(69_999,), serial=2), now)
-    flow.act(below, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
-    assert flow.state(below) == "notice_village"
+def test_E1_income_must_be_within_the_local_standard_equal_included(flow: Flow, now: datetime) -> None:
+    above = flow.submit(household(incomes=(70_001,)), now)
+    with pytest.raises(GuardRejected, match="above the local standard"):
+        flow.act(above, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    at = flow.submit(household(incomes=(70_000,), serial=2), now)
+    flow.act(at, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    assert flow.state(at) == "notice_village", "方案9: income equal to the standard qualifies (1倍(含))"
 
 
 def test_E2_single_person_mode_under_one_and_a_half_standard(flow: Flow, now: datetime) -> None:
@@ -190,8 +190,28 @@ def test_E2_single_person_mode_under_one_and_a_half_standard(flow: Flow, now: da
     with pytest.raises(GuardRejected, match="whole household cannot be covered"):
         flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
     with pytest.raises(GuardRejected, match="one person's standard"):
-        flow.act(case_id, "approve", w.boss2, now + 16 * DAY, {"monthly_amount_fen": 70_001, "mode": "single_person"})
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, {"monthly_amount_fen": 70_000, "mode": "single_person"})
+        flow.act(
+            case_id,
+            "approve",
+            w.boss2,
+            now + 16 * DAY,
+            {
+                "monthly_amount_fen": 70_001,
+                "mode": "single_person",
+                "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+            },
+        )
+    flow.act(
+        case_id,
+        "approve",
+        w.boss2,
+        now + 16 * DAY,
+        {
+            "monthly_amount_fen": 70_000,
+            "mode": "single_person",
+            "basis": "人均收入低于当地低保标准 / per-person income below the local standard",
+        },
+    )
     assert flow.case(case_id).data["mode"] == "single_person"
     no_need = flow.submit(household(incomes=(200_000, 0), serial=2), now)
     with pytest.raises(GuardRejected, match="single-person cover"):

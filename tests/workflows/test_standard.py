@@ -128,13 +128,23 @@ def test_an_applicant_files_for_themselves_and_an_officer_outside_the_village_ca
         submit_application(s, env=flow.env, actor=w.clerk, payload=household(village=OTHER_VILLAGE), now=now)
 
 
-def test_village_and_township_may_reject_with_a_written_reason(flow: Flow, now: datetime) -> None:
+def test_P2_only_the_township_refuses_to_accept_and_the_township_rejects_with_a_written_reason(
+    flow: Flow, now: datetime
+) -> None:
     w = flow.world
     at_village = flow.submit(household(), now)
+    with pytest.raises(RoleNotPermitted):
+        flow.act(at_village, "village_reject", w.clerk, now, {"reason": "收入超标 / income too high"})
     with pytest.raises(GuardRejected, match="理由"):
-        flow.act(at_village, "village_reject", w.clerk, now, {})
-    flow.act(at_village, "village_reject", w.clerk, now, {"reason": "收入超标 / income too high"})
-    assert flow.state(at_village) == "rejected"
+        flow.act(at_village, "village_reject", w.boss, now, {})
+    flow.act(at_village, "village_reject", w.boss, now, {"reason": "收入超标 / income too high"})
+    case = flow.case(at_village)
+    assert case.state == "rejected"
+    assert case.data["refusal"] == {**case.data["refusal"], "by": "boss", "reason": "收入超标 / income too high"}
+    assert case.data["accepted_at"] == now.isoformat(), "the submission is the acceptance"
+    assert (
+        flow.env.definition_for(case).transition_from("village_review", "village_reject").label.startswith("不予受理")
+    )
 
     at_township = flow.submit(household(serial=2), now)
     flow.act(at_township, "village_pass", w.clerk, now, VILLAGE_PASS)

@@ -153,10 +153,12 @@ def test_T5_approval_sets_the_care_level_and_the_support_mode(flow: Flow, now: d
     assert [r.split("/ ")[-1] for r in refused.value.reasons] == [
         "give care_level: independent, partial or dependent (T5)",
         "give support_mode: home or institution",
+        "write the basis of the approval (it goes on the decision)",
     ]
     with pytest.raises(GuardRejected, match="give care_level"):
         flow.act(case_id, "approve", flow.world.boss2, now + 16 * DAY, {**TEKUN_APPROVE, "care_level": "some"})
-    decided = {"monthly_amount_fen": 91_000 + 80_000, "care_level": "dependent", "support_mode": "institution"}
+    decided = {**TEKUN_APPROVE, "monthly_amount_fen": 91_000 + 80_000, "care_level": "dependent"}
+    decided["support_mode"] = "institution"
     flow.act(case_id, "approve", flow.world.boss2, now + 16 * DAY, decided)
     case = flow.case(case_id)
     assert (case.data["care_level"], case.data["support_mode"]) == ("dependent", "institution")

@@ -23,7 +23,7 @@ def watched(flow: Flow, at: datetime) -> list[WatchOut]:
 
 def refused(flow: Flow, now: datetime, **kw: object) -> int:
     case_id = flow.submit(household(**kw), now)  # type: ignore[arg-type]
-    flow.act(case_id, "village_reject", flow.world.clerk, now + DAY, REASON)
+    flow.act(case_id, "village_reject", flow.world.boss, now + DAY, REASON)
     return case_id
 
 
