@@ -52,6 +52,7 @@ class StandardSpec:
     objection_review: Delay | None = None
     suspension_months: int | None = None
     investigation: Delay | None = None  # the aid type's clock on the village review (T3 for 特困)
+    verification_start: Delay | None = None  # P4: the 核对 starts within it of the request, or is flagged
 
     key = "standard"
 
@@ -70,6 +71,7 @@ class StandardSpec:
             termination_approved_by_county_for=tuple(sorted(rules.termination_approved_by_county_for)),
             objection_review=rules.objection_review,
             suspension_months=rules.suspension_months,
+            verification_start=rules.verification.start_within,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -92,6 +94,8 @@ class StandardSpec:
             body["suspension_months"] = self.suspension_months
         if self.investigation is not None:  # absent where the aid type sets no clock, as before it existed
             body["investigation"] = _delay_json(self.investigation)
+        if self.verification_start is not None:  # absent from specs written before it existed
+            body["verification_start"] = _delay_json(self.verification_start)
         return body
 
     @classmethod
@@ -110,6 +114,7 @@ class StandardSpec:
             objection_review=_delay(raw["objection_review"]) if raw.get("objection_review") else None,
             suspension_months=int(raw["suspension_months"]) if raw.get("suspension_months") else None,
             investigation=_delay(raw["investigation"]) if raw.get("investigation") else None,
+            verification_start=_delay(raw["verification_start"]) if raw.get("verification_start") else None,
         )
 
     @property

@@ -19,7 +19,7 @@ from engine.definition import (
     transition,
     validate,
 )
-from workflows import aidtypes, casefile, review
+from workflows import aidtypes, casefile, review, verification
 from workflows import guards as g
 from workflows.common import (
     CLOSE_NOTICE,
@@ -72,7 +72,8 @@ OVERDUE_KINDS = {
 
 
 def _submitted(ctx: GuardContext) -> Mapping[str, Any]:
-    return {"submitted": stamp(ctx)}
+    # Acceptance asks the county's checking body for its report (P4).
+    return {"submitted": stamp(ctx), "verification": verification.requested(ctx)}
 
 
 def _village_passed(ctx: GuardContext) -> Mapping[str, Any]:
@@ -255,7 +256,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             TOWNSHIP_REVIEW,
             after("township"),
             by=township,
-            guards=(g.not_village_actor, g.written_opinion),
+            guards=(g.not_village_actor, g.written_opinion, verification.ready_for_opinion),
             effect=_township_passed,
             label="乡镇审核通过 / township review passed",
         ),
@@ -296,6 +297,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
                 g.not_village_actor,
                 g.not_township_passer,
                 g.county_visit_done,
+                verification.not_disputed,
                 g.household_identities,
                 aidtypes.eligible,
                 aidtypes.decision_terms,
@@ -337,6 +339,8 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         )
     termination = spec.termination_notice if spec.termination_notice_for else None
     transitions.extend(review.transitions(spec, termination))
+    review_states = tuple(s for s in (review.UNDER_REVIEW, review.SUSPENDED) if s in review.states(spec, termination))
+    transitions.extend(verification.transitions((*pre_decision, *review_states), verification.CLOCK_STATES))
     notices = {n.state: _BEFORE[n.name] for n in spec.notices}
     if termination is not None:
         notices[termination.state] = review.UNDER_REVIEW
@@ -365,6 +369,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         Timer(TOWNSHIP_REVIEW, "flag_overdue", lambda _c: spec.township_opinion),
         Timer(TOWNSHIP_APPROVAL, "flag_overdue", lambda _c: spec.decision_after_notice),
         *review.timers(spec, termination),
+        *verification.timers(spec.verification_start, verification.CLOCK_STATES),
     ]
     deadlines = [
         Deadline(TOWNSHIP_REVIEW, lambda _c: spec.township_opinion),

@@ -71,6 +71,7 @@ def test_every_marked_guard_in_the_definitions_is_one_about_who_acts(flow: Flow)
 def test_approve_is_listed_as_refused_to_whoever_gave_the_township_opinion(flow: Flow, now: datetime) -> None:
     w = flow.world
     case_id = flow.submit(household(), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY)
     flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
