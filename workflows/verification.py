@@ -306,3 +306,49 @@ def timers(start: Delay | None, clock_states: tuple[str, ...]) -> tuple[Timer, .
         return ()
     clock = start
     return tuple(Timer(state, FLAG, lambda _c: clock) for state in clock_states)
+
+
+# --------------------------------------------------------------------------- what the case shows
+
+
+def shown(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The report as the case shows it: by member (name and position, never the identity hash), the
+    declared income beside the checked, and each dispute with whether it still waits for a re-check."""
+    record = _record(data)
+    if not record:
+        return None
+    checks = g.member_checks(data)
+    disputed = open_disputes(data)
+    people = g.members(data)
+    names = {str(m.get("id_hash")): str(m.get("name", "")) for m in people}
+    rows = []
+    for position, m in enumerate(people, start=1):
+        hashed = str(m.get("id_hash"))
+        check = checks.get(hashed) or {}
+        rows.append(
+            {
+                "member": position,
+                "name": str(m.get("name", "")),
+                "declared_income_fen": int(m.get("monthly_income_fen", 0)),
+                "checked": bool(check),
+                **{k: check.get(k) for k in ("monthly_income_fen", "assets_fen", "findings", "at", "by", "source")},
+                "disputed": hashed in disputed,
+            }
+        )
+    found = g.figures(data)
+    return {
+        "requested_at": record.get("requested_at"),
+        "members": rows,
+        "checked_income_fen": found.income_fen,
+        "checked_assets_fen": found.assets_fen,
+        "disputes": [
+            {
+                "at": d.get("at"),
+                "by": d.get("by"),
+                "role": d.get("role"),
+                "evidence": d.get("evidence"),
+                "member": names.get(str(d.get("member"))) if d.get("member") else None,
+            }
+            for d in record.get("disputes") or []
+        ],
+    }
