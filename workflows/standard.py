@@ -339,8 +339,10 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         )
     termination = spec.termination_notice if spec.termination_notice_for else None
     transitions.extend(review.transitions(spec, termination))
+    # 核对 (P4): asked for at acceptance and when a review starts, recorded and disputed while the case is open.
     review_states = tuple(s for s in (review.UNDER_REVIEW, review.SUSPENDED) if s in review.states(spec, termination))
-    transitions.extend(verification.transitions((*pre_decision, *review_states), verification.CLOCK_STATES))
+    asked_on_entry = (VILLAGE_REVIEW, review.UNDER_REVIEW)
+    transitions.extend(verification.transitions((*pre_decision, *review_states), asked_on_entry))
     notices = {n.state: _BEFORE[n.name] for n in spec.notices}
     if termination is not None:
         notices[termination.state] = review.UNDER_REVIEW
@@ -369,7 +371,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         Timer(TOWNSHIP_REVIEW, "flag_overdue", lambda _c: spec.township_opinion),
         Timer(TOWNSHIP_APPROVAL, "flag_overdue", lambda _c: spec.decision_after_notice),
         *review.timers(spec, termination),
-        *verification.timers(spec.verification_start, verification.CLOCK_STATES),
+        *verification.timers(spec.verification_start, asked_on_entry),
     ]
     deadlines = [
         Deadline(TOWNSHIP_REVIEW, lambda _c: spec.township_opinion),

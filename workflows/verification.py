@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.access import Role
 from engine.calendar import Delay
-from engine.definition import GuardContext, Timer, Transition, transition
+from engine.definition import GuardContext, Timer, Transition, actor_guard, transition
 from workflows import guards as g
 from workflows.common import appended, flag, official
 
@@ -23,9 +23,6 @@ RECORD = "record_verification"
 DISPUTE = "dispute_verification"
 FLAG = "flag_verification_overdue"
 OVERDUE = "verification_overdue"
-
-# The states in which the clock of P4 runs: those the request is made on entering.
-CLOCK_STATES = ("village_review", "under_review")
 
 
 # --------------------------------------------------------------------------- the report on the file
@@ -183,8 +180,20 @@ def report(ctx: GuardContext) -> Iterable[str]:
         yield "请填写核对的月收入（分，非负整数）/ give the monthly income found (monthly_income_fen, in fen)"
     if not _fen(data.get("assets_fen")):
         yield "请填写核对的财产（分，非负整数）/ give the assets found (assets_fen, in fen)"
+    disputed = open_disputes(ctx.case.data)
     township = ctx.role == Role.TOWNSHIP_OFFICER
-    if person is not None and township and str(person.get("id_hash")) not in open_disputes(ctx.case.data):
+    if person is not None and township and disputed and str(person.get("id_hash")) not in disputed:
+        name = str(person.get("name", ""))
+        yield (
+            f"{name} 的核对结果没有异议，乡镇只复查有异议的成员 / the report on {name} is not disputed: the "
+            "township re-checks only the disputed members"
+        )
+
+
+@actor_guard
+def recheck_by_township(ctx: GuardContext) -> Iterable[str]:
+    """P5: the township records a report only as the re-check (复查) of a disputed one."""
+    if ctx.role == Role.TOWNSHIP_OFFICER and not open_disputes(ctx.case.data):
         yield (
             "乡镇仅在申请人提出异议后复查核对结果，核对报告由县级核对机构记录 / the township records a report "
             "only as the re-check of a disputed one; the county's checking body records the others"
@@ -266,14 +275,15 @@ def _disputed(ctx: GuardContext) -> Mapping[str, Any]:
 
 
 def transitions(open_states: tuple[str, ...], clock_states: tuple[str, ...]) -> tuple[Transition, ...]:
-    """Recording and disputing a report while the case is open; the P4 flag where its clock runs."""
+    """Recording and disputing a report while the case is open; the P4 flag in the states whose entry
+    asks for a report (`clock_states`)."""
     return (
         official(
             RECORD,
             open_states,
             None,
             by=(Role.COUNTY_OFFICER, Role.TOWNSHIP_OFFICER, Role.SYSTEM),
-            guards=(report,),
+            guards=(recheck_by_township, report),
             effect=_recorded,
             label="记录核对报告 / cross-check report recorded",
             queued=False,  # the county's checking body works from the platform, not from this queue

@@ -15,7 +15,7 @@ from engine.definition import GuardContext, WorkflowDefinition
 from engine.errors import GuardRejected
 from tests.factories import VILLAGE
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household
-from workflows import aidtypes
+from workflows import aidtypes, verification
 from workflows import guards as g
 from workflows.facts import actor_facts
 
@@ -27,6 +27,7 @@ ABOUT_THE_ACTOR = (
     g.not_township_passer,
     g.not_challenged,
     g.applicant_or_filer,
+    verification.recheck_by_township,
 )
 
 

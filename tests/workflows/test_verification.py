@@ -9,6 +9,8 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from engine.access import Actor
+from engine.authorize import available_actions
 from engine.database import Database
 from engine.errors import GuardRejected, RoleNotPermitted
 from engine.tables import TimerRow
@@ -22,6 +24,13 @@ DAY = timedelta(days=1)
 
 def report(member: int, income: int = 20_000, assets: int = 500_000, findings: str = "与申报一致") -> dict[str, object]:
     return {"member": member, "monthly_income_fen": income, "assets_fen": assets, "findings": findings}
+
+
+def offered(flow: Flow, case_id: int, who: Actor, at: datetime) -> list[str]:
+    """The acts the case page offers `who` now."""
+    case = flow.case(case_id)
+    rules = flow.env.rules(case.region_code, at)
+    return available_actions(flow.env.definition_for(case), case, who, now=at, facts={"rules": rules})
 
 
 def to_township_review(flow: Flow, now: datetime, case_id: int) -> None:
@@ -167,12 +176,14 @@ def test_P5_the_household_disputes_a_report_with_evidence_and_the_township_reche
     to_township_review(flow, now, case_id)
     with pytest.raises(GuardRejected, match="give the grounds and evidence"):
         flow.act(case_id, "dispute_verification", w.applicant, now + 8 * DAY, {"member": 1})
+    assert "record_verification" not in offered(flow, case_id, w.boss2, now + 8 * DAY), "no re-check to make"
     evidence = {"member": 1, "evidence": "该存款为村集体代管资金，附村委会证明 / village funds held in trust"}
     flow.act(case_id, "dispute_verification", w.applicant, now + 8 * DAY, evidence)
+    assert "record_verification" in offered(flow, case_id, w.boss2, now + 8 * DAY)
     with pytest.raises(GuardRejected) as refused:
         flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
     assert "the household disputes the report on 王小英: re-check it and record it again" in refused.value.detail
-    with pytest.raises(GuardRejected, match="only as the re-check of a disputed one"):
+    with pytest.raises(GuardRejected, match="the report on 王家1 is not disputed"):
         flow.act(case_id, "record_verification", w.boss2, now + 9 * DAY, report(2, income=0, assets=0))
     flow.act(case_id, "record_verification", w.boss2, now + 9 * DAY, report(1, findings="复查：存款属集体资金"))
     flow.act(case_id, "township_pass", w.boss, now + 9 * DAY, TOWNSHIP_PASS)
