@@ -243,6 +243,9 @@ class Scenario:
                         session, env=self.env, notice_id=notice.id, reason=data["reason"], contact=None, now=at
                     )
                     return
+                if action == "verify":  # the county's checking body reports on every member (P4)
+                    self.verify(session, case, self.actor(session, names[who]), at, data)
+                    return
                 if action == "village_pass":  # the house visit took place that day
                     data = {**data, "visit_date": local_date(at).isoformat()}
                 perform_action(
@@ -258,6 +261,30 @@ class Scenario:
                 )
 
             self.events.append((self.now - timedelta(days=days, minutes=-offset), order, step))
+
+    def verify(self, session: Session, case: Case, actor: Actor, at: datetime, found: dict[str, Any]) -> None:
+        """核对: a report on each member as the household declared it, or with `found` for the first member."""
+        assert case.id is not None
+        for position, member in enumerate(case.data.get("members") or [], start=1):
+            report = {
+                "member": position,
+                "monthly_income_fen": member["monthly_income_fen"],
+                "assets_fen": case.data.get("assets_fen", 0) if position == 1 else 0,
+                "findings": "存款、房产、车辆、工商登记、社保与申报一致 / deposits, property, vehicles, business "
+                "and insurance as declared",
+                **(found if position == 1 else {}),
+            }
+            perform_action(
+                session,
+                env=self.env,
+                actor=actor,
+                case_id=case.id,
+                action="record_verification",
+                version=case.version,
+                data=report,
+                comment=None,
+                now=at,
+            )
 
     def _plant_signals(
         self, vp: dict[str, Any], ap: dict[str, Any], paid: list[tuple[int, str, str, dict[str, Any]]]
@@ -276,6 +303,7 @@ class Scenario:
             [
                 *paid,
                 (3, "T", "start_review", {}),
+                (3, "C", "verify", {}),  # D6: the review's fresh report
                 (2, "T", "adjust", {"monthly_amount_fen": 45_000, "reason": "收入增加 / more income"}),
             ],
         )
@@ -307,8 +335,10 @@ class Scenario:
         }
         refused = {"reason": "家庭人均收入高于当地低保标准 / income above the local standard"}
         objection = {"reason": "该户家中有轿车一辆，未申报 / the household owns an undeclared car"}
+        disputed = {"member": 1, "evidence": "该存款为村集体代管资金，附村委会证明 / village funds held in trust"}
         paid: list[tuple[int, str, str, dict[str, Any]]] = [
             (50, "V", "submit", {}),
+            (48, "C", "verify", {}),
             (45, "V", "village_pass", vp),
             (35, "T", "township_pass", tp),
             (25, "T2", "approve", ap),
@@ -325,22 +355,43 @@ class Scenario:
                 3,
                 [(6, "V", "submit", {}), (4, "V", "village_pass", vp), (2, "-", "object", objection)],
             ),
-            ("township_review", 2, [(20, "V", "submit", {}), (15, "V", "village_pass", vp)]),
+            ("township_review", 2, [(20, "V", "submit", {}), (18, "C", "verify", {}), (15, "V", "village_pass", vp)]),
+            (
+                "verification_disputed",
+                3,
+                [
+                    (21, "V", "submit", {}),
+                    (19, "C", "verify", {"assets_fen": 2_600_000, "findings": "名下定期存款 26000 元 / deposits"}),
+                    (16, "V", "village_pass", vp),
+                    (2, "T", "dispute_verification", disputed),
+                ],
+            ),
             (
                 "notice_township",
                 3,
-                [(25, "V", "submit", {}), (20, "V", "village_pass", vp), (4, "T", "township_pass", tp)],
+                [
+                    (25, "V", "submit", {}),
+                    (23, "C", "verify", {}),
+                    (20, "V", "village_pass", vp),
+                    (4, "T", "township_pass", tp),
+                ],
             ),
             (
                 "township_approval",
                 0,
-                [(35, "V", "submit", {}), (30, "V", "village_pass", vp), (20, "T", "township_pass", tp)],
+                [
+                    (35, "V", "submit", {}),
+                    (33, "C", "verify", {}),
+                    (30, "V", "village_pass", vp),
+                    (20, "T", "township_pass", tp),
+                ],
             ),
             (
                 "notice_final",
                 1,
                 [
                     (40, "V", "submit", {}),
+                    (38, "C", "verify", {}),
                     (35, "V", "village_pass", vp),
                     (25, "T", "township_pass", tp),
                     (3, "T2", "approve", ap),

@@ -52,6 +52,19 @@ ACTION_EXAMPLES: dict[str, dict[str, Any]] = {
         "version": 4,
         "data": {"opinion": "经核查，收入与财产符合条件 / verified: income and assets qualify"},
     },
+    "record_verification": {
+        "version": 3,
+        "data": {
+            "member": 1,
+            "monthly_income_fen": 120000,
+            "assets_fen": 800000,
+            "findings": "存款 8000 元，无车辆，无工商登记 / deposits 8,000 yuan, no vehicle, no business",
+        },
+    },
+    "dispute_verification": {
+        "version": 4,
+        "data": {"member": 1, "evidence": "该账户为代管的集体资金，附村委会证明 / the account holds village funds"},
+    },
     "request_info": {
         "version": 2,
         "data": {"missing": ["户口簿复印件 / household register copy"], "due": "2026-12-10"},

@@ -36,6 +36,7 @@ FLAG_ACTIONS = (
     "flag_suspension_long",
     "flag_total_overdue",
     "flag_undelivered",
+    "flag_verification_overdue",
 )
 CASES = Case.__table__.c  # type: ignore[attr-defined]
 FUNDS = Fund.__table__  # type: ignore[attr-defined]

@@ -133,6 +133,36 @@ class CountyVisit(Stamp):
     findings: str = ""
 
 
+class MemberCheck(_Part):
+    """One person's 核对 report: what the checking body found of their income and assets (P4)."""
+
+    name: str
+    monthly_income_fen: int = Field(ge=0)
+    assets_fen: int = Field(ge=0)
+    findings: str = ""
+    by: str
+    role: str
+    at: str
+    source: Literal["entered", "platform"] = "entered"
+    batch: str | None = None  # the platform file's sha256, for a report imported from one
+
+
+class Dispute(Stamp):
+    """P5: the household disputes a report with evidence; the person named (or all) must be re-checked."""
+
+    evidence: str
+    member: str | None = None  # the disputed person's identity hash; none: the whole report
+
+
+class Verification(_Part):
+    """家庭经济状况核对: asked for at acceptance and at each periodic review, reported per member (by
+    identity hash), disputed by the household."""
+
+    requested_at: str
+    members: dict[str, MemberCheck] = Field(default_factory=dict)
+    disputes: list[Dispute] = Field(default_factory=list)
+
+
 class InfoRequest(Stamp):
     missing: list[str] = Field(default_factory=list)
     due: str | None = None
@@ -219,6 +249,8 @@ class CaseFile(BaseModel):
     township_passers: list[str] = Field(default_factory=list)
     returned: Reasoned | None = None
     county_visit: CountyVisit | None = None
+    verification: Verification | None = None
+    verifications: list[_Open] = Field(default_factory=list)  # earlier reports, kept when a review asks anew
     objection: ObjectionNote | None = None
     objections: list[_Open] = Field(default_factory=list)
     approval: Approval | None = None

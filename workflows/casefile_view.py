@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from engine.secrets import mask_account, mask_id_number
 from engine.tables import Case
+from workflows import verification
 from workflows.casefile import CaseFile
 from workflows.models import (
     Notice,
@@ -136,6 +137,7 @@ def case_details(session: Session, *, env: Env, case: Case, reveal: bool) -> dic
                 for o in objections
             ],
             "workflow_spec": f.spec,
+            "verification": verification.shown(case.data),
         }
     )
     return details

@@ -7,6 +7,7 @@ force (`rules`), and what only the database knows (identity checks, fund balance
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
@@ -31,6 +32,68 @@ def members(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def household_income(data: Mapping[str, Any]) -> int:
     return sum(int(m.get("monthly_income_fen", 0)) for m in members(data))
+
+
+# --------------------------------------------------------------------------- the household's figures
+
+
+def member_checks(data: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    """The 核对 reports on the case's file, by the member's identity hash."""
+    found = (data.get("verification") or {}).get("members")
+    return found if isinstance(found, Mapping) else {}
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The household's monthly income and assets as eligibility is judged on them: a member's 核对
+    figures where a report is recorded, what the household declared otherwise (P4)."""
+
+    income_fen: int
+    assets_fen: int
+    declared_income_fen: int
+    declared_assets_fen: int
+
+    def note(self) -> tuple[str, str]:
+        """Where the checked figures differ from the declared ones, in words (Chinese, English)."""
+        zh: list[str] = []
+        en: list[str] = []
+        for what_zh, what_en, checked, declared in (
+            ("月收入", "monthly income", self.income_fen, self.declared_income_fen),
+            ("财产", "assets", self.assets_fen, self.declared_assets_fen),
+        ):
+            if checked != declared:
+                above = checked > declared
+                higher_zh, higher_en = ("高于", "above") if above else ("低于", "below")
+                zh.append(f"核对{what_zh} {_yuan(checked)} 元{higher_zh}申报 {_yuan(declared)} 元")
+                en.append(f"checked {what_en} {_yuan(checked)} yuan, {higher_en} the declared {_yuan(declared)}")
+        if not zh:
+            return "", ""
+        return f"（按核对结果：{'；'.join(zh)}）", f" (by the cross-check: {'; '.join(en)})"
+
+
+def figures(data: Mapping[str, Any]) -> Figures:
+    """Income: each member's checked figure, else the declared one. Assets: the members' checked assets
+    when every member is checked; before that, the declared assets unless the checked part alone is more."""
+    checks = member_checks(data)
+    income = declared = checked_assets = 0
+    unchecked = False
+    for m in members(data):
+        own = int(m.get("monthly_income_fen", 0))
+        declared += own
+        report = checks.get(str(m.get("id_hash")))
+        if report is None:
+            income += own
+            unchecked = True
+        else:
+            income += int(report.get("monthly_income_fen", 0))
+            checked_assets += int(report.get("assets_fen", 0))
+    declared_assets = int(data.get("assets_fen", 0))
+    assets = checked_assets if checks and not unchecked else max(declared_assets, checked_assets)
+    return Figures(income, assets, declared, declared_assets)
 
 
 def relative_hashes(data: Mapping[str, Any]) -> set[str]:
@@ -301,7 +364,7 @@ def _single_person_eligible(data: Mapping[str, Any], rules: Rules) -> bool:
     people = members(data)
     if not people:
         return False
-    per_head = Fraction(household_income(data), len(people))
+    per_head = Fraction(figures(data).income_fen, len(people))
     needy = any(m.get("severe_disability") or m.get("serious_illness") for m in people)
     return needy and per_head < rules.single_person_multiple * rules.dibao_standard_fen
 
@@ -312,14 +375,16 @@ def income_eligible(ctx: GuardContext) -> Iterable[str]:
     people = members(ctx.case.data)
     if not people:
         return
-    per_head = Fraction(household_income(ctx.case.data), len(people))
+    found = figures(ctx.case.data)
+    per_head = Fraction(found.income_fen, len(people))
     if rules.income_qualifies(per_head) or _single_person_eligible(ctx.case.data, rules):
         return
     above_zh, above_en = _beyond(rules)
+    zh, en = found.note()
     yield (
         f"家庭月人均收入 {float(per_head) / 100:.2f} 元，{above_zh}当地低保标准 {rules.dibao_standard_fen / 100:.2f} 元"
-        f"{_times(rules)}，且不符合单人户条件 / per-capita monthly income is {above_en} the local standard"
-        f"{_times(rules, en=True)}, and no member qualifies for single-person cover"
+        f"{_times(rules)}，且不符合单人户条件{zh} / per-capita monthly income is {above_en} the local standard"
+        f"{_times(rules, en=True)}, and no member qualifies for single-person cover{en}"
     )
 
 
@@ -338,11 +403,13 @@ def _times(rules: Rules, *, en: bool = False) -> str:
 def assets_within_rule(ctx: GuardContext) -> Iterable[str]:
     rules = rules_of(ctx)
     size = max(1, len(members(ctx.case.data)))
-    assets = int(ctx.case.data.get("assets_fen", 0))
+    found = figures(ctx.case.data)
     limit = rules.assets_limit_per_person_fen * size
-    if assets > limit:
+    if found.assets_fen > limit:
+        zh, en = found.note()
         yield (
-            f"家庭财产 {assets / 100:.2f} 元超过当地规定 {limit / 100:.2f} 元 / household assets exceed the local rule"
+            f"家庭财产 {found.assets_fen / 100:.2f} 元超过当地规定 {limit / 100:.2f} 元{zh} / "
+            f"household assets exceed the local rule{en}"
         )
 
 
@@ -362,18 +429,20 @@ def dibao_mode(ctx: GuardContext) -> Iterable[str]:
         yield "保障方式须为 household 或 single_person / mode must be household or single_person"
         return
     people = members(ctx.case.data)
-    per_head = Fraction(household_income(ctx.case.data), max(1, len(people)))
+    found = figures(ctx.case.data)
+    zh, en = found.note()
+    per_head = Fraction(found.income_fen, max(1, len(people)))
     if mode == "household" and not rules.income_qualifies(per_head):
         above_zh, above_en = _beyond(rules)
         yield (
-            f"家庭月人均收入{above_zh}当地低保标准{_times(rules)}，不能整户保障 / per-capita income is {above_en} "
-            f"the standard{_times(rules, en=True)}; the whole household cannot be covered"
+            f"家庭月人均收入{above_zh}当地低保标准{_times(rules)}，不能整户保障{zh} / per-capita income is {above_en} "
+            f"the standard{_times(rules, en=True)}; the whole household cannot be covered{en}"
         )
     elif mode == "single_person" and not _single_person_eligible(ctx.case.data, rules):
         yield (
             "单人户须有重残或重病成员，且家庭月人均收入低于标准的"
-            f"{float(rules.single_person_multiple):g}倍 / single-person cover needs a severely disabled or "
-            f"ill member and income under {float(rules.single_person_multiple):g}x the standard"
+            f"{float(rules.single_person_multiple):g}倍{zh} / single-person cover needs a severely disabled or "
+            f"ill member and income under {float(rules.single_person_multiple):g}x the standard{en}"
         )
 
 

@@ -150,6 +150,32 @@ class TekunRules:
         )
 
 
+_VERIFICATION_START = Delay(3, Unit.WORKING_DAYS)
+
+
+@dataclass(frozen=True)
+class VerificationRules:
+    """家庭经济状况核对 (P4, P5, D6): when a report is needed, how old it may be, how soon it starts."""
+
+    required_before_opinion: bool = True  # the township's opinion (township_pass) needs a report per member
+    required_for_review: bool = True  # D6: a periodic review ends (continue, adjust) on a fresh report
+    max_age_days: int = 90  # a report older than this does not count
+    start_within: Delay = _VERIFICATION_START  # P4: the check starts within it of the request
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> VerificationRules:
+        start, age = raw.get("start_within_wd", 3), raw.get("max_age_days", 90)
+        for name, value in (("start_within_wd", start), ("max_age_days", age)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"verification {name} must be a positive whole number, not {value!r}")
+        return cls(
+            required_before_opinion=bool(raw.get("required_before_opinion", True)),
+            required_for_review=bool(raw.get("required_for_review", True)),
+            max_age_days=age,
+            start_within=Delay(start, Unit.WORKING_DAYS),
+        )
+
+
 @dataclass(frozen=True)
 class Rules:
     """The policy in force for one region on one day, parsed and checked."""
@@ -197,6 +223,7 @@ class Rules:
     total: Delay = _WD30  # P9: the whole case from acceptance, notices left out
     total_extended: Delay = _WD45  # P9: once extended with a reason
     rejection_notice: Delay = _WD3  # P11: a refusal's reasons delivered within it
+    verification: VerificationRules = VerificationRules()  # 核对 (P4, P5, D6)
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -291,6 +318,7 @@ class Rules:
             rejection_notice=Delay(
                 _months(std.get("rejection_notice_wd", 3), "rejection_notice_wd"), Unit.WORKING_DAYS
             ),
+            verification=VerificationRules.parse(raw.get("verification") or {}),
         )
 
 

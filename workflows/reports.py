@@ -169,6 +169,7 @@ def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
         "flag_suspension_long": "suspended_too_long",
         "flag_total_overdue": standard.TOTAL_OVERDUE,
         "flag_undelivered": standard.UNDELIVERED,
+        "flag_verification_overdue": "verification_overdue",
     }
     found = []
     for case_id, action, state, at, reference, region in rows:

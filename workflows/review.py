@@ -11,7 +11,7 @@ from typing import Any
 from engine.access import Role
 from engine.calendar import Delay, Unit
 from engine.definition import CaseView, GuardContext, Timer, Transition, transition
-from workflows import aidtypes
+from workflows import aidtypes, verification
 from workflows import guards as g
 from workflows.common import CLOSE_NOTICE, appended, flag, notice_timer, official, stamp
 from workflows.policy import NoticeStage
@@ -65,7 +65,8 @@ def _exit(how: str) -> Any:
 
 
 def _review_started(ctx: GuardContext) -> Mapping[str, Any]:
-    return {"review": stamp(ctx)}
+    # D6: each review asks the checking body for a fresh report.
+    return {"review": stamp(ctx), **verification.renewed(ctx)}
 
 
 def _continued(ctx: GuardContext) -> Mapping[str, Any]:
@@ -191,6 +192,7 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
             UNDER_REVIEW,
             ACTIVE,
             by=township,
+            guards=(verification.ready_for_review,),
             effect=_continued,
             label="核查无变化，继续保障 / no change: support continues",
         ),
@@ -199,7 +201,7 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
             UNDER_REVIEW,
             ACTIVE,
             by=township,
-            guards=(aidtypes.adjusted_amount,),
+            guards=(aidtypes.adjusted_amount, verification.ready_for_review),
             effect=_adjusted,
             label="调整保障金额 / amount adjusted",
         ),

@@ -284,6 +284,25 @@ class CountyVisitData(ActionData):
     findings: Text | None = None
 
 
+Position = Annotated[int, Field(strict=True, ge=1, le=100)]
+
+
+class VerificationData(ActionData):
+    """P4: one member's 核对 report: the member by their position on the file (1 for the first)."""
+
+    member: Position | None = None
+    monthly_income_fen: Fen | None = None
+    assets_fen: Fen | None = None
+    findings: Text | None = None
+
+
+class DisputeData(ActionData):
+    """P5: the grounds and evidence; the member disputed, or none for the whole report."""
+
+    member: Position | None = None
+    evidence: Text | None = None
+
+
 class AdjustData(ActionData):
     monthly_amount_fen: Fen | None = None
     reason: Text | None = None
@@ -321,6 +340,8 @@ ACTION_DATA: dict[str, type[BaseModel]] = {
     "township_reject": ReasonData,
     "return_to_village": ReasonData,
     "record_county_visit": CountyVisitData,
+    "record_verification": VerificationData,
+    "dispute_verification": DisputeData,
     "approve": ApproveData,
     "deny": ReasonData,
     "extend_deadline": ReasonData,

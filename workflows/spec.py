@@ -55,6 +55,7 @@ class StandardSpec:
     total: Delay | None = None  # P9: the whole case from acceptance (absent from specs written before it)
     total_extended: Delay | None = None  # P9: once extended with a reason
     rejection_notice: Delay | None = None  # P11: a refusal's written reasons delivered within it
+    verification_start: Delay | None = None  # P4: the 核对 starts within it of the request, or is flagged
 
     key = "standard"
 
@@ -76,6 +77,7 @@ class StandardSpec:
             total=rules.total,
             total_extended=rules.total_extended,
             rejection_notice=rules.rejection_notice,
+            verification_start=rules.verification.start_within,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -102,6 +104,8 @@ class StandardSpec:
             delay = getattr(self, name)
             if delay is not None:  # absent from specs written before these clocks existed
                 body[name] = _delay_json(delay)
+        if self.verification_start is not None:  # absent from specs written before it existed
+            body["verification_start"] = _delay_json(self.verification_start)
         return body
 
     @classmethod
@@ -123,6 +127,7 @@ class StandardSpec:
             total=_delay(raw["total"]) if raw.get("total") else None,
             total_extended=_delay(raw["total_extended"]) if raw.get("total_extended") else None,
             rejection_notice=_delay(raw["rejection_notice"]) if raw.get("rejection_notice") else None,
+            verification_start=_delay(raw["verification_start"]) if raw.get("verification_start") else None,
         )
 
     @property

@@ -21,7 +21,7 @@ from engine.definition import (
     transition,
     validate,
 )
-from workflows import aidtypes, casefile, clocks, review
+from workflows import aidtypes, casefile, clocks, review, verification
 from workflows import guards as g
 from workflows.common import (
     CLOSE_NOTICE,
@@ -82,8 +82,13 @@ UNDELIVERED = "refusal_undelivered"  # P11: a refusal's written reasons not deli
 
 
 def _submitted(ctx: GuardContext) -> Mapping[str, Any]:
-    # 受理 is the submission itself: the township's clocks (P6, P9) run from it.
-    return {"submitted": stamp(ctx), "accepted_at": ctx.now.isoformat()}
+    # 受理 is the submission itself: the township's clocks (P6, P9) run from it, and it asks the
+    # county's checking body for its report (P4).
+    return {
+        "submitted": stamp(ctx),
+        "accepted_at": ctx.now.isoformat(),
+        "verification": verification.requested(ctx),
+    }
 
 
 def _flagged_once(ctx: GuardContext) -> Any:
@@ -324,7 +329,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             TOWNSHIP_REVIEW,
             after("township"),
             by=township,
-            guards=(g.not_village_actor, g.written_opinion),
+            guards=(g.not_village_actor, g.written_opinion, verification.ready_for_opinion),
             effect=_township_passed,
             label="乡镇审核通过 / township review passed",
         ),
@@ -365,6 +370,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
                 g.not_village_actor,
                 g.not_township_passer,
                 g.county_visit_done,
+                verification.not_disputed,
                 g.household_identities,
                 aidtypes.eligible,
                 aidtypes.decision_terms,
@@ -428,6 +434,10 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         )
     termination = spec.termination_notice if spec.termination_notice_for else None
     transitions.extend(review.transitions(spec, termination))
+    # 核对 (P4): asked for at acceptance and when a review starts, recorded and disputed while the case is open.
+    review_states = tuple(s for s in (review.UNDER_REVIEW, review.SUSPENDED) if s in review.states(spec, termination))
+    asked_on_entry = (VILLAGE_REVIEW, review.UNDER_REVIEW)
+    transitions.extend(verification.transitions((*pre_decision, *review_states), asked_on_entry))
     notices = {n.state: _BEFORE[n.name] for n in spec.notices}
     if termination is not None:
         notices[termination.state] = review.UNDER_REVIEW
@@ -511,6 +521,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
         Timer(TOWNSHIP_REVIEW, "flag_overdue", lambda _c: opinion, due=opinion_due),
         Timer(TOWNSHIP_APPROVAL, "flag_overdue", lambda _c: spec.decision_after_notice),
         *review.timers(spec, termination),
+        *verification.timers(spec.verification_start, asked_on_entry),
     ]
     if total is not None:
         timers += [Timer(state, "flag_total_overdue", lambda _c: whole, due=total_due) for state in running]

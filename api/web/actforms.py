@@ -42,6 +42,10 @@ LABELS: dict[str, str] = {
     "county_override": N_("县级一事一议批准"),
     "aid_type": N_("转为救助类型"),
     "finding": N_("核查结论"),
+    "member": N_("家庭成员"),
+    "monthly_income_fen": N_("核对月收入（元）"),
+    "assets_fen": N_("核对财产（元）"),
+    "evidence": N_("异议理由和证据"),
     "comment": N_("附言（可不填）"),
     "basis": N_("审批依据"),
     "delivered_on": N_("送达日期"),
@@ -67,6 +71,10 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "monthly_amount_fen": ("保障金额", "人均收入", "低保标准"),
     "mode": ("保障方式", "整户", "单人"),
     "findings": ("核查情况", "核查日期"),
+    "member": ("家庭成员",),
+    "monthly_income_fen": ("月收入",),
+    "assets_fen": ("财产",),
+    "evidence": ("异议",),
     "finding": ("核查结论",),
     "amount_fen": ("金额", "备用金"),
     "county_override": ("一事一议", "再次救助"),
@@ -87,7 +95,7 @@ class Control:
 
     name: str
     key: str
-    kind: str  # text | textarea | fen | date | bool | count | lines | investigators | choice | group
+    kind: str  # text | textarea | fen | date | bool | count | lines | investigators | choice | member | group
     label: str
     value: Any = ""
     children: list[Control] = field(default_factory=list)
@@ -112,7 +120,11 @@ def _unwrap(annotation: Any) -> tuple[Any, int | None]:
 
 
 def controls(
-    model: type[BaseModel], *, prefix: str = "", investigators: Sequence[tuple[str, str]] = ()
+    model: type[BaseModel],
+    *,
+    prefix: str = "",
+    investigators: Sequence[tuple[str, str]] = (),
+    members: Sequence[tuple[str, str]] = (),
 ) -> list[Control]:
     """The form's controls for a data model, in the model's order."""
     found: list[Control] = []
@@ -127,6 +139,8 @@ def controls(
             found.append(Control(form_name, key, "group", label, children=controls(base, prefix=f"{form_name}.")))
         elif key == "investigators":
             found.append(Control(form_name, key, "investigators", label, [], options=list(investigators)))
+        elif key == "member":
+            found.append(Control(form_name, key, "member", label, options=list(members)))
         elif get_origin(base) is list:
             found.append(Control(form_name, key, "lines", label))
         elif base is bool:
@@ -147,10 +161,13 @@ def controls(
     return found
 
 
-def form_for(action: str, investigators: Sequence[tuple[str, str]] = ()) -> list[Control]:
-    """The controls of an act's form, and a comment for every act."""
+def form_for(
+    action: str, investigators: Sequence[tuple[str, str]] = (), members: Sequence[tuple[str, str]] = ()
+) -> list[Control]:
+    """The controls of an act's form, and a comment for every act; `members` are the household's, as
+    (position on the file, name), for an act on one of them."""
     model = ACTION_DATA.get(action)
-    found = controls(model, investigators=investigators) if model is not None else []
+    found = controls(model, investigators=investigators, members=members) if model is not None else []
     found.append(Control("comment", "comment", "textarea", LABELS["comment"]))
     return found
 
@@ -222,6 +239,12 @@ def read_form(form: Mapping[str, Any], items: Sequence[Control], getlist: Any) -
                     errors.append((control.name, N_("请填写金额，以元为单位，如 480 或 480.50")))
                 else:
                     data[control.key] = fen
+        elif control.kind == "member":
+            control.value = text
+            if text.isdigit() and len(text) < 4:
+                data[control.key] = int(text)
+            elif text:
+                errors.append((control.name, N_("请从列表中选择家庭成员")))
         elif control.kind == "count":
             control.value = text
             if text:

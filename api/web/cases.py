@@ -140,11 +140,16 @@ def _display_names(session: Session, usernames: set[str]) -> dict[str, str]:
     return {str(u): str(d or u) for u, d in rows}
 
 
+def _members(case: Case) -> list[tuple[str, str]]:
+    """The household as an act on one of its members offers it: (position on the file, name)."""
+    return [(str(i), str(m.get("name", ""))) for i, m in enumerate(case.data.get("members") or [], start=1)]
+
+
 def _forms(session: Session, env: Env, case: Case, view: ApplicationOut, now: datetime) -> list[ActForm]:
     forms = []
     for action in view.actions:
         investigators = eligible_investigators(session, env=env, case=case, now=now) if action == "village_pass" else []
-        forms.append(ActForm(action, "", form_for(action, investigators)))
+        forms.append(ActForm(action, "", form_for(action, investigators, _members(case))))
     return forms
 
 
@@ -193,6 +198,27 @@ def records_of(session: Session, details: dict[str, Any], lang: str) -> list[Rec
         when = formats.day(datetime.fromisoformat(at), lang) if at else ""
         found.append(Record(title, names.get(str(part.get("by") or ""), str(part.get("by") or "")), when, items))
     return found
+
+
+def verification_of(session: Session, details: dict[str, Any]) -> dict[str, Any] | None:
+    """The 核对 report as the page shows it: its times read as moments, officials by their names."""
+    found = details.get("verification")
+    if not isinstance(found, dict):
+        return None
+
+    def when(text: Any) -> datetime | None:
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+    names = _display_names(session, {str(d.get("by")) for d in found.get("disputes") or []} - {"None"})
+    return {
+        **found,
+        "requested_at": when(found.get("requested_at")),
+        "members": [{**m, "at": when(m.get("at"))} for m in found.get("members") or []],
+        "disputes": [
+            {**d, "at": when(d.get("at")), "by": names.get(str(d.get("by")), d.get("by"))}
+            for d in found.get("disputes") or []
+        ],
+    }
 
 
 def _shown(name: str, value: Any, names: dict[str, str], lang: str) -> str:
@@ -256,6 +282,7 @@ def case_page(
         "seen": max((e.seq for e in view.history), default=0),
         "now": now,
         "records": records_of(session, view.details, lang_of(request)),
+        "verification": verification_of(session, view.details),
         "title_of": definition.label,
     }
     return render(request, "case.html", context, status=status)
@@ -296,7 +323,8 @@ def _act(request: Request, state: AppState, case_id: int, action: str, form: Any
             if action == "village_pass"
             else []
         )
-    controls = form_for(action, investigators)
+        members = _members(case)
+    controls = form_for(action, investigators, members)
     filled = read_form(form, controls, form.getlist)
     version_text = str(form.get("version") or "")
     seen_text = str(form.get("seen") or "0")

@@ -158,3 +158,26 @@ def pass_village(
     assert r.status_code == 200, r.text
     listed: dict[str, Any] = r.json()
     return listed
+
+
+def record_verification(
+    client: TestClient, token_for: Callable[[str], dict[str, str]], case: dict[str, Any]
+) -> dict[str, Any]:
+    """The county's checking body reports on every member (P4), each as the household declared it."""
+    current: dict[str, Any] = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("county")).json()
+    details = current["details"]
+    for position, member in enumerate(details["members"], start=1):
+        report = {
+            "member": position,
+            "monthly_income_fen": member["monthly_income_fen"],
+            "assets_fen": details["assets_fen"] if position == 1 else 0,
+            "findings": "与申报一致 / as declared",
+        }
+        r = client.post(
+            f"/api/v1/applications/{case['id']}/actions/record_verification",
+            headers=token_for("county"),
+            json={"version": current["version"], "data": report},
+        )
+        assert r.status_code == 200, r.text
+        current = r.json()
+    return current

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.services import run_timers
 from engine.access import SYSTEM
-from tests.api.conftest import Clock, application_body, pass_village
+from tests.api.conftest import Clock, application_body, pass_village, record_verification
 from workflows.payments import run_payments
 
 H = Callable[[str], dict[str, str]]
@@ -36,7 +36,8 @@ def test_from_submission_through_three_notices_to_a_payment_line(
     app: FastAPI, client: TestClient, token_for: H, clock: Clock
 ) -> None:
     created = client.post("/api/v1/applications", json=application_body(), headers=token_for("village1")).json()
-    case = pass_village(client, token_for, created)
+    checked = record_verification(client, token_for, created)  # P4: the county's 核对 report
+    case = pass_village(client, token_for, checked)
     assert case["state"] == "notice_village"
 
     _sweep(app, clock, 8)

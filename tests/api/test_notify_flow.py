@@ -10,7 +10,7 @@ from sqlmodel import select
 from api.services import run_timers
 from engine.tables import User
 from notifications.outbox import OutboxMessage
-from tests.api.conftest import Clock, application_body, pass_village
+from tests.api.conftest import Clock, application_body, pass_village, record_verification
 
 H = Callable[[str], dict[str, str]]
 
@@ -71,7 +71,7 @@ def test_officials_hear_only_of_what_they_may_act_on_and_an_objection_reaches_it
         for name in ("township1", "township1b", "village1"):
             s.exec(select(User).where(User.username == name)).one().email = f"{name}@xinan.invalid"
     case = client.post("/api/v1/applications", json=application_body(), headers=token_for("village1")).json()
-    case = pass_village(client, token_for, case)
+    case = pass_village(client, token_for, record_verification(client, token_for, case))
 
     def mails_to(name: str, state: str) -> int:
         return sum(1 for m in _outbox(app) if m.recipient == f"{name}@xinan.invalid" and m.subject.endswith(state))

@@ -64,6 +64,7 @@ def test_the_counts_are_of_the_callers_queue_not_of_everything_in_scope(db: Data
     w = flow.world
     flow.to_active(household(serial=1), now)  # in scope, not work
     case_id = flow.submit(household(serial=2), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY)
     flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)

@@ -115,6 +115,23 @@ def test_a_village_officer_files_for_a_household_and_the_case_is_visited_noticed
     clock.moment += timedelta(days=10)
     services.run_timers(state.db, clock.moment, state.env, clock=clock)  # the first notice ends
 
+    checker = page_as("county")  # the county's checking body records its 核对 report on each member (P4)
+    checker.goto(live_server + case_url)
+    for member, income, assets in (("1", "300", "2,000"), ("2", "0", "0")):
+        report = checker.locator("#act-record_verification")
+        report.locator("summary").click()
+        report.get_by_label("家庭成员").select_option(member)
+        report.get_by_label("核对月收入（元）").fill(income)
+        report.get_by_label("核对财产（元）").fill(assets)
+        report.get_by_label("核查情况").fill("存款、车辆、工商登记与申报一致")
+        report.get_by_role("button", name=re.compile("确认")).click()
+        expect(checker.locator(".banner-success")).to_contain_text("记录核对报告")
+    checked = checker.locator("#verification-report").inner_text()
+    assert "周老根" in checked
+    assert "吴桂芝" in checked
+    assert "尚无核对报告" not in checked
+    check_page(checker, "verification-report")
+
     opinion = page_as("township1")
     opinion.goto(live_server + case_url)
     assert HEAD in opinion.locator("main").inner_text(), "a township officer sees the identity number"

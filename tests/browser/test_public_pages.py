@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from engine.auditlog import make_checkpoint, public_key_b64
 from engine.tables import AuditEntry
-from tests.api.conftest import Clock, application_body
+from tests.api.conftest import Clock, application_body, record_verification
 from tests.browser.conftest import PHONE, Seeded, Township
 from tests.factories import VILLAGE
 
@@ -62,6 +62,8 @@ class Household:
         assert self.attempt(user, action, data) == 200
 
     def village_pass(self) -> None:
+        """The county's 核对 report on both members (P4), then the village forwards the case."""
+        record_verification(self.work.client, self.work.token_for, self.case)
         self.work.village_pass_id(self.case["id"], 50_000)
 
     def days_pass(self, days: int) -> None:

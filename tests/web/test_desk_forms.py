@@ -56,6 +56,30 @@ def test_a_filled_house_visit_form_reads_back_as_the_data_the_api_takes() -> Non
     }
 
 
+def test_P4_the_cross_check_form_picks_the_member_from_the_household_and_reads_back_as_the_api_takes_it() -> None:
+    household = [("1", "周老根"), ("2", "吴桂芝")]
+    controls = form_for("record_verification", members=household)
+    by_key = {c.key: c for c in controls}
+    assert (by_key["member"].kind, by_key["member"].options) == ("member", household)
+    assert (by_key["monthly_income_fen"].kind, by_key["assets_fen"].kind) == ("fen", "fen")
+    assert by_key["findings"].kind == "textarea"
+    form = FormData(
+        [("member", "2"), ("monthly_income_fen", "300"), ("assets_fen", "2,000.50"), ("findings", "名下无车辆")]
+    )
+    filled = read_form(form, controls, form.getlist)
+    assert filled.errors == []
+    assert filled.data == {"member": 2, "monthly_income_fen": 30_000, "assets_fen": 200_050, "findings": "名下无车辆"}
+    bad = FormData([("member", "周老根")])
+    assert [
+        name for name, _ in read_form(bad, form_for("record_verification", members=household), bad.getlist).errors
+    ] == ["member"]
+    placed = place_reasons(
+        ["请写明异议的理由和证据 / give the grounds and evidence of the dispute (evidence)"],
+        form_for("dispute_verification", members=household),
+    )
+    assert placed[0][0] == "evidence"
+
+
 def test_an_amount_that_is_not_yuan_is_refused_beside_its_field_before_the_act_is_tried() -> None:
     controls = form_for("approve")
     form = FormData([("monthly_amount_fen", "480元5角")])

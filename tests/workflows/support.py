@@ -89,8 +89,13 @@ class Flow:
             raise ValueError(f"the happy path does not pass through {state!r}: {self._PATH}")
         w, day = self.world, timedelta(days=1)
         default = TEKUN_APPROVE if payload.aid_type == "tekun" else APPROVE
+
+        def village(case_id: int) -> None:
+            self.verify(case_id, now)  # P4: the county's report comes in during the village review
+            self.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
+
         steps = (
-            lambda case_id: self.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS),
+            village,
             lambda case_id: self.sweep(now + 7 * day),
             lambda case_id: self.act(case_id, "township_pass", w.boss, now + 8 * day, TOWNSHIP_PASS),
             lambda case_id: self.sweep(now + 15 * day),
@@ -106,6 +111,20 @@ class Flow:
     def to_active(self, payload: ApplicationIn, now: datetime, approve: dict[str, Any] | None = None) -> int:
         """A case filed at `now` and walked through three clean notices: active 23 days later."""
         return self.to("active", payload, now, approve)
+
+    def verify(self, case_id: int, now: datetime, found: Mapping[int, Mapping[str, Any]] | None = None) -> None:
+        """The county's 核对 report on every member (P4): as declared (the household's assets on the first
+        member), or as `found` gives it for a member's 1-based position."""
+        data = self.case(case_id).data
+        for position, member in enumerate(data.get("members") or [], start=1):
+            report = {
+                "member": position,
+                "monthly_income_fen": member.get("monthly_income_fen", 0),
+                "assets_fen": data.get("assets_fen", 0) if position == 1 else 0,
+                "findings": "与申报一致 / as declared",
+                **(found or {}).get(position, {}),
+            }
+            self.act(case_id, "record_verification", self.world.county, now, report)
 
     def submit(self, payload: ApplicationIn, now: datetime, actor: Actor | None = None) -> int:
         with self.db.session() as s:

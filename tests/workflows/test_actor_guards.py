@@ -15,7 +15,7 @@ from engine.definition import GuardContext, WorkflowDefinition
 from engine.errors import GuardRejected
 from tests.factories import VILLAGE
 from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, household
-from workflows import aidtypes
+from workflows import aidtypes, verification
 from workflows import guards as g
 from workflows.facts import actor_facts
 
@@ -27,6 +27,7 @@ ABOUT_THE_ACTOR = (
     g.not_township_passer,
     g.not_challenged,
     g.applicant_or_filer,
+    verification.recheck_by_township,
 )
 
 
@@ -71,6 +72,7 @@ def test_every_marked_guard_in_the_definitions_is_one_about_who_acts(flow: Flow)
 def test_approve_is_listed_as_refused_to_whoever_gave_the_township_opinion(flow: Flow, now: datetime) -> None:
     w = flow.world
     case_id = flow.submit(household(), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY)
     flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)

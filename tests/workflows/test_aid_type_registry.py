@@ -82,6 +82,7 @@ def test_a_registered_aid_type_runs_from_intake_to_active_with_its_own_prefix_ca
     assert flow.case(case_id).reference == "QN-2026-000001"
     with pytest.raises(GuardRejected, match="exceeds the cap of 30000 fen"):
         flow.act(case_id, "village_pass", w.clerk, now, {**VILLAGE_PASS, "proposed_monthly_fen": 30_001})
+    flow.verify(case_id, now)
     record = flow.act(case_id, "village_pass", w.clerk, now, {**VILLAGE_PASS, "proposed_monthly_fen": 30_000})
     with flow.session(write=False) as s:
         shown = running_notices(s, env=flow.env, now=now + DAY)

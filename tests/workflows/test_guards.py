@@ -46,6 +46,7 @@ def reasons(excinfo: pytest.ExceptionInfo[GuardRejected]) -> str:
 
 
 def to_township_review(flow: Flow, now: datetime, case_id: int, passer: str = "clerk") -> None:
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", getattr(flow.world, passer), now, VILLAGE_PASS)
     flow.sweep(now + timedelta(days=7))
 
@@ -202,6 +203,7 @@ def test_an_investigator_of_the_house_visit_may_not_give_the_opinion_or_decide(
     flow = Flow(db, make_env(_TOWNSHIP_INVESTIGATORS), world)
     w = flow.world
     case_id = flow.submit(household(), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, {**VILLAGE_PASS, "investigators": ["clerk", "boss"]})
     flow.sweep(now + timedelta(days=7))
     with pytest.raises(GuardRejected, match="visited the household"):

@@ -23,6 +23,7 @@ def test_P3_a_village_officer_cannot_name_a_township_officer_as_investigator(flo
     assert "boss" in refused.value.detail
     assert "pick them from the village's own officials" in refused.value.detail
     # The township officer was not made a village actor, so the township stage is still theirs.
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY)
     flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)

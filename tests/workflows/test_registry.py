@@ -82,6 +82,7 @@ def test_a_one_notice_region_runs_by_policy_alone(db: Database, world: World, no
     flow = Flow(db, make_env(ONE_NOTICE), world)
     w = world
     case_id = flow.submit(household(), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     assert flow.state(case_id) == "township_review", "no first notice in this region"
     flow.act(case_id, "township_pass", w.boss, now + timedelta(days=1), TOWNSHIP_PASS)

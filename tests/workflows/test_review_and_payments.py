@@ -38,6 +38,7 @@ def test_a_stable_household_is_reviewed_after_twelve_months_by_a_timer(flow: Flo
     assert flow.state(case_id) == "active"
     flow.sweep(activated + 366 * DAY)
     assert flow.state(case_id) == "under_review"
+    flow.verify(case_id, activated + 367 * DAY)  # D6: the review's fresh 核对 report
     flow.act(case_id, "continue", flow.world.boss, activated + 370 * DAY, {"note": "无变化 / no change"})
     case = flow.case(case_id)
     assert case.state == "active"
@@ -57,6 +58,7 @@ def test_D1_capable_workers_are_reviewed_every_six_months(flow: Flow, now: datet
 def test_D2_a_review_without_material_change_keeps_the_amount(flow: Flow, now: datetime) -> None:
     case_id = active(flow, now)  # active on 2026-10-21 at 50,000 fen a month
     flow.act(case_id, "start_review", flow.world.boss, now + 30 * DAY)
+    flow.verify(case_id, now + 30 * DAY)
     flow.act(case_id, "continue", flow.world.boss, now + 31 * DAY, {"note": "无变化 / no change"})
     case = flow.case(case_id)
     assert (case.state, case.data["monthly_amount_fen"]) == ("active", 50_000)
@@ -87,6 +89,7 @@ def test_D3_a_household_that_will_not_cooperate_is_suspended_and_flagged_after_s
         assert [f.kind for f in overdue_flags(s, actor=w.inspector)] == ["suspended_too_long"]
     flow.act(case_id, "resume", w.boss, local("2027-05-22"), {"note": "已配合 / cooperating now"})
     assert flow.state(case_id) == "under_review"
+    flow.verify(case_id, local("2027-05-23"))
     flow.act(case_id, "continue", w.boss, local("2027-05-25"))
     assert pay(flow, "2027-06", local("2027-06-01"))[0] == 1, "paid again once the review is done"
 
@@ -105,6 +108,7 @@ def test_adjust_records_the_amount_before_and_after(flow: Flow, now: datetime) -
     case_id = active(flow, now)
     later = now + 60 * DAY
     flow.act(case_id, "start_review", flow.world.boss, later)
+    flow.verify(case_id, later)
     with pytest.raises(GuardRejected):
         flow.act(case_id, "adjust", flow.world.boss, later, {"monthly_amount_fen": 30_000})
     flow.act(case_id, "adjust", flow.world.boss, later, {"monthly_amount_fen": 30_000, "reason": "收入增加"})
@@ -224,6 +228,7 @@ def test_adjust_is_capped_at_the_standard_times_the_household_size_and_nothing_o
     case_id = active(flow, now)  # two members, standard 70,000 fen: at most 140,000 fen a month
     later = now + 60 * DAY
     flow.act(case_id, "start_review", flow.world.boss, later)
+    flow.verify(case_id, later)
     for amount in (10**12 - 1, 140_001):
         with pytest.raises(GuardRejected, match="exceeds the cap of 140000 fen"):
             flow.act(case_id, "adjust", flow.world.boss, later, {"monthly_amount_fen": amount, "reason": "收入减少"})
@@ -246,6 +251,7 @@ def test_adjust_of_a_single_person_case_is_capped_at_one_standard(flow: Flow, no
     )
     later = now + 60 * DAY
     flow.act(case_id, "start_review", w.boss, later)
+    flow.verify(case_id, later)
     with pytest.raises(GuardRejected, match="exceeds the cap of 70000 fen"):
         flow.act(case_id, "adjust", w.boss, later, {"monthly_amount_fen": 70_001, "reason": "病情加重"})
     flow.act(case_id, "adjust", w.boss, later, {"monthly_amount_fen": 70_000, "reason": "病情加重"})

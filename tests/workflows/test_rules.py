@@ -79,6 +79,7 @@ def test_P7_a_region_may_count_its_notice_in_working_days(db: Database, world: W
 
 def test_P8_decision_is_due_within_ten_working_days_after_a_clean_notice(flow: Flow, now: datetime) -> None:
     case_id = flow.submit(household(), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY)
     flow.act(case_id, "township_pass", flow.world.boss, now + 8 * DAY, TOWNSHIP_PASS)
@@ -108,6 +109,7 @@ def test_P13_county_visits_filed_relatives(flow: Flow, now: datetime) -> None:
     declared = [{"name": "李科员", "id_number": id_number("19800101", 777), "relation": "舅舅"}]
     case_id = flow.submit(household(relatives=declared), now)
     assert flow.case(case_id).data["filed_relative"] is True
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY)
     flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
@@ -183,6 +185,7 @@ def test_E2_single_person_mode_under_one_and_a_half_standard(flow: Flow, now: da
     w = flow.world
     # Two members, 100,000 fen a head: above the standard (70,000), below 1.5x (105,000).
     case_id = flow.submit(household(incomes=(200_000, 0), severe_disability=True), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY)
     flow.act(case_id, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)

@@ -49,6 +49,7 @@ def active(flow: Flow, payload: Any) -> int:
     """A case filed at START and walked through its three notices in working hours: active 23 days later."""
     w = flow.world
     case_id = flow.submit(payload, START)
+    flow.verify(case_id, START)
     flow.act(case_id, "village_pass", w.clerk, START, _village_pass())
     flow.sweep(START + 7 * DAY)
     flow.act(case_id, "township_pass", w.boss, START + 8 * DAY, TOWNSHIP_PASS)
@@ -102,6 +103,7 @@ def test_a_decision_on_a_holiday_is_flagged(flow: Flow, clean: dict[str, int]) -
 def test_an_amount_changed_after_approval_is_flagged(flow: Flow, clean: dict[str, int]) -> None:
     later = START + 60 * DAY
     flow.act(clean["a"], "start_review", flow.world.boss, later)
+    flow.verify(clean["a"], later)  # D6: the review's fresh report
     flow.act(clean["a"], "adjust", flow.world.boss, later, {"monthly_amount_fen": 30_000, "reason": "收入增加"})
     found = kinds(flow)["changed_after_approval"]
     assert [(f.application_id, f.official) for f in found] == [(clean["a"], "boss")]

@@ -28,6 +28,7 @@ from workflows.tracking import find_by_tracking_code, plain_status
 def walk_to_active(flow: Flow, now: datetime, case_id: int | None = None) -> int:
     w = flow.world
     case_id = case_id or flow.submit(household(), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     flow.sweep(now + timedelta(days=7))
     flow.act(case_id, "township_pass", w.boss, now + timedelta(days=8), TOWNSHIP_PASS)
@@ -41,6 +42,7 @@ def test_three_notices_lead_an_application_to_active_with_timers(flow: Flow, now
     w = flow.world
     case_id = flow.submit(household(), now)
     assert flow.state(case_id) == "village_review"
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     assert flow.state(case_id) == "notice_village"
     assert flow.sweep(now + timedelta(days=6, hours=23)).fired == 0, "the notice runs its seven days"
@@ -64,6 +66,8 @@ def test_three_notices_lead_an_application_to_active_with_timers(flow: Flow, now
     assert actions == [
         "create",
         "submit",
+        "record_verification",  # 核对 (P4): one report a member
+        "record_verification",
         "village_pass",
         "close_notice",
         "township_pass",
@@ -162,6 +166,7 @@ def test_P2_only_the_township_refuses_to_accept_and_the_township_rejects_with_a_
 def test_deny_at_the_decision_is_refused_to_whoever_gave_the_opinion(flow: Flow, now: datetime) -> None:
     w = flow.world
     case_id = flow.submit(household(), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
     flow.sweep(now + timedelta(days=7))
     flow.act(case_id, "township_pass", w.boss, now + timedelta(days=8), TOWNSHIP_PASS)

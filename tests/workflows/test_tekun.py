@@ -45,6 +45,7 @@ def refused_at_village(flow: Flow, now: datetime, payload: ApplicationIn) -> lis
 
 def to_approval(flow: Flow, now: datetime, payload: ApplicationIn) -> int:
     case_id = flow.submit(payload, now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY)
     flow.act(case_id, "township_pass", flow.world.boss, now + 8 * DAY, TOWNSHIP_PASS)
@@ -128,11 +129,14 @@ def test_T3_the_investigation_is_due_within_fifteen_working_days_of_acceptance_a
 ) -> None:
     w = flow.world
     case_id = flow.submit(tekun(), now)
+    flow.verify(case_id, now)  # the 核对 report in time (P4): only T3's clock is left to run out
     case = flow.case(case_id)
     assert case.deadline is not None, "the clock is the case's deadline"
     assert flow.env.calendar.working_days_between(case.state_entered_at, case.deadline) == 15
     dibao = flow.case(flow.submit(household(serial=5), now))
     assert dibao.deadline is None, "低保 has no such clock"
+    assert dibao.id is not None
+    flow.verify(dibao.id, now)
     flow.sweep(case.deadline - timedelta(minutes=1))
     assert flow.case(case_id).data["flags"] == []
     flow.sweep(case.deadline + timedelta(minutes=1))
@@ -193,6 +197,7 @@ def test_T8_a_minor_orphan_is_pointed_to_the_orphan_scheme(flow: Flow, now: date
 def test_T8_the_orphan_scheme_is_named_again_at_the_decision(flow: Flow, now: datetime) -> None:
     # 17 at the village review, still 17 at the decision: a minor orphan is never approved for 特困.
     case_id = flow.submit(tekun(born="20090101"), now)
+    flow.verify(case_id, now)
     flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
     with flow.session() as s:
         from engine.tables import Case

@@ -44,6 +44,7 @@ def test_an_active_case_shows_when_its_next_review_is_due(flow: Flow, now: datet
     shown = status(flow, case_id, now + 30 * DAY)
     assert shown["deadline"] == datetime(2027, 10, 21, 2, 0, tzinfo=UTC), "a stable household: twelve months on"
     flow.act(case_id, "start_review", w.boss, now + 60 * DAY)
+    flow.verify(case_id, now + 60 * DAY)  # D6: the review's fresh 核对 report
     flow.act(case_id, "continue", w.boss, now + 61 * DAY, {"note": "无变化"})
     again = status(flow, case_id, now + 62 * DAY)
     assert again["deadline"] == datetime(2027, 11, 28, 2, 0, tzinfo=UTC), "twelve months after the review ended"

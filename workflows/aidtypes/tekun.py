@@ -22,7 +22,7 @@ from engine.calendar import local_date
 from engine.definition import GuardContext
 from workflows.aidtypes import AidType, PersonCipher
 from workflows.fields import IdNumber, Name
-from workflows.guards import age_on, household_income, members, rules_of
+from workflows.guards import age_on, figures, members, rules_of
 from workflows.policy import CARE_LEVELS, Rules, TekunRules
 
 SUPPORT_MODES = ("home", "institution")  # 分散供养 at home, 集中供养 in an institution
@@ -108,19 +108,20 @@ def no_source_of_living(ctx: GuardContext) -> Iterable[str]:
     """T1 无生活来源: income below the dibao standard, and assets within the 特困 rule."""
     rules = rules_of(ctx)
     size = max(1, len(members(ctx.case.data)))
-    per_head = Fraction(household_income(ctx.case.data), size)
+    found = figures(ctx.case.data)  # the 核对 figures where recorded (P4)
+    zh, en = found.note()
+    per_head = Fraction(found.income_fen, size)
     if per_head >= rules.dibao_standard_fen:
         yield (
             f"月人均收入 {float(per_head) / 100:.2f} 元，不低于当地低保标准 {rules.dibao_standard_fen / 100:.2f} 元，"
-            "不属于无生活来源 / per-capita monthly income is not below the local dibao standard: there is a "
-            "source of living (T1)"
+            f"不属于无生活来源{zh} / per-capita monthly income is not below the local dibao standard: there is a "
+            f"source of living (T1){en}"
         )
     limit = rules.tekun.assets_months_per_person * rules.dibao_standard_fen * size
-    assets = int(ctx.case.data.get("assets_fen", 0))
-    if assets > limit:
+    if found.assets_fen > limit:
         yield (
-            f"财产 {assets / 100:.2f} 元超过特困供养财产规定 {limit / 100:.2f} 元，不属于无生活来源 / "
-            f"assets exceed the 特困 asset rule ({limit} fen): there is a source of living (T1)"
+            f"财产 {found.assets_fen / 100:.2f} 元超过特困供养财产规定 {limit / 100:.2f} 元，不属于无生活来源{zh} / "
+            f"assets exceed the 特困 asset rule ({limit} fen): there is a source of living (T1){en}"
         )
 
 
