@@ -185,6 +185,7 @@ def test_a_deadline_in_a_year_whose_holiday_notice_is_not_out_is_provisional(flo
     assert case.state == "township_review"
     assert step_provisional(flow.env, case, aware(case.deadline))
     assert _total(flow, case_id, in_2027 + 8 * DAY)["provisional"] is True
+    flow.verify(case_id, in_2027 + 8 * DAY)
     flow.act(case_id, "township_pass", flow.world.boss, in_2027 + 8 * DAY, TOWNSHIP_PASS)
     notice = flow.case(case_id)
     assert notice.state == "notice_township"
