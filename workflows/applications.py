@@ -33,7 +33,7 @@ from workflows.models import (
     CaseIdentifier,
 )
 from workflows.schemas import ApplicationIn
-from workflows.spec import EmergencySpec, StandardSpec
+from workflows.spec import AnySpec, EmergencySpec, StandardSpec
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -59,9 +59,7 @@ def _filing_role(session: Session, actor: Actor, village: str) -> str:
     raise RoleNotPermitted("您的角色不能提交申请 / your role may not submit applications")
 
 
-def _case_data(
-    session: Session, env: Env, payload: ApplicationIn, spec: StandardSpec | EmergencySpec
-) -> dict[str, Any]:
+def _case_data(session: Session, env: Env, payload: ApplicationIn, spec: AnySpec) -> dict[str, Any]:
     relatives = [
         {**encrypted_person(env, r.name, r.id_number), "relation": r.relation} for r in payload.relatives_in_office
     ]

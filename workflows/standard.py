@@ -218,8 +218,8 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             VILLAGE_REVIEW,
             REJECTED,
             by=_OFFICERS,
-            guards=(g.not_township_actor, g.written_reason),
-            effect=record_reason("refusal"),
+            guards=(g.not_township_actor, g.written_reason, aidtypes.refusal_terms),
+            effect=aidtypes.refused,
             label="村级评议不通过 / refused at village review",
         ),
         official(
@@ -264,8 +264,8 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             TOWNSHIP_REVIEW,
             REJECTED,
             by=township,
-            guards=(g.not_village_actor, g.written_reason),
-            effect=record_reason("refusal"),
+            guards=(g.not_village_actor, g.written_reason, aidtypes.refusal_terms),
+            effect=aidtypes.refused,
             label="乡镇审核不通过 / refused at township review",
         ),
         official(
@@ -308,8 +308,8 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             TOWNSHIP_APPROVAL,
             REJECTED,
             by=approver,
-            guards=(g.not_village_actor, g.not_township_passer, g.written_reason),
-            effect=record_reason("refusal"),
+            guards=(g.not_village_actor, g.not_township_passer, g.written_reason, aidtypes.refusal_terms),
+            effect=aidtypes.refused,
             label="审批不予批准 / refused",
         ),
         transition(
