@@ -40,6 +40,8 @@ LABELS: dict[str, str] = {
     "findings": N_("核查情况"),
     "amount_fen": N_("救助金额（元）"),
     "county_override": N_("县级一事一议批准"),
+    "instalments": N_("分期发放月数（一次发放填 1）"),
+    "margin": N_("认定为低保边缘家庭"),
     "aid_type": N_("转为救助类型"),
     "finding": N_("核查结论"),
     "comment": N_("附言（可不填）"),
@@ -67,6 +69,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "finding": ("核查结论",),
     "amount_fen": ("金额", "备用金"),
     "county_override": ("一事一议", "再次救助"),
+    "instalments": ("分期",),
+    "margin": ("低保边缘",),
     "care_level": ("护理", "care_level"),
     "support_mode": ("供养方式",),
 }
