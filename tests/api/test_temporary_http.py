@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.services import run_timers
-from tests.api.conftest import COUNTY, Clock, application_body
+from tests.api.conftest import COUNTY, PASSWORD, Clock, application_body
 
 H = Callable[[str], dict[str, str]]
 OPINION = {"opinion": "入户调查：住院自付医疗费用超出家庭承受能力 / hospital costs beyond the household's means"}
@@ -76,3 +76,42 @@ def test_K2_temporary_aid_over_http_from_filing_to_a_county_grant(
 
     filed, decided = report("2026-09"), report("2026-10")  # filed on 28 September, granted in October
     assert (filed["received"], filed["approved"], decided["received"], decided["approved"]) == (1, 0, 0, 1)
+
+
+def test_K1_the_pages_show_a_temporary_case_its_notice_its_decision_form_and_its_tracking(
+    app: FastAPI, client: TestClient, token_for: H, clock: Clock
+) -> None:
+    body = application_body(aid_type="temporary", cause="education", amount_requested_fen=150_000)
+    case = client.post("/api/v1/applications", json=body, headers=token_for("township1")).json()
+    code = case["tracking_code"]
+    case = _act(client, token_for, "township1", case, "township_pass", OPINION).json()
+    assert client.get(f"/notices?village={body['village']}").text.count("支出型临时救助") >= 1
+    clock.moment += timedelta(days=14)
+    state = app.state.aidflow
+    run_timers(state.db, clock.moment, state.env)
+    _login(client, "township1b")
+    assert "支出型临时救助" in client.get("/apply?aid_type=temporary").text
+    assert client.get("/queue").status_code == 200
+    page = client.get(f"/applications/{case['id']}")
+    assert page.status_code == 200, page.text
+    assert "分期发放月数" in page.text, "the decision's form asks over how many months to pay"
+    case = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1b")).json()
+    granted = _act(client, token_for, "township1b", case, "grant_temporary", {"amount_fen": 150_000, "instalments": 2})
+    assert granted.status_code == 200, granted.text
+    tracked = client.get(f"/track/{code}")
+    assert tracked.status_code == 200
+    assert "临时救助已批准" in tracked.text
+    assert "按月分期发放" in tracked.text
+    assert "2026-11" in tracked.text
+    assert "2026-12" in tracked.text
+
+
+def _login(client: TestClient, username: str) -> None:
+    page = client.get("/login").text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code in (302, 303), r.text
