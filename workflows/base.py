@@ -29,7 +29,13 @@ if TYPE_CHECKING:
 
 
 OFFICER_ROLES = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER)
-FLAG_ACTIONS = ("flag_overdue", "flag_paperwork_overdue", "flag_first_aid_overdue", "flag_suspension_long")
+FLAG_ACTIONS = (
+    "flag_overdue",
+    "flag_paperwork_overdue",
+    "flag_first_aid_overdue",
+    "flag_suspension_long",
+    "flag_temporary_overdue",
+)
 CASES = Case.__table__.c  # type: ignore[attr-defined]
 FUNDS = Fund.__table__  # type: ignore[attr-defined]
 LINES = PaymentLine.__table__  # type: ignore[attr-defined]

@@ -165,6 +165,7 @@ def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
         "flag_paperwork_overdue": "paperwork_overdue",
         "flag_first_aid_overdue": "first_aid_overdue",
         "flag_suspension_long": "suspended_too_long",
+        "flag_temporary_overdue": "temporary_overdue",
     }
     found = []
     for case_id, action, state, at, reference, region in rows:

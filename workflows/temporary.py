@@ -48,6 +48,7 @@ GRANTED = "granted"
 REJECTED = "rejected"
 WITHDRAWN = "withdrawn"
 OVERDUE = "temporary_overdue"
+FLAG = "flag_temporary_overdue"
 
 LABELS = {
     DRAFT: "草稿 / draft",
@@ -111,9 +112,7 @@ def _granted(ctx: GuardContext) -> Mapping[str, Any]:
 
 
 def _overdue(ctx: GuardContext) -> Mapping[str, Any]:
-    """K2: the total clock has run out; flagged once, in the state it ran out in."""
-    if any(f.get("kind") == OVERDUE for f in ctx.case.data.get("flags") or []):
-        return {}
+    """K2: the total clock has run out; flagged in each state the case is still undecided in."""
     flagged = {"kind": OVERDUE, "state": ctx.case.state, "at": ctx.now.isoformat()}
     return {"flags": appended(ctx, "flags", flagged)}
 
@@ -262,7 +261,7 @@ def build(spec: TemporarySpec) -> WorkflowDefinition:
             label="不予救助 / refused",
         ),
         transition(
-            "flag_overdue",
+            FLAG,
             clocked,
             None,
             by=[Role.SYSTEM],
@@ -290,7 +289,7 @@ def build(spec: TemporarySpec) -> WorkflowDefinition:
             initial=DRAFT,
             terminal=frozenset({GRANTED, REJECTED, WITHDRAWN}),
             transitions=transitions,
-            timers=(notice_timer(notice), *(Timer(s, "flag_overdue", left) for s in clocked)),
+            timers=(notice_timer(notice), *(Timer(s, FLAG, left) for s in clocked)),
             deadlines=tuple(Deadline(s, left) for s in open_states),
             labels=labels,
             title="支出型临时救助 / temporary aid (spending-driven)",

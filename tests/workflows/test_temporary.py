@@ -16,6 +16,7 @@ from tests.workflows.support import VILLAGE_PASS, Flow, World, household, make_e
 from workflows.notices import running_notices
 from workflows.payments import payment_lines, run_payments
 from workflows.policy import Override
+from workflows.reports import overdue_flags
 from workflows.schemas import ApplicationIn
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -155,7 +156,17 @@ def test_K2_the_15_working_day_clock_runs_through_the_notice_and_is_flagged_when
     ends = flow.env.calendar.due(due + DAY, Delay(5, Unit.WORKING_DAYS))
     flow.sweep(ends + HOUR)
     assert flow.state(case_id) == "township_approval"
-    assert len(flow.case(case_id).data["flags"]) == 1, "flagged once"
+    flags = flow.case(case_id).data["flags"]
+    assert [(f["kind"], f["state"]) for f in flags] == [
+        ("temporary_overdue", "temporary_review"),
+        ("temporary_overdue", "township_approval"),
+    ], "still undecided at the decision: flagged there too"
+    with flow.session(write=False) as s:
+        listed = overdue_flags(s, actor=flow.world.inspector)
+    assert [(f.kind, f.state) for f in listed if f.application_id == case_id] == [
+        ("temporary_overdue", "township_approval"),
+        ("temporary_overdue", "temporary_review"),
+    ]
 
 
 def _dibao(incomes: tuple[int, ...], **extra: object) -> ApplicationIn:
