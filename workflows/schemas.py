@@ -323,6 +323,7 @@ class DenyData(ReasonData):
 
 class ConvertData(ActionData):
     aid_type: Annotated[str, Field(max_length=20)] | None = None
+    cause: Annotated[str, Field(max_length=40)] | None = None  # into temporary aid: the cause it is capped by
 
 
 class FindingData(ActionData):

@@ -11,9 +11,12 @@ from pydantic import ValidationError
 from engine.access import SYSTEM
 from engine.calendar import Delay, Unit
 from engine.database import Database
-from engine.errors import GuardRejected
+from engine.errors import GuardRejected, InvalidInput
+from engine.tables import Case
 from tests.workflows.support import VILLAGE_PASS, Flow, World, household, make_env
+from workflows.casefile_view import case_details
 from workflows.notices import running_notices
+from workflows.objections import raise_objection
 from workflows.payments import payment_lines, run_payments
 from workflows.policy import Override
 from workflows.reports import overdue_flags
@@ -233,3 +236,43 @@ def test_E3_the_township_decision_may_decide_the_margin_category_instead_of_sing
     flow.act(case_id, "deny", flow.world.boss2, now + 16 * DAY, {**reason, "margin": True})
     case = flow.case(case_id)
     assert (case.state, case.data["category"], case.data["margin"]["deducted_fen"]) == ("rejected", "margin", 0)
+
+
+def test_K2_an_objection_during_the_notice_is_checked_then_the_notice_runs_again(flow: Flow, now: datetime) -> None:
+    case_id = temporary(flow, now)
+    flow.act(case_id, "township_pass", flow.world.boss, now + DAY, OPINION)
+    with flow.session(write=False) as s:
+        (notice,) = running_notices(s, env=flow.env, now=now + 2 * DAY)
+    with flow.session() as s:
+        raise_objection(
+            s,
+            env=flow.env,
+            notice_id=notice.id,
+            reason="该户有商铺出租 / rents out a shop",
+            contact=None,
+            now=now + 2 * DAY,
+        )
+    assert flow.state(case_id) == "objection_review"
+    finding = {"finding": "经核实无商铺 / verified: no shop"}
+    flow.act(case_id, "dismiss_objection", flow.world.boss2, now + 3 * DAY, finding)
+    assert flow.state(case_id) == "notice_temporary", "a fresh notice"
+    with flow.session(write=False) as s:
+        details = case_details(s, env=flow.env, case=s.get(Case, case_id), reveal=False)
+    assert details["decision_due"] == flow.case(case_id).data["decision_due"]
+    assert [n["stage"] for n in details["notices"]] == ["temporary", "temporary"]
+
+
+def test_K2_an_emergency_that_is_really_spending_driven_is_converted_to_temporary_aid(
+    flow: Flow, now: datetime
+) -> None:
+    reported = flow.submit(household(aid_type="emergency", cause="illness"), now, actor=flow.world.boss)
+    with pytest.raises(
+        InvalidInput, match="the cause of temporary aid must be one of illness, education, disability, other"
+    ):
+        flow.act(reported, "convert_to_standard", flow.world.boss, now, {"aid_type": "temporary", "cause": "fire"})
+    flow.act(reported, "convert_to_standard", flow.world.boss, now, {"aid_type": "temporary"})
+    link = flow.case(reported).data["converted_to"]
+    converted = flow.case(link["id"])
+    assert (converted.workflow, converted.state, converted.reference[:3]) == ("temporary", "temporary_review", "ZC-")
+    assert (converted.data["cause"], converted.data["amount_requested_fen"]) == ("illness", 200_000)
+    assert converted.data["converted_from"]["id"] == reported

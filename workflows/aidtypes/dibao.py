@@ -53,7 +53,7 @@ class DibaoFile(BaseModel):
 
 def _case_data(intake: BaseModel, _person: PersonCipher) -> dict[str, Any]:
     assert isinstance(intake, DibaoIntake)
-    return {"rigid_spending": intake.rigid_spending.model_dump() if intake.rigid_spending else None}
+    return {"rigid_spending": intake.rigid_spending.model_dump()} if intake.rigid_spending else {}
 
 
 def deduction_fen(data: Mapping[str, Any], rules: Rules) -> int:
