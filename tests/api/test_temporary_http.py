@@ -38,6 +38,9 @@ def test_K2_temporary_aid_over_http_from_filing_to_a_county_grant(
     assert "township_pass" in case["actions"]
     queued = client.get("/api/v1/queue", headers=token_for("township1b")).json()["items"]
     assert [i["id"] for i in queued] == [case["id"]]
+    narrowed = client.get("/api/v1/queue?aid_type=temporary", headers=token_for("township1b")).json()["items"]
+    assert [i["id"] for i in narrowed] == [case["id"]]
+    assert client.get("/api/v1/queue?aid_type=dibao", headers=token_for("township1b")).json()["items"] == []
 
     r = _act(client, token_for, "township1", case, "township_pass", OPINION)
     assert r.status_code == 200, r.text

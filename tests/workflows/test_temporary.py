@@ -17,6 +17,7 @@ from tests.workflows.support import VILLAGE_PASS, Flow, World, household, make_e
 from workflows.casefile_view import case_details
 from workflows.notices import running_notices
 from workflows.objections import raise_objection
+from workflows.oversight.watchlist import watch_list
 from workflows.payments import payment_lines, run_payments
 from workflows.policy import Override
 from workflows.reports import overdue_flags
@@ -214,6 +215,11 @@ def test_E3_a_household_between_1x_and_1_5x_may_be_decided_into_the_margin_categ
     assert (case.state, case.data["category"]) == ("rejected", "margin")
     assert case.data["margin"]["per_capita_income_fen"] == 90_000
     assert case.data["refusal"]["reason"] == "收入高于低保标准 / income above the standard"
+    with flow.session(write=False) as s:
+        watched = {
+            item.application_id: item.reasons for item in watch_list(s, env=flow.env, actor=w.boss, now=now + DAY)
+        }
+    assert watched[margin][0] == "已认定为低保边缘家庭 / decided a low-income margin household (E3)"
     richer = flow.submit(_dibao((110_000, 110_000), serial=2), now)  # 1.57x: above the margin
     with pytest.raises(GuardRejected, match="not a low-income margin household"):
         flow.act(richer, "village_reject", w.boss, now, {"reason": "收入过高 / income too high", "margin": True})
