@@ -17,6 +17,7 @@ from tests.workflows.support import VILLAGE_PASS, Flow, World, household, make_e
 from workflows.casefile_view import case_details
 from workflows.notices import running_notices
 from workflows.objections import raise_objection
+from workflows.oversight.live import verify_live
 from workflows.oversight.watchlist import watch_list
 from workflows.payments import payment_lines, run_payments
 from workflows.policy import Override
@@ -144,6 +145,10 @@ def test_K6_instalments_make_payment_lines_for_their_months_only(flow: Flow, now
         "2027-01": [(case_id, 83_333)],
         "2027-02": [],
     }
+    with flow.session(write=False) as s:
+        verdict = verify_live(s)
+    assert verdict.ok, verdict.why  # each line is the instalment its grant set for that month
+    assert verdict.payment_lines_bad == []
 
 
 def test_K2_the_15_working_day_clock_runs_through_the_notice_and_is_flagged_when_missed(
