@@ -7,12 +7,15 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from sqlmodel import select
 
 from engine.access import SYSTEM
 from engine.calendar import Delay, Unit
 from engine.database import Database
 from engine.errors import GuardRejected, InvalidInput
 from engine.tables import Case
+from notifications.messages import on_transition
+from notifications.outbox import OutboxMessage
 from tests.workflows.support import VILLAGE_PASS, Flow, World, household, make_env
 from workflows.casefile_view import case_details
 from workflows.notices import running_notices
@@ -287,3 +290,18 @@ def test_K2_an_emergency_that_is_really_spending_driven_is_converted_to_temporar
     assert (converted.workflow, converted.state, converted.reference[:3]) == ("temporary", "temporary_review", "ZC-")
     assert (converted.data["cause"], converted.data["amount_requested_fen"]) == ("illness", 200_000)
     assert converted.data["converted_from"]["id"] == reported
+
+
+def test_K1_the_household_is_told_of_the_grant_by_mail_under_its_aid_types_name(flow: Flow, now: datetime) -> None:
+    payload = household(aid_type="temporary", cause="illness", amount_requested_fen=100_000, email="wang@example.org")
+    case_id = flow.submit(payload, now, actor=flow.world.boss)
+    flow.act(case_id, "township_pass", flow.world.boss, now + DAY, OPINION)
+    ends = flow.env.calendar.due(now + DAY, Delay(5, Unit.WORKING_DAYS)) + HOUR
+    flow.sweep(ends)
+    record = flow.act(case_id, "grant_temporary", flow.world.boss2, ends, {"amount_fen": 100_000})
+    with flow.session() as s:
+        on_transition(s, flow.env, record)
+    with flow.session(write=False) as s:
+        mail = s.exec(select(OutboxMessage)).one()
+    assert "（支出型临时救助）" in mail.body
+    assert "(temporary aid (spending-driven))" in mail.body
