@@ -100,25 +100,6 @@ class ApplicationIn(BaseModel):
                     "cause": "fire",
                 },
                 {
-                    "aid_type": "temporary",
-                    "village": "341122100201",
-                    "applicant": {"name": "王小英", "id_number": "341122197001010011", "phone": "13800000000"},
-                    "members": [
-                        {
-                            "name": "王小英",
-                            "id_number": "341122197001010011",
-                            "relation": "本人",
-                            "monthly_income_fen": 90000,
-                            "serious_illness": True,
-                        },
-                    ],
-                    "assets_fen": 0,
-                    "reason": "住院自付医疗费用超出家庭承受能力 / hospital costs beyond the household's means",
-                    "relatives_in_office": [],
-                    "amount_requested_fen": 300000,
-                    "cause": "illness",
-                },
-                {
                     "aid_type": "tekun",
                     "village": "341122100201",
                     "applicant": {"name": "王老汉", "id_number": "341122195001010012", "phone": "13800000000"},
@@ -142,6 +123,25 @@ class ApplicationIn(BaseModel):
                             "able_to_support": False,
                         }
                     ],
+                },
+                {
+                    "aid_type": "temporary",
+                    "village": "341122100201",
+                    "applicant": {"name": "王小英", "id_number": "341122197001010011", "phone": "13800000000"},
+                    "members": [
+                        {
+                            "name": "王小英",
+                            "id_number": "341122197001010011",
+                            "relation": "本人",
+                            "monthly_income_fen": 90000,
+                            "serious_illness": True,
+                        },
+                    ],
+                    "assets_fen": 0,
+                    "reason": "住院自付医疗费用超出家庭承受能力 / hospital costs beyond the household's means",
+                    "relatives_in_office": [],
+                    "amount_requested_fen": 300000,
+                    "cause": "illness",
                 },
             ]
         },
