@@ -199,6 +199,18 @@ def test_E4_rigid_medical_spending_deducted_makes_a_household_eligible(flow: Flo
     assert flow.case(spent).data["rigid_spending"] == MEDICAL
 
 
+def test_E4_a_refusal_after_the_deduction_says_what_was_deducted(flow: Flow, now: datetime) -> None:
+    spent = {"medical_fen": 60_000, "disability_care_fen": 0, "education_fen": 0}  # 5,000 fen a month
+    case_id = flow.submit(_dibao((80_000, 70_000), rigid_spending=spent), now)  # 72,500 a head after it
+    with pytest.raises(GuardRejected) as refused:
+        flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
+    assert list(refused.value.reasons) == [
+        "家庭月人均收入 725.00 元（已扣除刚性支出每月 50.00 元：医疗），不低于当地低保标准 700.00 元，"
+        "且不符合单人户条件 / per-capita monthly income (after deducting rigid spending of 5000 fen a month: "
+        "medical, E4) is not below the local standard, and no member qualifies for single-person cover"
+    ]
+
+
 def test_E4_without_the_policy_deduction_the_same_spending_counts_for_nothing(
     db: Database, world: World, now: datetime
 ) -> None:

@@ -22,6 +22,7 @@ from workflows.aidtypes import AidType, PersonCipher
 from workflows.policy import Rules
 
 MARGIN = "margin"
+_SPENDING_ZH = {"medical": "医疗", "disability_care": "残疾康复护理", "education": "教育"}
 _FEN_A_YEAR = Field(default=0, strict=True, ge=0, le=100_000_000)
 
 
@@ -73,9 +74,11 @@ def _deducted_words(data: Mapping[str, Any], rules: Rules) -> tuple[str, str]:
     deducted = deduction_fen(data, rules)
     if not deducted:
         return "", ""
-    kinds = ", ".join(sorted(rules.expenditure_deductions))
+    spent = data.get("rigid_spending") or {}
+    listed = [k for k in sorted(rules.expenditure_deductions) if spent.get(f"{k}_fen")]
+    kinds, names = ", ".join(listed), "、".join(_SPENDING_ZH[k] for k in listed)
     return (
-        f"（已扣除刚性支出每月 {deducted / 100:.2f} 元：{kinds}）",
+        f"（已扣除刚性支出每月 {deducted / 100:.2f} 元：{names}）",
         f" (after deducting rigid spending of {deducted} fen a month: {kinds}, E4)",
     )
 
