@@ -4,6 +4,7 @@ deductions (E4) and low-income margin category (E3)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -12,7 +13,7 @@ from sqlmodel import select
 from engine.access import SYSTEM
 from engine.calendar import Delay, Unit
 from engine.database import Database
-from engine.errors import GuardRejected, InvalidInput
+from engine.errors import DefinitionInvalid, GuardRejected, InvalidInput
 from engine.tables import Case
 from notifications.messages import on_transition
 from notifications.outbox import OutboxMessage
@@ -23,7 +24,7 @@ from workflows.objections import raise_objection
 from workflows.oversight.live import verify_live
 from workflows.oversight.watchlist import watch_list
 from workflows.payments import payment_lines, run_payments
-from workflows.policy import Override
+from workflows.policy import Override, Policy
 from workflows.reports import overdue_flags
 from workflows.schemas import ApplicationIn
 
@@ -317,3 +318,21 @@ def test_K1_the_household_is_told_of_the_grant_by_mail_under_its_aid_types_name(
         mail = s.exec(select(OutboxMessage)).one()
     assert "（支出型临时救助）" in mail.body
     assert "(temporary aid (spending-driven))" in mail.body
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ("[temporary.cause_cap_fen_year]\nfire = 100\n", "cause_cap_fen_year"),
+        ("[temporary]\ninstalments_max_months = 0\n", "instalments_max_months"),
+        ('[standard]\nexpenditure_deductions = ["housing"]\n', "expenditure_deductions"),
+        ("[standard]\nmargin_income_multiple = 0.8\n", "margin_income_multiple"),
+    ],
+)
+def test_K6_E3_E4_a_bad_temporary_or_income_test_policy_is_refused_at_load(
+    tmp_path: Path, toml: str, named: str
+) -> None:
+    bad = tmp_path / "policy.toml"
+    bad.write_text(toml)
+    with pytest.raises(DefinitionInvalid, match=named):
+        Policy.load(bad)
