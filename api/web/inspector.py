@@ -40,6 +40,7 @@ FLAG_KINDS = {
     "paperwork_overdue": N_("急难救助补办手续超期"),
     "first_aid_overdue": N_("急难救助未在时限内发放"),
     "suspended_too_long": N_("中止发放时间过长"),
+    "temporary_overdue": N_("临时救助办理超期"),
 }
 
 ROLE_WORDS = {
