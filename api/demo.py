@@ -148,6 +148,8 @@ class Scenario:
         }
         if aid_type == "emergency":
             payload.update(reason="房屋失火，急需救助", cause="fire", amount_requested_fen=200_000)
+        if aid_type == "temporary":  # 支出型: medical costs beyond what the household can bear (K1)
+            payload.update(reason="住院自付医疗费用超出家庭承受能力", cause="illness", amount_requested_fen=240_000)
         if aid_type == "tekun":  # T1: the one legal supporter is unable to support
             child = date(1970 + rng.randrange(15), rng.randrange(1, 13), rng.randrange(1, 28))
             payload.update(
@@ -504,6 +506,31 @@ class Scenario:
         ]
         for label, village, steps in emergencies:
             self.plan(label, village, steps, aid_type="emergency")
+        opinion = {"opinion": "入户调查属实，医疗支出超出家庭承受能力 / verified: medical costs beyond its means"}
+        temporaries: list[tuple[str, int, list[tuple[int, str, str, dict[str, Any]]]]] = [
+            ("temporary_review", 0, [(1, "T", "submit", {})]),
+            ("notice_temporary", 1, [(3, "T", "submit", {}), (2, "T", "township_pass", opinion)]),
+            (
+                "county_approval",
+                2,
+                [
+                    (20, "T", "submit", {}),
+                    (19, "T", "township_pass", opinion),
+                    (8, "T2", "refer_to_county", {"reason": "超出乡镇审批额度 / over the township's limit"}),
+                ],
+            ),
+            (
+                "granted",
+                3,
+                [
+                    (40, "T", "submit", {}),
+                    (39, "T", "township_pass", opinion),
+                    (28, "T2", "grant_temporary", {"amount_fen": 240_000, "instalments": 3}),
+                ],
+            ),
+        ]
+        for label, village, steps in temporaries:
+            self.plan(f"temporary_{label}", village, steps, aid_type="temporary")
         self._plant_signals(vp, ap, paid)
         self.events.sort(key=lambda e: (e[0], e[1]))
         # The history is replayed in time order; the sweep's entries are stamped with the replayed time.

@@ -32,8 +32,9 @@ from workflows.guards import members
 from workflows.models import (
     CaseIdentifier,
 )
+from workflows.policy import TEMPORARY_CAUSES
 from workflows.schemas import ApplicationIn
-from workflows.spec import EmergencySpec, StandardSpec
+from workflows.spec import AnySpec, EmergencySpec, StandardSpec
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -59,9 +60,7 @@ def _filing_role(session: Session, actor: Actor, village: str) -> str:
     raise RoleNotPermitted("您的角色不能提交申请 / your role may not submit applications")
 
 
-def _case_data(
-    session: Session, env: Env, payload: ApplicationIn, spec: StandardSpec | EmergencySpec
-) -> dict[str, Any]:
+def _case_data(session: Session, env: Env, payload: ApplicationIn, spec: AnySpec) -> dict[str, Any]:
     relatives = [
         {**encrypted_person(env, r.name, r.id_number), "relation": r.relation} for r in payload.relatives_in_office
     ]
@@ -285,17 +284,24 @@ def convert(
     comment: str | None,
     now: datetime,
 ) -> TransitionRecord:
-    """急难 → 低保/特困: a new standard application for the same household, linked both ways."""
+    """急难 → 低保/特困, or 支出型临时救助 on the normal channel (domain.md §9 (2)): a new application for
+    the same household, linked both ways."""
     actor, role = decision.actor, decision.role
     aid_type = data.get("aid_type", "dibao")
-    standard_types = [a.key for a in aidtypes.of_workflow(StandardSpec.key)]
+    standard_types = [a.key for a in (*aidtypes.of_workflow(StandardSpec.key), *aidtypes.of_workflow("temporary"))]
     if aid_type not in standard_types:
         listed = ", ".join(standard_types)
         raise InvalidInput(f"aid_type 须为 {listed} 之一 / aid_type must be one of {listed}")
+    cause = data.get("cause")
+    if cause is not None and aidtypes.get(aid_type).workflow == "temporary" and cause not in TEMPORARY_CAUSES:
+        listed = ", ".join(TEMPORARY_CAUSES)
+        raise InvalidInput(
+            f"支出型临时救助的事由须为 {listed} 之一 / the cause of temporary aid must be one of {listed}"
+        )
     if version != case.version:
         assert case.id is not None
         raise StaleVersion(case.id, version, case.version)
-    payload = _payload_of(env, case, aid_type)
+    payload = _payload_of(env, case, aid_type, data.get("cause"))
     new_case, _code = open_case(
         session,
         env=env,
@@ -322,9 +328,15 @@ def convert(
     )
 
 
-def _payload_of(env: Env, case: Case, aid_type: str) -> ApplicationIn:
-    """The emergency case's household, filed again as a standard application."""
+def _payload_of(env: Env, case: Case, aid_type: str, cause: Any = None) -> ApplicationIn:
+    """The emergency case's household, filed again as a standard application (or as temporary aid on the
+    normal channel, with the amount it asked for and the cause given, else its own where that is one
+    the normal channel caps, else other)."""
     f = CaseFile.read(case.data)
+    temporary: dict[str, Any] = {}
+    if aidtypes.get(aid_type).workflow == "temporary":
+        own = f.cause if f.cause in TEMPORARY_CAUSES else "other"
+        temporary = {"amount_requested_fen": f.amount_requested_fen, "cause": cause or own}
 
     def id_number(person: Person) -> str:
         return env.cipher.decrypt(person.id_enc) if person.id_enc else ""
@@ -358,5 +370,6 @@ def _payload_of(env: Env, case: Case, aid_type: str) -> ApplicationIn:
                 {"name": r.name, "id_number": id_number(r), "relation": r.relation} for r in f.relatives_in_office
             ],
             "bank_account": env.cipher.decrypt(f.bank_account_enc) if f.bank_account_enc else None,
+            **temporary,
         }
     )

@@ -22,7 +22,7 @@ from workflows.models import (
     ReferenceCounter,
 )
 from workflows.policy import NoticeStage
-from workflows.spec import EmergencySpec, StandardSpec
+from workflows.spec import AnySpec, EmergencySpec, TemporarySpec
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -37,6 +37,7 @@ FLAG_ACTIONS = (
     "flag_total_overdue",
     "flag_undelivered",
     "flag_verification_overdue",
+    "flag_temporary_overdue",
 )
 CASES = Case.__table__.c  # type: ignore[attr-defined]
 FUNDS = Fund.__table__  # type: ignore[attr-defined]
@@ -68,7 +69,7 @@ def encrypted_person(env: Env, name: str, id_number: str) -> dict[str, Any]:
     return {"name": name, "id_enc": env.cipher.encrypt(id_number), "id_hash": env.cipher.lookup_hash(id_number)}
 
 
-def spec_of(case: Case) -> StandardSpec | EmergencySpec:
+def spec_of(case: Case) -> AnySpec:
     return registry.spec_from_json(case.workflow, case.data["spec"])
 
 
@@ -76,6 +77,8 @@ def notice_stages(case: Case) -> dict[str, NoticeStage]:
     spec = spec_of(case)
     if isinstance(spec, EmergencySpec):
         return {spec.post_notice.state: spec.post_notice}
+    if isinstance(spec, TemporarySpec):
+        return {spec.notice.state: spec.notice}
     found = {n.state: n for n in spec.notices}
     found[spec.termination_notice.state] = spec.termination_notice
     return found

@@ -79,6 +79,9 @@ def case_details(session: Session, *, env: Env, case: Case, reveal: bool) -> dic
     notices = session.exec(select(Notice).where(Notice.case_id == case.id).order_by(col(Notice.id))).all()
     objections = session.exec(select(Objection).where(Objection.case_id == case.id).order_by(col(Objection.id))).all()
     details: dict[str, Any] = f.model_dump(include=_COPIED, by_alias=True, exclude_unset=True, mode="json")
+    # the aid type's own part (特困's care level; 低保's rigid spending and margin category, E3, E4;
+    # temporary aid's grant and instalments), none of it personal identifiers
+    details.update(f.aid_part().model_dump(mode="json", exclude_none=True))
     account = env.cipher.decrypt(f.bank_account_enc) if f.bank_account_enc else None
     details.update(
         {

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -14,12 +13,12 @@ from engine.access import Actor, Role, county_of, covers, township_of
 from engine.calendar import local_date
 from engine.secrets import valid_id_number
 from engine.tables import Case, RoleGrant, User
-from workflows.base import household_hashes
+from workflows.base import household_hashes, spec_of
 from workflows.fund import fund_account, lock_fund
 from workflows.guards import birth_date, members
-from workflows.models import (
-    EmergencyGrant,
-)
+from workflows.models import CaseIdentifier, EmergencyGrant
+from workflows.spec import TemporarySpec
+from workflows.temporary import GRANTED
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -124,17 +123,56 @@ def facts_for(
         facts["submitted_on"] = _submitted_on(case)
     if action == "grant_emergency":
         facts["fund_balance"] = lock_fund(session.connection(), fund_account(case), now)
-        year = local_date(now).year
-        hashes = household_hashes(case)
-        facts["grants_this_year"] = session.exec(
-            select(func.count(func.distinct(EmergencyGrant.case_id))).where(
-                col(EmergencyGrant.person_hash).in_(hashes),
-                EmergencyGrant.cause == case.data.get("cause"),
-                EmergencyGrant.year > year - facts["rules"].grants_per_cause_window_years,
-                EmergencyGrant.case_id != case.id,
-            )
-        ).one()
+        window = facts["rules"].grants_per_cause_window_years
+        facts["grants_this_year"] = cause_grants_this_year(session, case, now, window_years=window)[0]
+    if action == "grant_temporary":
+        window = facts["rules"].grants_per_cause_window_years
+        facts["cause_grants_this_year"] = cause_grants_this_year(session, case, now, window_years=window)[0]
+        facts["cause_fen_this_year"] = cause_grants_this_year(session, case, now)[1]  # K6 caps: this year
+    if action == "submit" and case.workflow == TemporarySpec.key:
+        spec = spec_of(case)
+        assert isinstance(spec, TemporarySpec)
+        facts["temporary_due_at"] = env.calendar.due(now, spec.total)  # K2: accepted to decided
     return facts
+
+
+def cause_grants_this_year(session: Session, case: Case, now: datetime, *, window_years: int = 1) -> tuple[int, int]:
+    """K6, K7: the other grants this calendar year (or the policy's window of years ending with it) for the
+    case's cause to any of its household's members, by either channel (the fast channel's grants, and
+    granted temporary aid): how many, and their sum."""
+    year = local_date(now).year
+    hashes = household_hashes(case)
+    cause = case.data.get("cause")
+    emergency = session.exec(
+        select(EmergencyGrant.case_id, EmergencyGrant.amount_fen).where(
+            col(EmergencyGrant.person_hash).in_(hashes),
+            EmergencyGrant.cause == cause,
+            EmergencyGrant.year > year - window_years,
+            EmergencyGrant.case_id != case.id,
+        )
+    ).all()
+    granted = dict(emergency)  # one amount per case (the grant is kept once per member)
+    related = select(CaseIdentifier.case_id).where(
+        col(CaseIdentifier.lookup_hash).in_(hashes), col(CaseIdentifier.kind).in_(("applicant", "member"))
+    )
+    temporary = session.exec(
+        select(Case).where(
+            Case.workflow == TemporarySpec.key,
+            Case.state == GRANTED,
+            col(Case.id).in_(related),
+            Case.id != case.id,
+        )
+    ).all()
+    for other in temporary:
+        grant = other.data.get("temporary_grant") or {}
+        on = grant.get("at")
+        if (
+            other.data.get("cause") == cause
+            and on
+            and local_date(datetime.fromisoformat(on)).year > year - window_years
+        ):
+            granted[int(other.id or 0)] = int(grant.get("amount_fen", 0))
+    return len(granted), sum(granted.values())
 
 
 def actor_facts(session: Session, *, env: Env, case: Case, actor: Actor, now: datetime) -> Mapping[str, Any]:

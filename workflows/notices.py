@@ -53,6 +53,8 @@ def post_notice(session: Session, env: Env, case: Case, now: datetime) -> Notice
         amount = data.get("proposed_monthly_fen")
     elif stage.name == "post":
         amount = (data.get("grant") or {}).get("amount_fen")
+    elif stage.name == "temporary":  # K9: 支出型 aid is posted with the amount asked for
+        amount = data.get("amount_requested_fen")
     else:
         amount = data.get("monthly_amount_fen")
     aid = aidtypes.find(data.get("aid_type"))

@@ -22,7 +22,8 @@ from workflows import review
 from workflows.base import CASES, LINES, insert_or_skip, local_midnight, role_of
 from workflows.common import OBJECTION_REVIEW
 from workflows.models import PaymentLine
-from workflows.spec import StandardSpec
+from workflows.spec import StandardSpec, TemporarySpec
+from workflows.temporary import GRANTED as TEMPORARY_GRANTED
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -74,7 +75,10 @@ def month_of(moment: datetime) -> str:
 
 
 def payable_amount(env: Env, case: Case, month: str) -> int | None:
-    """The amount due to a case for `month`, or None: from the month after activation (P10) to its exit."""
+    """The amount due to a case for `month`, or None: from the month after activation (P10) to its exit;
+    for granted temporary aid, the instalment of that month (K6)."""
+    if case.workflow == TemporarySpec.key:
+        return next((int(i["amount_fen"]) for i in case.data.get("instalments") or [] if i.get("month") == month), None)
     activated = case.data.get("activated_at")
     amount = case.data.get("monthly_amount_fen")
     if not activated or not isinstance(amount, int):
@@ -225,13 +229,16 @@ def run_payments(
 def payable_cases(month: str) -> Any:
     """The cases a run for `month` looks at: those paid now, and those that left since it began."""
     start = month_start(month)
-    return select(Case).where(
-        Case.workflow == StandardSpec.key,
+    standard = and_(
+        CASES.workflow == StandardSpec.key,
         or_(
             CASES.state.in_(sorted(review.PAID_STATES | {OBJECTION_REVIEW})),
             and_(CASES.state == review.EXITED, CASES.updated_at >= start),
         ),
     )
+    # granted temporary aid: its instalments are at most the policy's months after the decision
+    temporary = and_(CASES.workflow == TemporarySpec.key, CASES.state == TEMPORARY_GRANTED)
+    return select(Case).where(or_(standard, temporary))
 
 
 def count_payable(session: Session, *, month: str, actor: Actor) -> int:

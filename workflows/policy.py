@@ -176,6 +176,41 @@ class VerificationRules:
         )
 
 
+TEMPORARY_CAUSES = ("illness", "education", "disability", "other")
+DEDUCTIBLE_SPENDING = ("medical", "disability_care", "education")  # E4: 刚性支出 the income test may deduct
+
+
+@dataclass(frozen=True)
+class TemporaryRules:
+    """支出型临时救助 on the normal channel (K2, K5-K7): its notice, clock, limits and caps per cause."""
+
+    notice: NoticeStage  # K2: one notice within the total
+    total: Delay  # K2: accepted to decided
+    township_limit_fen: int  # K5: what the township decides alone, per grant
+    cap_multiple: int  # K6: at most this many months of the dibao standard per grant
+    cause_cap_fen_year: Mapping[str, int]  # K6: per cause, per household, per calendar year
+    instalments_max_months: int  # K6: lasting hardship paid monthly, at most this many months
+    per_cause_per_year: int  # K7
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> TemporaryRules:
+        caps = dict(raw["cause_cap_fen_year"])
+        if set(caps) != set(TEMPORARY_CAUSES):
+            raise ValueError(f"temporary.cause_cap_fen_year must give exactly {TEMPORARY_CAUSES}")
+        months = _months(raw["instalments_max_months"], "instalments_max_months")
+        if months < 1:
+            raise ValueError("instalments_max_months must be at least 1")
+        return cls(
+            notice=NoticeStage.from_json(raw["notice"], name="temporary"),
+            total=_delay(raw["total"]),
+            township_limit_fen=_fen(raw["township_limit_fen"], "temporary.township_limit_fen"),
+            cap_multiple=_months(raw["cap_multiple_of_standard"], "temporary.cap_multiple_of_standard"),
+            cause_cap_fen_year={c: _fen(caps[c], f"temporary.cause_cap_fen_year.{c}") for c in TEMPORARY_CAUSES},
+            instalments_max_months=months,
+            per_cause_per_year=_months(raw["per_cause_per_year"], "temporary.per_cause_per_year"),
+        )
+
+
 @dataclass(frozen=True)
 class Rules:
     """The policy in force for one region on one day, parsed and checked."""
@@ -203,6 +238,7 @@ class Rules:
     grants_per_cause_per_year: int
     payment_start_months: int
     tekun: TekunRules  # 特困: its standard, asset rule, work capacity and care allowances
+    temporary: TemporaryRules  # 支出型临时救助 (K2, K5-K7)
     village_review: Delay | None = None  # when a region sets one: the village review is due within it
     objection_review: Delay | None = None  # an objection is decided within it; a breach is flagged
     emergency_first_aid: Delay | None = None  # an emergency is decided within it; a breach is flagged
@@ -224,6 +260,8 @@ class Rules:
     total_extended: Delay = _WD45  # P9: once extended with a reason
     rejection_notice: Delay = _WD3  # P11: a refusal's reasons delivered within it
     verification: VerificationRules = VerificationRules()  # 核对 (P4, P5, D6)
+    expenditure_deductions: frozenset[str] = frozenset()  # E4: rigid spending the dibao income test deducts
+    margin_income_multiple: Fraction = Fraction(3, 2)  # E3: 低保边缘 up to this x the standard
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -294,6 +332,7 @@ class Rules:
             grants_per_cause_per_year=_months(emergency["grants_per_cause_per_year"], "grants_per_cause_per_year"),
             payment_start_months=int(raw["payments"]["start_months_after_activation"]),
             tekun=TekunRules.parse(std),
+            temporary=TemporaryRules.parse(raw["temporary"]),
             village_review=_delay(std["village_review"]) if std.get("village_review") else None,
             objection_review=_delay(std["objection_review"]) if std.get("objection_review") else None,
             emergency_first_aid=_delay(emergency["first_aid"]) if emergency.get("first_aid") else None,
@@ -319,7 +358,23 @@ class Rules:
                 _months(std.get("rejection_notice_wd", 3), "rejection_notice_wd"), Unit.WORKING_DAYS
             ),
             verification=VerificationRules.parse(raw.get("verification") or {}),
+            expenditure_deductions=_deductions(std.get("expenditure_deductions", [])),
+            margin_income_multiple=_at_least_one(std.get("margin_income_multiple", "1.5"), "margin_income_multiple"),
         )
+
+
+def _deductions(raw: Any) -> frozenset[str]:
+    listed = list(raw) if isinstance(raw, list) else None
+    if listed is None or any(d not in DEDUCTIBLE_SPENDING for d in listed):
+        raise ValueError(f"expenditure_deductions must list some of {DEDUCTIBLE_SPENDING}, not {raw!r}")
+    return frozenset(str(d) for d in listed)
+
+
+def _at_least_one(raw: Any, name: str) -> Fraction:
+    found = Fraction(str(raw))
+    if found < 1:
+        raise ValueError(f"{name} must be at least 1")
+    return found
 
 
 @dataclass(frozen=True)

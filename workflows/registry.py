@@ -13,32 +13,39 @@ from typing import Any
 from engine.definition import WorkflowDefinition
 from engine.errors import DefinitionInvalid
 from engine.tables import Case
-from workflows import aidtypes, emergency, standard
+from workflows import aidtypes, emergency, standard, temporary
 from workflows.policy import Policy
-from workflows.spec import EmergencySpec, StandardSpec
+from workflows.spec import AnySpec, EmergencySpec, StandardSpec, TemporarySpec
 
-KEYS = (StandardSpec.key, EmergencySpec.key)
+KEYS = (StandardSpec.key, EmergencySpec.key, TemporarySpec.key)
 
 _built: dict[tuple[str, int], WorkflowDefinition] = {}
 _lock = threading.Lock()
 
 
-def build(spec: StandardSpec | EmergencySpec) -> WorkflowDefinition:
+def build(spec: AnySpec) -> WorkflowDefinition:
     """The definition of a spec (validated when first built, then shared)."""
     key = (spec.key, spec.version)
     found = _built.get(key)
     if found is None:
-        definition = standard.build(spec) if isinstance(spec, StandardSpec) else emergency.build(spec)
+        if isinstance(spec, StandardSpec):
+            definition = standard.build(spec)
+        elif isinstance(spec, TemporarySpec):
+            definition = temporary.build(spec)
+        else:
+            definition = emergency.build(spec)
         with _lock:
             found = _built.setdefault(key, definition)
     return found
 
 
-def spec_from_json(key: str, raw: Mapping[str, Any]) -> StandardSpec | EmergencySpec:
+def spec_from_json(key: str, raw: Mapping[str, Any]) -> AnySpec:
     if key == StandardSpec.key:
         return StandardSpec.from_json(raw)
     if key == EmergencySpec.key:
         return EmergencySpec.from_json(raw)
+    if key == TemporarySpec.key:
+        return TemporarySpec.from_json(raw)
     raise DefinitionInvalid(f"unknown workflow {key!r}")
 
 

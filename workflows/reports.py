@@ -170,6 +170,7 @@ def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
         "flag_total_overdue": standard.TOTAL_OVERDUE,
         "flag_undelivered": standard.UNDELIVERED,
         "flag_verification_overdue": "verification_overdue",
+        "flag_temporary_overdue": "temporary_overdue",
     }
     found = []
     for case_id, action, state, at, reference, region in rows:

@@ -124,6 +124,25 @@ class ApplicationIn(BaseModel):
                         }
                     ],
                 },
+                {
+                    "aid_type": "temporary",
+                    "village": "341122100201",
+                    "applicant": {"name": "王小英", "id_number": "341122197001010011", "phone": "13800000000"},
+                    "members": [
+                        {
+                            "name": "王小英",
+                            "id_number": "341122197001010011",
+                            "relation": "本人",
+                            "monthly_income_fen": 90000,
+                            "serious_illness": True,
+                        },
+                    ],
+                    "assets_fen": 0,
+                    "reason": "住院自付医疗费用超出家庭承受能力 / hospital costs beyond the household's means",
+                    "relatives_in_office": [],
+                    "amount_requested_fen": 300000,
+                    "cause": "illness",
+                },
             ]
         },
     )
@@ -154,6 +173,8 @@ class ApplicationIn(BaseModel):
         # Fields beyond the common ones are the aid type's; any it does not name is refused.
         self._intake = aid.intake.model_validate(dict(self.model_extra or {}))
         self.__pydantic_extra__ = self._intake.model_dump(mode="json")
+        if aid.workflow == "temporary":
+            self._temporary_fields()
         if aid.workflow == "emergency" and not self.cause:
             # K7 counts grants per cause; one not named is counted as "other" (其他).
             self.cause = "other"
@@ -168,6 +189,20 @@ class ApplicationIn(BaseModel):
         if self.applicant.id_number.upper() not in {i.upper() for i in ids}:
             raise ValueError("申请人须列为家庭成员之一（members）/ the applicant must be listed among the members")
         return self
+
+    def _temporary_fields(self) -> None:
+        """支出型临时救助: an amount asked for, and a cause the policy caps (K6)."""
+        from workflows.policy import TEMPORARY_CAUSES
+
+        self.cause = self.cause or "other"
+        if self.cause not in TEMPORARY_CAUSES:
+            listed = ", ".join(TEMPORARY_CAUSES)
+            raise ValueError(f"支出型临时救助事由（cause）须为 {listed} 之一 / cause must be one of {listed}")
+        if not self.amount_requested_fen:
+            raise ValueError(
+                "临时救助须填写申请金额（amount_requested_fen，分，正整数）/ "
+                "temporary aid needs amount_requested_fen (a positive whole number of fen)"
+            )
 
     @property
     def intake(self) -> BaseModel:
@@ -315,8 +350,19 @@ class GrantEmergencyData(ActionData):
     method: Literal["cash", "card", "bank_transfer"] | None = None
 
 
+class GrantTemporaryData(ActionData):
+    amount_fen: Fen | None = None
+    instalments: Annotated[int, Field(strict=True, ge=1, le=24)] | None = None
+    county_override: bool | None = None
+
+
+class DenyData(ReasonData):
+    margin: bool | None = None  # E3: decided into the 低保边缘 category instead
+
+
 class ConvertData(ActionData):
     aid_type: Annotated[str, Field(max_length=20)] | None = None
+    cause: Annotated[str, Field(max_length=40)] | None = None  # into temporary aid: the cause it is capped by
 
 
 class FindingData(ActionData):
@@ -333,17 +379,17 @@ class DeliveryData(ActionData):
 ACTION_DATA: dict[str, type[BaseModel]] = {
     "submit": ActionData,
     "village_pass": VillagePassData,
-    "village_reject": ReasonData,
+    "village_reject": DenyData,
     "request_info": RequestInfoData,
     "provide_info": ProvideInfoData,
     "township_pass": TownshipPassData,
-    "township_reject": ReasonData,
+    "township_reject": DenyData,
     "return_to_village": ReasonData,
     "record_county_visit": CountyVisitData,
     "record_verification": VerificationData,
     "dispute_verification": DisputeData,
     "approve": ApproveData,
-    "deny": ReasonData,
+    "deny": DenyData,
     "extend_deadline": ReasonData,
     "record_delivery": DeliveryData,
     "withdraw": ReasonData,
@@ -360,6 +406,7 @@ ACTION_DATA: dict[str, type[BaseModel]] = {
     "reject_termination": ReasonData,
     "voluntary_exit": ReasonData,
     "grant_emergency": GrantEmergencyData,
+    "grant_temporary": GrantTemporaryData,
     "refer_to_county": ReasonData,
     "decline": ReasonData,
     "convert_to_standard": ConvertData,

@@ -19,6 +19,7 @@ from workflows.policy import NoticeStage, Rules
 # Raised when the declarations in code change shape, so old and new cases do not share a version.
 STANDARD_CODE_REVISION = 1
 EMERGENCY_CODE_REVISION = 1
+TEMPORARY_CODE_REVISION = 1
 
 
 def _delay_json(delay: Delay) -> dict[str, Any]:
@@ -173,3 +174,31 @@ class EmergencySpec:
     @property
     def version(self) -> int:
         return content_version(self.key, EMERGENCY_CODE_REVISION, self.to_json())
+
+
+@dataclass(frozen=True)
+class TemporarySpec:
+    """支出型临时救助 on the normal channel: its one notice and the total clock from acceptance (K2)."""
+
+    notice: NoticeStage
+    total: Delay
+
+    key = "temporary"
+
+    @classmethod
+    def from_rules(cls, rules: Rules) -> TemporarySpec:
+        return cls(notice=rules.temporary.notice, total=rules.temporary.total)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"notice": self.notice.to_json(), "total": _delay_json(self.total)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> TemporarySpec:
+        return cls(notice=NoticeStage.from_json(raw["notice"]), total=_delay(raw["total"]))
+
+    @property
+    def version(self) -> int:
+        return content_version(self.key, TEMPORARY_CODE_REVISION, self.to_json())
+
+
+AnySpec = StandardSpec | EmergencySpec | TemporarySpec

@@ -120,8 +120,11 @@ def _appeal(ctx: GuardContext) -> dict[str, Any]:
 
 
 def _refused(ctx: GuardContext) -> Mapping[str, Any]:
-    """A refusal (不予受理, the township's or the decision's): its written reason and the appeal window."""
-    return {"refusal": stamp(ctx, reason=str(ctx.data.get("reason", "")).strip(), appeal=_appeal(ctx))}
+    """A refusal (不予受理, the township's or the decision's): its written reason, the appeal window, and what
+    the aid type adds (E3: the margin category)."""
+    patch = dict(aidtypes.refused(ctx))
+    patch["refusal"] = {**stamp(ctx, reason=str(ctx.data.get("reason", "")).strip()), "appeal": _appeal(ctx)}
+    return patch
 
 
 def _extension_once(ctx: GuardContext) -> Any:
@@ -292,7 +295,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             VILLAGE_REVIEW,
             REJECTED,
             by=township,
-            guards=(g.not_village_actor, g.written_reason),
+            guards=(g.not_village_actor, g.written_reason, aidtypes.refusal_terms),
             effect=_refused,
             label="不予受理 / not accepted",
         ),
@@ -338,7 +341,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             TOWNSHIP_REVIEW,
             REJECTED,
             by=township,
-            guards=(g.not_village_actor, g.written_reason),
+            guards=(g.not_village_actor, g.written_reason, aidtypes.refusal_terms),
             effect=_refused,
             label="乡镇审核不通过 / refused at township review",
         ),
@@ -384,7 +387,7 @@ def build(spec: StandardSpec) -> WorkflowDefinition:
             TOWNSHIP_APPROVAL,
             REJECTED,
             by=approver,
-            guards=(g.not_village_actor, g.not_township_passer, g.written_reason),
+            guards=(g.not_village_actor, g.not_township_passer, g.written_reason, aidtypes.refusal_terms),
             effect=_refused,
             label="审批不予批准 / refused",
         ),

@@ -77,6 +77,18 @@ PLAIN: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         ("补齐手续后事后公示", "After the paperwork the aid is posted publicly"),
     ),
     "closed": (("已办结", "Closed"), ("无", "Nothing further")),
+    "temporary_review": (
+        ("乡镇已受理，正在入户调查", "The township has accepted the application and is investigating"),
+        ("乡镇出具意见后公示", "The township gives its opinion, then the case is posted"),
+    ),
+    "county_approval": (
+        ("超出乡镇审批额度，已报县级审批", "Over the township's limit: referred to the county for decision"),
+        ("县级作出决定", "The county decides"),
+    ),
+    "granted": (
+        ("临时救助已批准", "Temporary aid has been granted"),
+        ("按批准的月份发放", "Paid in the months set by the decision"),
+    ),
     "converted": (
         ("已转为低保或特困申请", "Converted into a minimum-allowance or support application"),
         ("按新申请办理", "The new application is handled"),

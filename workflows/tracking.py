@@ -20,7 +20,7 @@ from workflows.models import (
 )
 from workflows.policy import Rules
 from workflows.registry import spec_from_json
-from workflows.spec import StandardSpec
+from workflows.spec import StandardSpec, TemporarySpec
 from workflows.texts import plain, reason_for
 
 if TYPE_CHECKING:
@@ -221,7 +221,23 @@ _EMERGENCY_AT = {
     "recovery": 4,
     "closed": 5,
 }
-ENDED = frozenset({"rejected", "withdrawn", "exited", "closed", "converted"})
+TEMPORARY_STEPS = (
+    ("filed", "提交申请（乡镇受理）", "Application filed (accepted by the township)"),
+    ("township", "乡镇入户调查", "Township investigation"),
+    ("notice", "公示", "Notice"),
+    ("decision", "审批决定（超出乡镇额度时报县级）", "Decision (by the county above the township's limit)"),
+    ("paid", "发放救助金", "Aid paid"),
+)
+_TEMPORARY_AT = {
+    "draft": 0,
+    "temporary_review": 1,
+    "notice_temporary": 2,
+    "objection_review": 2,
+    "township_approval": 3,
+    "county_approval": 3,
+    "granted": 4,
+}
+ENDED = frozenset({"rejected", "withdrawn", "exited", "closed", "converted", "granted"})
 STOPPED = frozenset({"rejected", "withdrawn"})
 
 
@@ -260,24 +276,33 @@ def household_view(session: Session, *, env: Env, case: Case, lang: str, now: da
         case = followed or case
     d = case.data
     emergency_case = d.get("aid_type") == "emergency"
+    temporary_case = case.workflow == "temporary"
+    table, at_map = (
+        (EMERGENCY_STEPS, _EMERGENCY_AT)
+        if emergency_case
+        else (TEMPORARY_STEPS, _TEMPORARY_AT)
+        if temporary_case
+        else (STANDARD_STEPS, _STANDARD_AT)
+    )
     if emergency_case:
         steps = _steps(EMERGENCY_STEPS, _EMERGENCY_AT.get(case.state, 5), lang, finished=case.state == "closed")
+    elif temporary_case:
+        steps = _steps(TEMPORARY_STEPS, _TEMPORARY_AT.get(case.state, 4), lang, finished=case.state == "granted")
     else:
         at = _STANDARD_AT.get(case.state, 5)
         steps = _steps(STANDARD_STEPS, at, lang, finished=at == 5)
     if case.state in STOPPED:
         # Refused or withdrawn: the steps up to where it stopped are done, that one is marked, none after.
-        table, at_map = (EMERGENCY_STEPS, _EMERGENCY_AT) if emergency_case else (STANDARD_STEPS, _STANDARD_AT)
         stopped_at = at_map.get(_stopped_in(session, case) or "", 0)
         steps = [
             {**step, "current": False, "done": i < stopped_at, "stopped": i == stopped_at}
             for i, step in enumerate(_steps(table, stopped_at, lang))
         ]
-    elif case.state in ENDED and case.state != "closed":
+    elif case.state in ENDED and case.state not in ("closed", "granted"):
         steps = [{**step, "current": False} for step in steps]
     info = d.get("info_request") if case.state == standard.AWAITING_INFO else None
     amount = d.get("monthly_amount_fen") if d.get("activated_at") else None
-    grant = d.get("grant") or {}
+    grant = d.get("grant") or d.get("temporary_grant") or {}
     return {
         **status,
         "kind": "case",
@@ -291,6 +316,7 @@ def household_view(session: Session, *, env: Env, case: Case, lang: str, now: da
         "first_payment_month": first_payment_month(env, case),
         "grant_fen": grant.get("amount_fen") if isinstance(grant.get("amount_fen"), int) else None,
         "grant_at": datetime.fromisoformat(grant["at"]) if grant.get("at") else None,
+        "instalments": list(d.get("instalments") or []),  # granted temporary aid: the months it is paid in
     }
 
 
@@ -340,7 +366,12 @@ def _step_unit(env: Env, case: Case) -> Unit | None:
     """How the present step's clock counts (working days make a deadline provisional beyond the notice)."""
     if case.state.startswith("notice_"):
         spec = spec_from_json(case.workflow, case.data["spec"])
-        stages = spec.notices if isinstance(spec, StandardSpec) else (spec.post_notice,)
+        if isinstance(spec, StandardSpec):
+            stages = spec.notices
+        elif isinstance(spec, TemporarySpec):
+            stages = (spec.notice,)
+        else:
+            stages = (spec.post_notice,)
         return next((n.unit for n in stages if n.state == case.state), None)
     if case.state == standard.AWAITING_INFO:
         return Unit.DAYS  # a named day

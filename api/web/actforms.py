@@ -40,7 +40,10 @@ LABELS: dict[str, str] = {
     "findings": N_("核查情况"),
     "amount_fen": N_("救助金额（元）"),
     "county_override": N_("县级一事一议批准"),
+    "instalments": N_("分期发放月数（一次发放填 1）"),
+    "margin": N_("认定为低保边缘家庭"),
     "aid_type": N_("转为救助类型"),
+    "cause": N_("事由（转为支出型临时救助时）"),
     "finding": N_("核查结论"),
     "member": N_("家庭成员"),
     "monthly_income_fen": N_("核对月收入（元）"),
@@ -56,6 +59,13 @@ CHOICES: dict[str, list[tuple[str, str]]] = {
     "mode": [("household", N_("整户保障")), ("single_person", N_("单人保障"))],
     "care_level": [("independent", N_("生活自理")), ("partial", N_("部分失能")), ("dependent", N_("完全失能"))],
     "support_mode": [("home", N_("分散供养")), ("institution", N_("集中供养"))],
+    # converting to 支出型临时救助: the cause its yearly cap is counted by (K6)
+    "cause": [
+        ("illness", N_("因病（医疗支出）")),
+        ("education", N_("因学（教育支出）")),
+        ("disability", N_("因残（康复护理支出）")),
+        ("other", N_("其他")),
+    ],
 }
 
 # Words a guard's reason uses for a field (its Chinese side): the reason is shown beside that field.
@@ -78,6 +88,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "finding": ("核查结论",),
     "amount_fen": ("金额", "备用金"),
     "county_override": ("一事一议", "再次救助"),
+    "instalments": ("分期",),
+    "margin": ("低保边缘",),
     "care_level": ("护理", "care_level"),
     "support_mode": ("供养方式",),
     "basis": ("审批依据",),
@@ -154,7 +166,7 @@ def controls(
         elif key in CHOICES:
             found.append(Control(form_name, key, "choice", label, options=CHOICES[key]))
         elif key == "aid_type":
-            options = [(a.key, a.label) for a in aidtypes.all() if a.workflow == "standard"]
+            options = [(a.key, a.label) for a in aidtypes.all() if a.workflow in ("standard", "temporary")]
             found.append(Control(form_name, key, "choice", label, options=options))
         else:
             found.append(Control(form_name, key, "textarea" if (limit or 0) > 200 else "text", label))

@@ -29,6 +29,7 @@ from engine.access import Actor
 from engine.errors import RoleNotPermitted
 from engine.tables import Case
 from workflows import aidtypes
+from workflows.policy import DEDUCTIBLE_SPENDING
 from workflows.schemas import ApplicationIn
 from workflows.tracking import plain_status
 
@@ -47,9 +48,21 @@ MEMBER_KEYS = (
     "disability_grade",
 )
 PERSON_KEYS = ("name", "id_number", "relation")
+RIGID_SPENDING = DEDUCTIBLE_SPENDING  # E4: medical, disability_care, education
 SUPPORTER_KEYS = ("name", "id_number", "relation", "able")
 LISTS = {"members": MEMBER_KEYS, "relatives": PERSON_KEYS, "supporters": SUPPORTER_KEYS}
-SINGLE = ("aid_type", "village", "phone", "reason", "assets", "amount_requested", "cause", "orphan", "bank_account")
+SINGLE = (
+    "aid_type",
+    "village",
+    "phone",
+    "reason",
+    "assets",
+    "amount_requested",
+    "cause",
+    "orphan",
+    "bank_account",
+    *(f"rigid_{kind}" for kind in RIGID_SPENDING),
+)
 
 DISABILITIES = [
     ("physical", N_("肢体残疾")),
@@ -67,6 +80,13 @@ CAUSES = [
     ("accident", N_("意外事故")),
     ("other", N_("其他")),
 ]
+# 支出型临时救助: the causes the policy caps a year (K6)
+TEMPORARY_CAUSES = [
+    ("illness", N_("因病（医疗支出）")),
+    ("education", N_("因学（教育支出）")),
+    ("disability", N_("因残（康复护理支出）")),
+    ("other", N_("其他")),
+]
 
 # The field a checked answer's problem belongs to, by the path ApplicationIn reports.
 LABELS = {
@@ -77,6 +97,9 @@ LABELS = {
     "assets": N_("家庭财产（元）"),
     "amount_requested": N_("申请金额（元）"),
     "cause": N_("事由"),
+    "rigid_medical": N_("近12个月医疗支出（元）"),
+    "rigid_disability_care": N_("近12个月残疾康复护理支出（元）"),
+    "rigid_education": N_("近12个月教育支出（元）"),
     "bank_account": N_("银行账号"),
     "name": N_("姓名"),
     "id_number": N_("身份证号码"),
@@ -113,6 +136,15 @@ class Draft:
     @property
     def tekun(self) -> bool:
         return self.single.get("aid_type") == "tekun"
+
+    @property
+    def temporary(self) -> bool:
+        aid = aidtypes.find(self.single.get("aid_type") or "")
+        return aid is not None and aid.workflow == "temporary"
+
+    @property
+    def dibao(self) -> bool:
+        return self.single.get("aid_type") == "dibao"
 
     @property
     def emergency(self) -> bool:
@@ -174,9 +206,14 @@ def payload_of(draft: Draft) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     }
     if s.get("bank_account"):
         payload["bank_account"] = s["bank_account"]
-    if draft.emergency:
+    if draft.emergency or draft.temporary:
         payload["amount_requested_fen"] = fen(s.get("amount_requested", ""), "amount_requested", required=True)
         payload["cause"] = s.get("cause") or "other"
+    if draft.dibao and any(s.get(f"rigid_{kind}") for kind in RIGID_SPENDING):
+        # E4: 刚性支出 over the prior 12 months, in 元 on the form
+        payload["rigid_spending"] = {
+            f"{kind}_fen": fen(s.get(f"rigid_{kind}", ""), f"rigid_{kind}") or 0 for kind in RIGID_SPENDING
+        }
     if draft.tekun:
         payload["supporters"] = [
             {
@@ -269,6 +306,7 @@ def _form(
         "aid_types": [(a.key, a.label) for a in aidtypes.all()],
         "disabilities": DISABILITIES,
         "causes": CAUSES,
+        "temporary_causes": TEMPORARY_CAUSES,
     }
     return render(request, "apply.html", context, status=status)
 
@@ -355,7 +393,7 @@ def _summary(request: Request, state: AppState, draft: Draft) -> Response:
         "fen": yuan_to_fen,
         "yuan": fen_to_yuan,
         "disabilities": dict(DISABILITIES),
-        "causes": dict(CAUSES),
+        "causes": {**dict(CAUSES), **dict(TEMPORARY_CAUSES)} if draft.temporary else dict(CAUSES),
         "errors": [],
     }
     return render(request, "apply_check.html", context)

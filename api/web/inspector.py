@@ -41,6 +41,7 @@ FLAG_KINDS = {
     "first_aid_overdue": N_("急难救助未在时限内发放"),
     "suspended_too_long": N_("中止发放时间过长"),
     "verification_overdue": N_("家庭经济状况核对未按时启动"),
+    "temporary_overdue": N_("临时救助办理超期"),
 }
 
 ROLE_WORDS = {

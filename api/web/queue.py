@@ -76,7 +76,7 @@ def amount_of(data: Mapping[str, Any]) -> Amount | None:
     for key, monthly in (("monthly_amount_fen", True), ("proposed_monthly_fen", True)):
         if isinstance(data.get(key), int):
             return Amount(int(data[key]), monthly)
-    granted = (data.get("grant") or {}).get("amount_fen")
+    granted = (data.get("grant") or data.get("temporary_grant") or {}).get("amount_fen")
     if isinstance(granted, int):
         return Amount(granted, False)
     asked = data.get("amount_requested_fen")

@@ -128,7 +128,7 @@ def test_a_registered_aid_types_own_guard_refuses_with_its_reason(flow: Flow, no
 
 def test_the_schema_takes_its_list_and_fields_from_the_registry(heating: AidType) -> None:
     described = ApplicationIn.model_json_schema()
-    assert described["properties"]["aid_type"]["enum"] == ["dibao", "tekun", "emergency", "heating"]
+    assert described["properties"]["aid_type"]["enum"] == ["dibao", "tekun", "emergency", "temporary", "heating"]
     assert described["properties"]["heated_area_m2"]["type"] == "integer"
     assert "supporters" in described["properties"], "特困's own field, with its items inlined"
     assert described["properties"]["supporters"]["items"]["properties"]["able_to_support"]["type"] == "boolean"

@@ -39,10 +39,18 @@ def test_every_definition_is_valid_and_drawn(definition: WorkflowDefinition) -> 
     assert all(t.internal for s in definition.terminal for t in definition.available_from(s))
 
 
-def test_the_registry_holds_both_workflows_and_both_notice_shapes() -> None:
+def test_the_registry_holds_every_workflow_and_both_notice_shapes() -> None:
     keys = sorted((d.key, len([s for s in d.states if s.startswith("notice_")])) for d in REGISTRY.values())
-    # the standard workflow twice per notice shape: 低保, and 特困 with its investigation clock (T3)
-    assert keys == [("emergency", 1), ("standard", 2), ("standard", 2), ("standard", 4), ("standard", 4)]
+    # the standard workflow twice per notice shape: 低保, and 特困 with its investigation clock (T3);
+    # 支出型临时救助 with its one notice (K2)
+    assert keys == [
+        ("emergency", 1),
+        ("standard", 2),
+        ("standard", 2),
+        ("standard", 4),
+        ("standard", 4),
+        ("temporary", 1),
+    ]
 
 
 def test_a_spec_always_yields_the_same_version() -> None:

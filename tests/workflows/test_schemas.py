@@ -26,7 +26,7 @@ def emergency_body(**changes: Any) -> dict[str, Any]:
 def test_the_examples_of_the_schema_are_valid_applications() -> None:
     examples = ApplicationIn.model_config.get("json_schema_extra", {})["examples"]  # type: ignore[index]
     parsed = [ApplicationIn.model_validate(e) for e in examples]
-    assert [p.aid_type for p in parsed] == ["dibao", "emergency", "tekun"]
+    assert [p.aid_type for p in parsed] == ["dibao", "emergency", "tekun", "temporary"]
     assert parsed[1].amount_requested_fen == 200_000
 
 

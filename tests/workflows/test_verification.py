@@ -163,7 +163,9 @@ def test_P4_the_single_person_mode_rests_on_the_checked_income(flow: Flow, now: 
     with pytest.raises(GuardRejected) as refused:
         flow.act(case_id, "approve", w.boss2, now + 16 * DAY, APPROVE)
     assert "不能整户保障（按核对结果：核对月收入 1500.00 元高于申报 200.00 元）" in refused.value.detail
-    flow.act(case_id, "approve", w.boss2, now + 16 * DAY, {**APPROVE, "monthly_amount_fen": 70_000, "mode": "single_person"})
+    flow.act(
+        case_id, "approve", w.boss2, now + 16 * DAY, {**APPROVE, "monthly_amount_fen": 70_000, "mode": "single_person"}
+    )
     assert flow.case(case_id).data["mode"] == "single_person"
 
 

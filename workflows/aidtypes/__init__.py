@@ -20,9 +20,9 @@ from engine.calendar import Delay
 from engine.definition import Guard, GuardContext
 from workflows.guards import rules_of
 from workflows.policy import Rules
-from workflows.spec import EmergencySpec, StandardSpec
+from workflows.spec import AnySpec, EmergencySpec, StandardSpec, TemporarySpec
 
-WORKFLOWS = ("standard", "emergency")
+WORKFLOWS = ("standard", "emergency", "temporary")
 
 AmountRule = Callable[[Mapping[str, Any], Rules, Mapping[str, Any]], int]
 """The most a case may be paid a month: from its data, the rules in force and the act's terms
@@ -47,7 +47,7 @@ class AidType:
     """One kind of aid: what it is called, which workflow runs it, what it takes and what it checks."""
 
     key: str
-    workflow: str  # "standard" or "emergency": the workflow its cases run on
+    workflow: str  # "standard", "emergency" or "temporary": the workflow its cases run on
     prefix: str  # reference numbers: DB-2026-000001
     name_zh: str
     name_en: str
@@ -61,6 +61,8 @@ class AidType:
     investigation: Callable[[Rules], Delay | None] | None = None  # a clock on the village review
     minors_posted: bool = True  # P17: 特困 minors are never listed on the public board
     file_model: type[BaseModel] = NoIntake  # what `case_data` and `decision_terms` add to the case file
+    refusal: tuple[Guard, ...] = ()  # deny's own terms (E3: 低保 refused into the margin category)
+    refusal_record: Callable[[GuardContext], Mapping[str, Any]] | None = None  # what deny adds to the case
 
     @property
     def label(self) -> str:
@@ -132,10 +134,12 @@ def of_case(data: Mapping[str, Any]) -> AidType:
     return found
 
 
-def spec_for(aid: AidType, rules: Rules) -> StandardSpec | EmergencySpec:
+def spec_for(aid: AidType, rules: Rules) -> AnySpec:
     """The spec a new case of this aid type starts with: its workflow's, with the aid type's own clock."""
     if aid.workflow == EmergencySpec.key:
         return EmergencySpec.from_rules(rules)
+    if aid.workflow == TemporarySpec.key:
+        return TemporarySpec.from_rules(rules)
     clock = aid.investigation(rules) if aid.investigation is not None else None
     return replace(StandardSpec.from_rules(rules), investigation=clock)
 
@@ -204,6 +208,30 @@ def decision_terms(ctx: GuardContext) -> Iterable[str]:
         yield _over_cap(aid, amount, cap, "月保障金额")
 
 
+def refusal_terms(ctx: GuardContext) -> Iterable[str]:
+    """The aid type's own terms of a refusal (低保: into the margin category only where income fits, E3)."""
+    aid = of_case(ctx.case.data)
+    if ctx.data.get("margin") is True and aid.refusal_record is None:
+        yield (
+            f"{aid.name_zh}申请不能认定为低保边缘家庭，请去掉 margin / a {aid.name_en} application cannot be "
+            "decided into the low-income margin category: leave out margin (E3)"
+        )
+        return
+    for guard in aid.refusal:
+        yield from guard(ctx)
+
+
+def refused(ctx: GuardContext) -> Mapping[str, Any]:
+    """A refusal's record: the written reason, and what the aid type adds (E3: the margin category)."""
+    record = of_case(ctx.case.data).refusal_record
+    reason = str(ctx.data.get("reason", "")).strip()
+    extra = record(ctx) if record is not None else {}
+    return {
+        "refusal": {"by": ctx.actor.username, "role": ctx.role, "at": ctx.now.isoformat(), "reason": reason},
+        **extra,
+    }
+
+
 def adjusted_amount(ctx: GuardContext) -> Iterable[str]:
     """调整: a new amount within the same cap as the decision (under the terms it was approved on)."""
     amount = ctx.data.get("monthly_amount_fen")
@@ -222,9 +250,9 @@ def adjusted_amount(ctx: GuardContext) -> Iterable[str]:
 
 
 def _register_builtin() -> None:
-    from workflows.aidtypes import dibao, emergency, tekun
+    from workflows.aidtypes import dibao, emergency, tekun, temporary
 
-    for module in (dibao, tekun, emergency):
+    for module in (dibao, tekun, emergency, temporary):
         register(module.AID_TYPE)
 
 

@@ -60,9 +60,13 @@ def _check_lines(session: Session, verdict: LiveVerdict) -> None:
     bad: set[int] = set()
     found = session.execute(query.order_by(LINES.c.id)).all()
     amounts = _amounts_in_force(session, {int(row[4]) for row in found})
+    plans = _instalments_set(session, {int(row[4]) for row in found})
     for line_id, month, created_at, amount, case_id in found:
         lines[month].append((int(line_id), created_at, int(amount)))
         due = [fen for at, fen in amounts.get(int(case_id), []) if at <= created_at]
+        planned = [plan for at, plan in plans.get(int(case_id), []) if at <= created_at]
+        if planned and planned[-1].get(str(month)) == int(amount):
+            continue  # temporary aid: the instalment its grant set for that month
         if not due or due[-1] != int(amount):
             bad.add(int(line_id))
             verdict.why.append(
@@ -107,6 +111,19 @@ def _amounts_in_force(session: Session, case_ids: set[int]) -> dict[int, list[tu
         patch = json.loads(raw).get("set") or {}
         if isinstance(patch.get("monthly_amount_fen"), int):
             found[int(case_id)].append((at, patch["monthly_amount_fen"]))
+    return found
+
+
+def _instalments_set(session: Session, case_ids: set[int]) -> dict[int, list[tuple[datetime, dict[str, int]]]]:
+    """When a temporary-aid grant set its instalments (K6), and the amount of each month."""
+    found: dict[int, list[tuple[datetime, dict[str, int]]]] = defaultdict(list)
+    if not case_ids:
+        return found
+    query = select(AUDIT.case_id, AUDIT.at, AUDIT.data).where(AUDIT.case_id.in_(sorted(case_ids)))
+    for case_id, at, raw in session.execute(query.order_by(AUDIT.seq)):
+        plan = (json.loads(raw).get("set") or {}).get("instalments")
+        if isinstance(plan, list):
+            found[int(case_id)].append((at, {str(i.get("month")): int(i.get("amount_fen") or 0) for i in plan}))
     return found
 
 

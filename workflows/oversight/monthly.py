@@ -20,7 +20,7 @@ from engine.calendar import add_months
 from engine.errors import NotFound
 from engine.queue import scope_clause
 from engine.tables import Region
-from workflows import aidtypes, emergency, review, standard
+from workflows import aidtypes, emergency, review, standard, temporary
 from workflows.base import AUDIT, CASES, LINES
 from workflows.models import FundEntry
 from workflows.payments import month_start
@@ -75,7 +75,7 @@ _EMERGENCY_CAUSES = {
     "disaster": "disaster",
     "accident": "accident",
 }
-_FIRST_REVIEW = frozenset({standard.VILLAGE_REVIEW, emergency.REPORTED})
+_FIRST_REVIEW = frozenset({standard.VILLAGE_REVIEW, emergency.REPORTED, temporary.REVIEW})
 _NOT_ACCEPTED = frozenset({standard.DRAFT, standard.REJECTED, standard.WITHDRAWN, standard.AWAITING_INFO})
 _FUND = FundEntry.__table__  # type: ignore[attr-defined]
 _REGIONS = Region.__table__  # type: ignore[attr-defined]
@@ -233,7 +233,7 @@ def _entry_figures(action: str, before: str | None, after: str | None, raw: str)
     if before in _FIRST_REVIEW and moved and after not in _NOT_ACCEPTED and action != "grant_emergency":
         found.append(("accepted", 1))
     data = json.loads(raw)
-    if "activated_at" in (data.get("set") or {}) or action == "grant_emergency":
+    if "activated_at" in (data.get("set") or {}) or action in ("grant_emergency", "grant_temporary"):
         found.append(("approved", 1))
     if action == "grant_emergency":
         found.append(("emergency_grants", 1))

@@ -48,6 +48,8 @@ def hardship(env: Env, case: Case, grants_this_year: set[str]) -> list[str]:
     data = case.data
     members = data.get("members") or []
     reasons = []
+    if data.get("category") == "margin":
+        reasons.append("已认定为低保边缘家庭 / decided a low-income margin household (E3)")
     rules = env.rules(case.region_code, case.state_entered_at)
     income = sum(int(m.get("monthly_income_fen") or 0) for m in members)
     if members and income < rules.watch_income_multiple * rules.dibao_standard_fen * len(members):
