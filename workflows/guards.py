@@ -379,21 +379,21 @@ def income_eligible(ctx: GuardContext) -> Iterable[str]:
     per_head = Fraction(found.income_fen, len(people))
     if rules.income_qualifies(per_head) or _single_person_eligible(ctx.case.data, rules):
         return
-    above_zh, above_en = _beyond(rules)
+    above_zh, above_en = beyond(rules)
     zh, en = found.note()
     yield (
         f"家庭月人均收入 {float(per_head) / 100:.2f} 元，{above_zh}当地低保标准 {rules.dibao_standard_fen / 100:.2f} 元"
-        f"{_times(rules)}，且不符合单人户条件{zh} / per-capita monthly income is {above_en} the local standard"
-        f"{_times(rules, en=True)}, and no member qualifies for single-person cover{en}"
+        f"{times(rules)}，且不符合单人户条件{zh} / per-capita monthly income is {above_en} the local standard"
+        f"{times(rules, en=True)}, and no member qualifies for single-person cover{en}"
     )
 
 
-def _beyond(rules: Rules) -> tuple[str, str]:
+def beyond(rules: Rules) -> tuple[str, str]:
     """How income that fails E1 stands to the threshold, in the policy's terms."""
     return ("高于", "above") if rules.income_equal_qualifies else ("不低于", "not below")
 
 
-def _times(rules: Rules, *, en: bool = False) -> str:
+def times(rules: Rules, *, en: bool = False) -> str:
     if rules.income_threshold_multiple == 1:
         return ""
     multiple = f"{float(rules.income_threshold_multiple):g}"
@@ -433,10 +433,10 @@ def dibao_mode(ctx: GuardContext) -> Iterable[str]:
     zh, en = found.note()
     per_head = Fraction(found.income_fen, max(1, len(people)))
     if mode == "household" and not rules.income_qualifies(per_head):
-        above_zh, above_en = _beyond(rules)
+        above_zh, above_en = beyond(rules)
         yield (
-            f"家庭月人均收入{above_zh}当地低保标准{_times(rules)}，不能整户保障{zh} / per-capita income is {above_en} "
-            f"the standard{_times(rules, en=True)}; the whole household cannot be covered{en}"
+            f"家庭月人均收入{above_zh}当地低保标准{times(rules)}，不能整户保障{zh} / per-capita income is {above_en} "
+            f"the standard{times(rules, en=True)}; the whole household cannot be covered{en}"
         )
     elif mode == "single_person" and not _single_person_eligible(ctx.case.data, rules):
         yield (

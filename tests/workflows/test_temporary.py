@@ -192,7 +192,7 @@ MEDICAL = {"medical_fen": 240_000, "disability_care_fen": 0, "education_fen": 0}
 def test_E4_rigid_medical_spending_deducted_makes_a_household_eligible(flow: Flow, now: datetime) -> None:
     w = flow.world
     plain = flow.submit(_dibao((80_000, 70_000), serial=1), now)  # 75,000 a head: over 70,000
-    with pytest.raises(GuardRejected, match="per-capita monthly income is not below the local standard"):
+    with pytest.raises(GuardRejected, match="per-capita monthly income is above the local standard"):
         flow.act(plain, "village_pass", w.clerk, now, VILLAGE_PASS)
     spent = flow.submit(_dibao((80_000, 70_000), serial=2, rigid_spending=MEDICAL), now)  # 65,000 a head
     flow.act(spent, "village_pass", w.clerk, now, VILLAGE_PASS)
@@ -206,9 +206,9 @@ def test_E4_a_refusal_after_the_deduction_says_what_was_deducted(flow: Flow, now
     with pytest.raises(GuardRejected) as refused:
         flow.act(case_id, "village_pass", flow.world.clerk, now, VILLAGE_PASS)
     assert list(refused.value.reasons) == [
-        "家庭月人均收入 725.00 元（已扣除刚性支出每月 50.00 元：医疗），不低于当地低保标准 700.00 元，"
+        "家庭月人均收入 725.00 元（已扣除刚性支出每月 50.00 元：医疗），高于当地低保标准 700.00 元，"
         "且不符合单人户条件 / per-capita monthly income (after deducting rigid spending of 5000 fen a month: "
-        "medical, E4) is not below the local standard, and no member qualifies for single-person cover"
+        "medical, E4) is above the local standard, and no member qualifies for single-person cover"
     ]
 
 
@@ -218,7 +218,7 @@ def test_E4_without_the_policy_deduction_the_same_spending_counts_for_nothing(
     env = make_env(Override("", date(2020, 1, 1), {"standard": {"expenditure_deductions": ["education"]}}))
     flow = Flow(db, env, world)
     spent = flow.submit(_dibao((80_000, 70_000), rigid_spending=MEDICAL), now)
-    with pytest.raises(GuardRejected, match="per-capita monthly income is not below the local standard"):
+    with pytest.raises(GuardRejected, match="per-capita monthly income is above the local standard"):
         flow.act(spent, "village_pass", world.clerk, now, VILLAGE_PASS)
 
 

@@ -65,9 +65,10 @@ def deduction_fen(data: Mapping[str, Any], rules: Rules) -> int:
 
 
 def counted_per_head(data: Mapping[str, Any], rules: Rules) -> Fraction:
-    """Per-capita monthly income as the test counts it: the household's income less E4's deductions."""
+    """Per-capita monthly income as the test counts it: the household's income (the 核对 report's figures
+    where one is recorded, P4) less E4's deductions."""
     size = max(1, len(g.members(data)))
-    return Fraction(max(g.household_income(data) - deduction_fen(data, rules), 0), size)
+    return Fraction(max(g.figures(data).income_fen - deduction_fen(data, rules), 0), size)
 
 
 def _deducted_words(data: Mapping[str, Any], rules: Rules) -> tuple[str, str]:
@@ -89,14 +90,16 @@ def income_eligible(ctx: GuardContext) -> Iterable[str]:
     if not g.members(ctx.case.data):
         return
     per_head = counted_per_head(ctx.case.data, rules)
-    if per_head < rules.dibao_standard_fen or not list(g.income_eligible(ctx)):
+    if rules.income_qualifies(per_head) or not list(g.income_eligible(ctx)):
         return
     zh, en = _deducted_words(ctx.case.data, rules)
+    checked_zh, checked_en = g.figures(ctx.case.data).note()
+    above_zh, above_en = g.beyond(rules)
     yield (
         f"家庭月人均收入 {float(per_head) / 100:.2f} 元{zh}，"
-        f"不低于当地低保标准 {rules.dibao_standard_fen / 100:.2f} 元，且不符合单人户条件 / "
-        f"per-capita monthly income{en} is not below the local standard, and no member "
-        "qualifies for single-person cover"
+        f"{above_zh}当地低保标准 {rules.dibao_standard_fen / 100:.2f} 元{g.times(rules)}，且不符合单人户条件"
+        f"{checked_zh} / per-capita monthly income{en} is {above_en} the local standard"
+        f"{g.times(rules, en=True)}, and no member qualifies for single-person cover{checked_en}"
     )
 
 
@@ -104,7 +107,7 @@ def mode_terms(ctx: GuardContext) -> Iterable[str]:
     """The decision's mode: the whole household when its counted income (E4) is below the standard."""
     rules = g.rules_of(ctx)
     household = ctx.data.get("mode", "household") == "household"
-    if household and counted_per_head(ctx.case.data, rules) < rules.dibao_standard_fen:
+    if household and rules.income_qualifies(counted_per_head(ctx.case.data, rules)):
         return
     yield from g.dibao_mode(ctx)
 
@@ -116,7 +119,7 @@ def margin_fits(ctx: GuardContext) -> Iterable[str]:
     rules = g.rules_of(ctx)
     per_head = counted_per_head(ctx.case.data, rules)
     top = rules.margin_income_multiple * rules.dibao_standard_fen
-    if not rules.dibao_standard_fen <= per_head <= top:
+    if rules.income_qualifies(per_head) or per_head > top:
         zh, en = _deducted_words(ctx.case.data, rules)
         yield (
             f"家庭月人均收入 {float(per_head) / 100:.2f} 元{zh}"
