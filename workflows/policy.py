@@ -170,6 +170,8 @@ class Rules:
     objection_contact: str = "乡镇人民政府社会救助经办窗口 / the township government's social assistance desk"
     watch_income_multiple: Fraction = Fraction(3, 2)  # 潜在救助对象: per-person income under this x the standard
     watch_follow_up_months: int = 6  # and visited again at this interval
+    delegated_filing_wd: int = 5  # Delegation: a delegated decision is filed with the county within it
+    county_sample_ratio: Fraction = Fraction(3, 10)  # P14: the share of delegated decisions the county visits
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -184,6 +186,7 @@ class Rules:
     def parse(cls, raw: Mapping[str, Any]) -> Rules:
         std, review, emergency = raw["standard"], raw["review"], raw["emergency"]
         appeal = raw.get("appeal") or {}
+        supervision = raw.get("supervision") or {}
         stages = tuple(NoticeStage.from_json(s) for s in std["notice_stages"])
         names = [s.name for s in stages]
         if (
@@ -241,7 +244,16 @@ class Rules:
             objection_contact=str((raw.get("public") or {}).get("objection_contact", cls.objection_contact)),
             watch_income_multiple=Fraction(str(raw.get("watch_list", {}).get("income_multiple", "1.5"))),
             watch_follow_up_months=_months(raw.get("watch_list", {}).get("follow_up_months", 6), "follow_up_months"),
+            delegated_filing_wd=_months(supervision.get("delegated_filing_wd", 5), "delegated_filing_wd"),
+            county_sample_ratio=_ratio(supervision.get("county_sample_ratio", "0.30")),
         )
+
+
+def _ratio(raw: Any) -> Fraction:
+    share = Fraction(str(raw))
+    if not 0 < share <= 1:
+        raise ValueError(f"county_sample_ratio must be above 0 and at most 1, not {raw!r}")
+    return share
 
 
 @dataclass(frozen=True)
