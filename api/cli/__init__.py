@@ -15,6 +15,7 @@ import typer
 from api.cli.base import _database, _fail, _has_own_secret, _parse_moment, _safe_url, _settings, demo_key_file
 from api.cli.fund import fund_app
 from api.cli.payments import payments_app
+from api.cli.supervision import supervision_app
 from api.settings import Settings
 from engine.access import SYSTEM
 from engine.tables import utcnow
@@ -36,6 +37,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(timers_app, name="timers")
 app.add_typer(payments_app, name="payments")
 app.add_typer(fund_app, name="fund")
+app.add_typer(supervision_app, name="supervision")
 
 
 MIN_PASSWORD = 10
