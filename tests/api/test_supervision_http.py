@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.services import run_timers
 from tests.api.conftest import Clock, application_body, pass_village
+from tests.api.test_pages import _csrf, _login
 from tests.factories import COUNTY, OTHER_VILLAGE, TOWNSHIP, VILLAGE
 
 H = Callable[[str], dict[str, str]]
@@ -48,6 +50,7 @@ def test_delegated_filing_is_filed_and_acknowledged_over_http(
     app: FastAPI, client: TestClient, token_for: H, clock: Clock
 ) -> None:
     case = _decided(app, client, token_for, clock)
+    assert client.get("/api/v1/queue", headers=token_for("township1")).json()["supervision_tasks"] == 1
     r = client.get(f"/api/v1/supervision?region={COUNTY}", headers=token_for("county"))
     assert r.status_code == 200, r.text
     [filing] = r.json()["filings_to_file"]
@@ -62,6 +65,7 @@ def test_delegated_filing_is_filed_and_acknowledged_over_http(
     assert filed.status_code == 200, filed.text
     assert filed.json()["late"] is False
     assert client.post(ack, headers=token_for("township2")).status_code == 404
+    assert client.get("/api/v1/queue", headers=token_for("county")).json()["supervision_tasks"] == 1, "to acknowledge"
     done = client.post(ack, headers=token_for("county"))
     assert done.status_code == 200, done.text
     assert done.json()["acknowledged_by"] == "county"
@@ -115,3 +119,58 @@ def test_P17_the_standing_list_needs_no_login_and_masks_names(
     assert "id_number" not in str(r.json())
     assert client.get(f"/api/v1/notices/standing?village={OTHER_VILLAGE}").json()["households"] == []
     assert client.get("/api/v1/notices/standing?village=12").status_code == 422
+
+
+def test_the_supervision_page_files_and_acknowledges_with_forms_in_both_languages(
+    app: FastAPI, client: TestClient, token_for: H, clock: Clock
+) -> None:
+    case = _decided(app, client, token_for, clock)
+    page = TestClient(app)
+    _login(page, "township1")
+    assert 'href="/supervision"' in page.get("/queue").text, "the queue points to the decision to file"
+    shown = page.get("/supervision")
+    assert shown.status_code == 200, shown.text
+    assert "待报县备案" in shown.text
+    assert case["reference"] in shown.text
+    form = re.search(r'action="/supervision/filings/(\d+)/file"', shown.text)
+    assert form is not None
+    token = _csrf(page, "/supervision")
+    r = page.post(
+        f"/supervision/filings/{form.group(1)}/file",
+        data={"csrf_token": token, "region": TOWNSHIP},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    county = TestClient(app)
+    _login(county, "county")
+    english = county.get("/supervision?lang=en")
+    assert "Filings to acknowledge" in english.text
+    assert f'action="/supervision/filings/{form.group(1)}/acknowledge"' in english.text
+    token = _csrf(county, "/supervision")
+    done = county.post(
+        f"/supervision/filings/{form.group(1)}/acknowledge",
+        data={"csrf_token": token, "region": COUNTY},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    again = county.post(
+        f"/supervision/filings/{form.group(1)}/acknowledge", data={"csrf_token": token, "region": COUNTY}
+    )
+    assert again.status_code == 409
+    assert "already acknowledged" in again.text, "the refusal in the reader's language (English, chosen above)"
+
+
+def test_P17_the_standing_list_page_shows_the_village_s_households_masked(
+    app: FastAPI, client: TestClient, token_for: H, clock: Clock
+) -> None:
+    case = _decided(app, client, token_for, clock)
+    _sweep(app, clock, 8)
+    r = client.get(f"/notices/standing?village={VILLAGE}")
+    assert r.status_code == 200, r.text
+    assert "长期公示" in r.text
+    assert "王*英" in r.text
+    assert "王小英" not in r.text
+    assert case["reference"] in r.text
+    english = client.get(f"/notices/standing?village={VILLAGE}&lang=en").text
+    assert "Monthly amount" in english
+    assert case["reference"] not in client.get(f"/notices/standing?village={OTHER_VILLAGE}").text
