@@ -26,6 +26,7 @@ from workflows.oversight.supervision import (
     tasks_waiting,
     verify_sample,
 )
+from workflows.reports import integrity_flags
 
 DAY = timedelta(days=1)
 COUNTY = "341122000000"
@@ -85,6 +86,13 @@ def test_delegated_filing_after_5_working_days_is_marked_late(flow: Flow, now: d
     with flow.session(write=False) as s:
         [unfiled] = overview(s, actor=flow.world.county, region=COUNTY, now=now + 30 * DAY).filings_to_file
     assert unfiled.late, "past its due time and still not filed"
+    with flow.session(write=False) as s:
+        before_due = integrity_flags(s, actor=flow.world.inspector, now=now + 17 * DAY)
+        overdue = integrity_flags(s, actor=flow.world.inspector, now=now + 30 * DAY)
+    assert "filing_late" not in {f.kind for f in before_due}
+    [flag] = [f for f in overdue if f.kind == "filing_late"]
+    assert flag.application_id == case_id
+    assert flag.official == "boss2", "the one who decided and has not filed"
     with flow.session() as s:
         filed = file_with_county(s, env=flow.env, actor=flow.world.boss, filing_id=filing_id, now=now + 30 * DAY)
     assert filed.late

@@ -19,6 +19,7 @@ from engine import auditlog
 from engine.access import Actor, Role, covers, region_level
 from engine.calendar import Delay, Unit, add_months
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.queue import visible_clause
 from engine.runtime import TransitionRecord
 from engine.tables import Case, Region
 from workflows.base import OBJECTIONS
@@ -421,6 +422,22 @@ def tasks_waiting(session: Session, *, actor: Actor) -> int:
     if visit:
         total += len(session.execute(select(_VISITS.c.id).where(or_(*visit), _VISITS.c.visited_at.is_(None))).all())
     return total
+
+
+def late_filings(session: Session, *, actor: Actor, now: datetime | None) -> list[tuple[FilingOut, datetime]]:
+    """Filings in the actor's scope filed after their due time, and (given `now`) those still unfiled past
+    it, each with the moment it became late: for the inspectors' flags."""
+    c = _FILINGS.c
+    late = c.filed_at > c.due_at
+    if now is not None:
+        late = or_(late, (c.filed_at.is_(None)) & (c.due_at < now))
+    rows = session.execute(
+        select(CountyFiling, Case)
+        .join(Case, col(Case.id) == col(CountyFiling.case_id))
+        .where(late, visible_clause(actor))
+        .order_by(col(CountyFiling.id))
+    ).all()
+    return [(_filing_out(f, case, now or f.due_at), f.due_at) for f, case in rows]
 
 
 def _filing_out(f: CountyFiling, case: Case, now: datetime) -> FilingOut:
