@@ -157,6 +157,10 @@ def test_the_supervision_page_files_and_acknowledges_with_forms_in_both_language
         f"/supervision/filings/{form.group(1)}/acknowledge", data={"csrf_token": token, "region": COUNTY}
     )
     assert again.status_code == 409
+    history = county.get(f"/applications/{case['id']}?lang=zh")
+    assert history.status_code == 200
+    assert "报县备案" in history.text, "the case's history names the filing"
+    assert "县级确认备案" in history.text
     assert "already acknowledged" in again.text, "the refusal in the reader's language (English, chosen above)"
 
 

@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlmodel import Session, col
 
 from engine import auditlog
@@ -179,9 +179,9 @@ def file_with_county(session: Session, *, env: Env, actor: Actor, filing_id: int
     """报县备案: the township files its delegated decision with the county; filed after the due time is marked late."""
     filing = _filing(session, filing_id)
     case = _case_in_reach(session, actor, filing.case_id, Role.TOWNSHIP_OFFICER, f"备案 {filing_id} ")
-    if filing.filed_at is not None:
-        raise Conflict(f"该决定已于 {filing.filed_at:%Y-%m-%d} 报县备案 / this decision is already filed")
-    filing.filed_at, filing.filed_by = now, actor.username
+    if not _claim(session, _FILINGS, filing.id, "filed_at", filed_at=now, filed_by=actor.username):
+        raise Conflict("该决定已报县备案 / this decision is already filed")
+    session.refresh(filing)
     late = now > filing.due_at
     _record(session, case, actor, Role.TOWNSHIP_OFFICER, FILE, {"filing_id": filing.id, "late": late}, now)
     return _filing_out(filing, case, now)
@@ -193,9 +193,9 @@ def acknowledge_filing(session: Session, *, env: Env, actor: Actor, filing_id: i
     case = _case_in_reach(session, actor, filing.case_id, Role.COUNTY_OFFICER, f"备案 {filing_id} ")
     if filing.filed_at is None:
         raise Conflict("乡镇尚未报县备案，无法确认 / the township has not filed this decision yet")
-    if filing.acknowledged_at is not None:
+    if not _claim(session, _FILINGS, filing.id, "acknowledged_at", acknowledged_at=now, acknowledged_by=actor.username):
         raise Conflict("该备案已确认 / this filing is already acknowledged")
-    filing.acknowledged_at, filing.acknowledged_by = now, actor.username
+    session.refresh(filing)
     _record(session, case, actor, Role.COUNTY_OFFICER, ACKNOWLEDGE, {"filing_id": filing.id}, now)
     return _filing_out(filing, case, now)
 
@@ -205,13 +205,9 @@ def record_visit(
 ) -> VisitOut:
     """县级入户核查: the county's house visit after the decision, with what it found."""
     visit = session.get(CountyVisit, visit_id) if 0 < visit_id < 2**31 else None
-    case = (
-        _case_in_reach(session, actor, visit.case_id, Role.COUNTY_OFFICER, f"核查任务 {visit_id} ")
-        if visit is not None
-        else None
-    )
-    if visit is None or case is None:
+    if visit is None:
         raise NotFound(f"核查任务 {visit_id} 不存在 / visit {visit_id} not found")
+    case = _case_in_reach(session, actor, visit.case_id, Role.COUNTY_OFFICER, f"核查任务 {visit_id} ")
     try:
         day = date.fromisoformat(visit_date)
     except ValueError:
@@ -219,17 +215,20 @@ def record_visit(
     findings = findings.strip()
     if not findings or len(findings) > 2000:
         raise InvalidInput("请填写核查情况（2000 字以内）/ write what the visit found (at most 2000 characters)")
-    if visit.visited_at is not None:
+    done = {"visit_date": day.isoformat(), "findings": findings, "visited_by": actor.username, "visited_at": now}
+    if not _claim(session, _VISITS, visit.id, "visited_at", **done):
         raise Conflict("该核查已登记 / this visit is already recorded")
-    visit.visit_date, visit.findings, visit.visited_by, visit.visited_at = (
-        day.isoformat(),
-        findings,
-        actor.username,
-        now,
-    )
+    session.refresh(visit)
     act = {"visit_id": visit.id, "reason": visit.reason, "visit_date": visit.visit_date, "findings": findings}
     _record(session, case, actor, Role.COUNTY_OFFICER, VISIT, act, now)
     return _visit_out(visit, case)
+
+
+def _claim(session: Session, table: Any, row_id: int | None, unset: str, **values: Any) -> bool:
+    """Set `values` on the row if `unset` is still empty: of two officials acting at once, one wins and
+    the other is told it is done (the row's lock makes the second wait, then find it set)."""
+    done = session.execute(update(table).where(table.c.id == row_id, table.c[unset].is_(None)).values(**values))
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def _record(
