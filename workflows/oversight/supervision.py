@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlmodel import Session, col
 
 from engine import auditlog
@@ -45,6 +45,7 @@ _FILINGS = CountyFiling.__table__  # type: ignore[attr-defined]
 _VISITS = CountyVisit.__table__  # type: ignore[attr-defined]
 _SAMPLES = CountySample.__table__  # type: ignore[attr-defined]
 _READERS = (Role.COUNTY_OFFICER, Role.INSPECTOR, Role.TOWNSHIP_OFFICER)
+RECENT = 100  # acknowledged filings and visits made: the page lists the latest, the trail keeps them all
 
 
 class FilingOut(BaseModel):
@@ -366,33 +367,38 @@ def overview(session: Session, *, actor: Actor, region: str, now: datetime) -> S
         or not (actor.is_system or _reads(actor, region))
     ):
         raise NotFound(f"地区 {region} 不存在或不在您的管辖范围内 / region {region} not found in your scope")
-    filings = session.execute(
-        select(CountyFiling, Case)
-        .join(Case, col(Case.id) == col(CountyFiling.case_id))
-        .where(_in_region(_FILINGS, region))
-        .order_by(col(CountyFiling.due_at), col(CountyFiling.id))
-    ).all()
-    shown = [_filing_out(f, c, now) for f, c in filings]
-    visits = session.execute(
-        select(CountyVisit, Case)
-        .join(Case, col(Case.id) == col(CountyVisit.case_id))
-        .where(_in_region(_VISITS, region))
-        .order_by(col(CountyVisit.id))
-    ).all()
-    seen = [_visit_out(v, c) for v, c in visits]
+    c, v = _FILINGS.c, _VISITS.c
+    open_filings = _filings(session, _in_region(_FILINGS, region) & c.acknowledged_at.is_(None), now)
+    done_filings = _filings(session, _in_region(_FILINGS, region) & c.acknowledged_at.is_not(None), now, RECENT)
     county = region[:6] + "000000"
     samples = session.execute(
         select(CountySample).where(col(CountySample.county_code) == county).order_by(col(CountySample.month).desc())
     ).scalars()
     return SupervisionOut(
         region=region,
-        filings_to_file=[f for f in shown if f.filed_at is None],
-        filings_to_acknowledge=[f for f in shown if f.filed_at is not None and f.acknowledged_at is None],
-        filings_acknowledged=[f for f in shown if f.acknowledged_at is not None],
-        visits_due=[v for v in seen if not v.done],
-        visits_done=[v for v in seen if v.done],
+        filings_to_file=[f for f in open_filings if f.filed_at is None],
+        filings_to_acknowledge=[f for f in open_filings if f.filed_at is not None],
+        filings_acknowledged=done_filings,
+        visits_due=_visits(session, _in_region(_VISITS, region) & v.visited_at.is_(None)),
+        visits_done=_visits(session, _in_region(_VISITS, region) & v.visited_at.is_not(None), RECENT),
         samples=[_sample_out(s) for s in samples],
     )
+
+
+def _filings(session: Session, where: Any, now: datetime, latest: int | None = None) -> list[FilingOut]:
+    """Open ones all, soonest due first; done ones the latest `latest`, newest first."""
+    q = select(CountyFiling, Case).join(Case, col(Case.id) == col(CountyFiling.case_id)).where(where)
+    if latest is None:
+        q = q.order_by(col(CountyFiling.due_at), col(CountyFiling.id))
+    else:
+        q = q.order_by(col(CountyFiling.id).desc()).limit(latest)
+    return [_filing_out(f, case, now) for f, case in session.execute(q).all()]
+
+
+def _visits(session: Session, where: Any, latest: int | None = None) -> list[VisitOut]:
+    q = select(CountyVisit, Case).join(Case, col(Case.id) == col(CountyVisit.case_id)).where(where)
+    q = q.order_by(col(CountyVisit.id)) if latest is None else q.order_by(col(CountyVisit.id).desc()).limit(latest)
+    return [_visit_out(visit, case) for visit, case in session.execute(q).all()]
 
 
 def tasks_waiting(session: Session, *, actor: Actor) -> int:
@@ -410,17 +416,15 @@ def tasks_waiting(session: Session, *, actor: Actor) -> int:
     ack = [w for k, w in parts if k == "ack"]
     visit = [w for k, w in parts if k == "visit"]
     file = [w for k, w in parts if k == "file"]
-    total = 0
+    c, v = _FILINGS.c, _VISITS.c
+    counts = []
     if ack:
-        q = select(_FILINGS.c.id).where(
-            or_(*ack), _FILINGS.c.filed_at.is_not(None), _FILINGS.c.acknowledged_at.is_(None)
-        )
-        total += len(session.execute(q).all())
+        counts.append(select(func.count()).where(or_(*ack), c.filed_at.is_not(None), c.acknowledged_at.is_(None)))
     if file:
-        total += len(session.execute(select(_FILINGS.c.id).where(or_(*file), _FILINGS.c.filed_at.is_(None))).all())
+        counts.append(select(func.count()).where(or_(*file), c.filed_at.is_(None)))
     if visit:
-        total += len(session.execute(select(_VISITS.c.id).where(or_(*visit), _VISITS.c.visited_at.is_(None))).all())
-    return total
+        counts.append(select(func.count()).where(or_(*visit), v.visited_at.is_(None)))
+    return sum(int(session.execute(q).scalar_one()) for q in counts)
 
 
 def late_filings(session: Session, *, actor: Actor, now: datetime | None) -> list[tuple[FilingOut, datetime]]:
