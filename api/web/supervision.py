@@ -18,7 +18,7 @@ from api.web.i18n import pick
 from api.web.pages import _actor, check_csrf
 from api.web.render import lang_of, render
 from api.web.reports import _home_region
-from engine.access import Actor
+from engine.access import Actor, Role
 from engine.errors import NotFound, WorkflowError
 from workflows.oversight.supervision import (
     acknowledge_filing,
@@ -47,7 +47,15 @@ def _page(
     with state.db.session(write=False) as session:
         view = overview(session, actor=actor, region=region, now=state.clock())
         waiting = tasks_waiting(session, actor=actor)
-    context = {"view": view, "region": region, "problems": problems, "waiting": waiting}
+    roles = {g.role for g in actor.grants}
+    context = {
+        "view": view,
+        "region": region,
+        "problems": problems,
+        "waiting": waiting,
+        "files": Role.TOWNSHIP_OFFICER in roles,  # the township files; the county acknowledges and visits
+        "supervises": Role.COUNTY_OFFICER in roles,
+    }
     return render(request, "supervision.html", context, status=status)
 
 
