@@ -10,9 +10,20 @@ from fractions import Fraction
 import pytest
 from sqlmodel import select
 
-from engine.errors import Conflict, InvalidInput, NotFound
+from engine.access import Role
+from engine.errors import Conflict, GuardRejected, InvalidInput, NotFound
 from engine.tables import AuditEntry
-from tests.workflows.support import APPROVE, TOWNSHIP_PASS, VILLAGE_PASS, Flow, audit_actions, household, id_number
+from tests.factories import make_user
+from tests.workflows.support import (
+    APPROVE,
+    OFFICIAL_IDS,
+    TOWNSHIP_PASS,
+    VILLAGE_PASS,
+    Flow,
+    audit_actions,
+    household,
+    id_number,
+)
 from workflows.notices import running_notices
 from workflows.objections import raise_objection
 from workflows.oversight.live import verify_live
@@ -163,6 +174,25 @@ def test_P13_the_county_visits_a_filed_relative_s_case_and_an_upheld_objection_s
     with flow.session(write=False) as s:
         assert audit_actions(s, objected)[-1] == "record_county_visit"
         assert verify_live(s).ok
+
+
+def test_P13_a_county_officer_related_to_the_household_may_not_make_its_visit(flow: Flow, now: datetime) -> None:
+    w = flow.world
+    related = [{"name": "孙科长", "id_number": OFFICIAL_IDS["county"], "relation": "兄弟姐妹"}]
+    case_id = flow.to("township_approval", household(relatives=related), now)
+    with flow.session() as s:
+        other = make_user(s, "county_b", role=Role.COUNTY_OFFICER, region=COUNTY)
+    findings = {"visit_date": "2026-10-13", "findings": "属实 / as declared"}
+    flow.act(case_id, "record_county_visit", other, now + 16 * DAY, findings)
+    flow.act(case_id, "deny", w.boss2, now + 16 * DAY, {"reason": "财产超标 / assets over the limit"})
+    filing_id = filing_of(flow, case_id, now + 16 * DAY)
+    with flow.session() as s:
+        file_with_county(s, env=flow.env, actor=w.boss, filing_id=filing_id, now=now + 17 * DAY)
+    with flow.session() as s, pytest.raises(GuardRejected, match="must recuse"):
+        acknowledge_filing(s, env=flow.env, actor=w.county, filing_id=filing_id, now=now + 18 * DAY)
+    with flow.session() as s:
+        done = acknowledge_filing(s, env=flow.env, actor=other, filing_id=filing_id, now=now + 18 * DAY)
+    assert done.acknowledged_by == "county_b"
 
 
 def test_P14_the_draw_is_reproducible_from_its_seed_and_respects_the_ratio() -> None:

@@ -18,11 +18,12 @@ from sqlmodel import Session, col
 from engine import auditlog
 from engine.access import Actor, Role, covers, region_level
 from engine.calendar import Delay, Unit, add_months
-from engine.errors import Conflict, InvalidInput, NotFound
+from engine.errors import Conflict, GuardRejected, InvalidInput, NotFound
 from engine.queue import visible_clause
 from engine.runtime import TransitionRecord
 from engine.tables import Case, Region
 from workflows.base import OBJECTIONS
+from workflows.guards import relative_hashes
 from workflows.models import CountyFiling, CountySample, CountyVisit
 from workflows.payments import month_start
 from workflows.spec import StandardSpec
@@ -162,10 +163,21 @@ def _visit_of(
 # --------------------------------------------------------------------------- the acts
 
 
-def _case_in_reach(session: Session, actor: Actor, case_id: int, role: str, what: str) -> Case:
+def _case_in_reach(session: Session, actor: Actor, case_id: int, role: str, what: str, action: str) -> Case:
+    """The case of a supervision act, if the actor's role reaches it and they are not related to it (回避)."""
     case = session.get(Case, case_id)
     if case is None or not (actor.is_system or role in actor.roles_on(case.region_code)):
         raise NotFound(f"{what}不存在或不在您的管辖范围内 / {what} not found in your scope")
+    hashed = actor.id_number_hash
+    if actor.username in (case.data.get("recused") or []) or (hashed and hashed in relative_hashes(case.data)):
+        raise GuardRejected(
+            action,
+            case.state,
+            [
+                "您与该户存在近亲属关系（已备案），须回避，请由其他工作人员办理 / "
+                "you are a declared relative of this household and must recuse; another official must act"
+            ],
+        )
     return case
 
 
@@ -179,7 +191,7 @@ def _filing(session: Session, filing_id: int) -> CountyFiling:
 def file_with_county(session: Session, *, env: Env, actor: Actor, filing_id: int, now: datetime) -> FilingOut:
     """报县备案: the township files its delegated decision with the county; filed after the due time is marked late."""
     filing = _filing(session, filing_id)
-    case = _case_in_reach(session, actor, filing.case_id, Role.TOWNSHIP_OFFICER, f"备案 {filing_id} ")
+    case = _case_in_reach(session, actor, filing.case_id, Role.TOWNSHIP_OFFICER, f"备案 {filing_id} ", FILE)
     if not _claim(session, _FILINGS, filing.id, "filed_at", filed_at=now, filed_by=actor.username):
         raise Conflict("该决定已报县备案 / this decision is already filed")
     session.refresh(filing)
@@ -191,7 +203,7 @@ def file_with_county(session: Session, *, env: Env, actor: Actor, filing_id: int
 def acknowledge_filing(session: Session, *, env: Env, actor: Actor, filing_id: int, now: datetime) -> FilingOut:
     """县级确认备案: the county acknowledges a filed decision."""
     filing = _filing(session, filing_id)
-    case = _case_in_reach(session, actor, filing.case_id, Role.COUNTY_OFFICER, f"备案 {filing_id} ")
+    case = _case_in_reach(session, actor, filing.case_id, Role.COUNTY_OFFICER, f"备案 {filing_id} ", ACKNOWLEDGE)
     if filing.filed_at is None:
         raise Conflict("乡镇尚未报县备案，无法确认 / the township has not filed this decision yet")
     if not _claim(session, _FILINGS, filing.id, "acknowledged_at", acknowledged_at=now, acknowledged_by=actor.username):
@@ -208,7 +220,7 @@ def record_visit(
     visit = session.get(CountyVisit, visit_id) if 0 < visit_id < 2**31 else None
     if visit is None:
         raise NotFound(f"核查任务 {visit_id} 不存在 / visit {visit_id} not found")
-    case = _case_in_reach(session, actor, visit.case_id, Role.COUNTY_OFFICER, f"核查任务 {visit_id} ")
+    case = _case_in_reach(session, actor, visit.case_id, Role.COUNTY_OFFICER, f"核查任务 {visit_id} ", VISIT)
     try:
         day = date.fromisoformat(visit_date)
     except ValueError:
