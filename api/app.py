@@ -18,7 +18,7 @@ from api import errors, services, web
 from api.auth import Tokens
 from api.deps import AppState
 from api.middleware import InputGuard
-from api.routes import applications, auth, oversight, public
+from api.routes import applications, auth, oversight, public, supervision
 from api.schemas import Problem
 from api.settings import Settings
 from api.throttle import Throttles
@@ -75,7 +75,7 @@ def create_app(
     )
     app.state.aidflow = state
     errors.install(app)
-    for router in (auth.router, applications.router, public.router, oversight.router):
+    for router in (auth.router, applications.router, public.router, oversight.router, supervision.router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="数据库可用 / the database answers")

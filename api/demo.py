@@ -15,7 +15,7 @@ from api.services import run_timers
 from api.settings import Settings
 from engine.access import SYSTEM, Actor
 from engine.accounts import actor_for, add_region, add_user
-from engine.calendar import local_date
+from engine.calendar import add_months, local_date
 from engine.database import Database
 from engine.secrets import id_check_char
 from engine.tables import Case, Region, User, utcnow
@@ -23,9 +23,11 @@ from workflows.acting import perform_action
 from workflows.applications import submit_application
 from workflows.env import Env
 from workflows.fund import deposit_fund
-from workflows.models import Notice
+from workflows.models import CountyFiling, CountyVisit, Notice
 from workflows.objections import raise_objection
 from workflows.oversight.relatives import declare_relative
+from workflows.oversight.supervision import acknowledge_filing, draw_sample, file_with_county, record_visit
+from workflows.payments import month_of, month_start
 from workflows.schemas import ApplicationIn
 
 PASSWORD = "demo-2026"
@@ -320,6 +322,53 @@ class Scenario:
             aid_type="emergency",
         )
 
+    def _supervise(self) -> None:
+        """备案 and the county's checks: the decisions of 25 days ago filed the next day and acknowledged,
+        but one (active_1) still to acknowledge; the month's sample drawn with a fixed seed, one visit done."""
+        townships = {TOWNSHIPS[0][0]: "township1_a", TOWNSHIPS[1][0]: "township2_a"}
+
+        def file_all(session: Session, at: datetime) -> None:
+            unfiled = select(CountyFiling).where(col(CountyFiling.filed_at).is_(None), CountyFiling.decided_at < at)
+            for filing in session.exec(unfiled).all():
+                officer = self.actor(session, townships[filing.township_code])
+                file_with_county(session, env=self.env, actor=officer, filing_id=filing.id or 0, now=at)
+
+        def acknowledge_all(session: Session, at: datetime) -> None:
+            waiting = select(CountyFiling).where(
+                col(CountyFiling.filed_at).is_not(None),
+                col(CountyFiling.acknowledged_at).is_(None),
+                CountyFiling.case_id != self.case_ids["active_1"],
+            )
+            county = self.actor(session, "county_officer")
+            for filing in session.exec(waiting).all():
+                acknowledge_filing(session, env=self.env, actor=county, filing_id=filing.id or 0, now=at)
+
+        def sample(session: Session, at: datetime) -> None:
+            decided = self.now - timedelta(days=25)
+            month = month_of(decided)
+            if add_months(month_start(month), 1) > at:  # that month is not over yet: the one before it
+                month = month_of(month_start(month) - timedelta(days=1))
+            county = self.actor(session, "county_officer")
+            drawn = draw_sample(
+                session, env=self.env, actor=county, county=COUNTY[0], month=month, seed=20261001, now=at
+            )
+            first = session.exec(select(CountyVisit).where(CountyVisit.sample_id == drawn.id)).first()
+            if first is not None and first.id is not None:
+                findings = "入户核查，家庭收入、财产与申报一致 / visited: income and assets as declared"
+                record_visit(
+                    session,
+                    env=self.env,
+                    actor=county,
+                    visit_id=first.id,
+                    visit_date=local_date(at).isoformat(),
+                    findings=findings,
+                    now=at,
+                )
+
+        self.events.append((self.now - timedelta(days=24), 10_000, file_all))
+        self.events.append((self.now - timedelta(days=22), 10_000, acknowledge_all))
+        self.events.append((self.now - timedelta(minutes=30), 10_000, sample))
+
     def run(self) -> None:
         vp = {
             "investigators": [],
@@ -532,6 +581,7 @@ class Scenario:
         for label, village, steps in temporaries:
             self.plan(f"temporary_{label}", village, steps, aid_type="temporary")
         self._plant_signals(vp, ap, paid)
+        self._supervise()
         self.events.sort(key=lambda e: (e[0], e[1]))
         # The history is replayed in time order; the sweep's entries are stamped with the replayed time.
         for at, _order, action in self.events:

@@ -173,6 +173,9 @@ class Page(BaseModel):
 
 class QueueOut(Page):
     counts: dict[str, int] = Field(description="cases per state in the caller's whole queue (filters aside)")
+    supervision_tasks: int = Field(
+        default=0, description="county supervision acts waiting on the caller (GET /api/v1/supervision lists them)"
+    )
 
 
 class VerifyOut(BaseModel):

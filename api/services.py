@@ -42,6 +42,7 @@ from workflows.facts import actor_facts
 from workflows.models import CaseIdentifier
 from workflows.objections import ObjectionReceipt, raise_objection
 from workflows.oversight.live import verify_live
+from workflows.oversight.supervision import tasks_waiting
 from workflows.schemas import ApplicationIn
 from workflows.tasks import has_task
 from workflows.tracking import case_clocks, step_due, step_provisional
@@ -318,7 +319,10 @@ def queue(
     """The actor's queue as the API gives it."""
     page = queue_cases(session, env, actor, limit=limit, cursor=cursor, now=now, only=only)
     return QueueOut(
-        items=[summary(session, env, c) for c in page.cases], next_cursor=page.next_cursor, counts=page.counts
+        items=[summary(session, env, c) for c in page.cases],
+        next_cursor=page.next_cursor,
+        counts=page.counts,
+        supervision_tasks=tasks_waiting(session, actor=actor),
     )
 
 

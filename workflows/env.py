@@ -18,13 +18,14 @@ from engine.secrets import FieldCipher
 from engine.tables import Case
 from workflows import fund, notices, objections, registry
 from workflows.firing import Reaction
+from workflows.oversight import supervision
 from workflows.policy import Policy, Rules
 
 DEV_SECRET = "aidflow-development-secret-change-me"
 
 
 def _reactions() -> tuple[Reaction, ...]:
-    return (notices.post_on_entry, objections.record_outcome, fund.debit_grant)
+    return (notices.post_on_entry, objections.record_outcome, fund.debit_grant, supervision.on_decision)
 
 
 @dataclass(frozen=True)

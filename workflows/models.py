@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from engine.tables import UTCDateTime
@@ -192,3 +192,65 @@ class OfficialRelative(SQLModel, table=True):
     id_hash: str = Field(max_length=64, index=True)
     relation: str = Field(max_length=20)
     declared_at: datetime = _ts()
+
+
+class CountyFiling(SQLModel, table=True):
+    """备案: a decision made under delegation, filed by the township with the county and acknowledged there."""
+
+    __tablename__ = "county_filings"
+    __table_args__ = (
+        UniqueConstraint("case_id", name="uq_county_filings_case"),
+        Index("ix_county_filings_county", "county_code", "decided_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    decision: str = Field(max_length=10)  # approve | deny
+    decided_by: str = Field(max_length=64)
+    decided_at: datetime = _ts()
+    due_at: datetime = _ts()
+    region_code: str = Field(max_length=12)
+    township_code: str = Field(max_length=12)
+    county_code: str = Field(max_length=12)
+    filed_at: datetime | None = _ts(nullable=True)
+    filed_by: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = _ts(nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+
+
+class CountySample(SQLModel, table=True):
+    """P14: one month's draw of delegated decisions for the county's visits, with the seed that repeats it."""
+
+    __tablename__ = "county_samples"
+    __table_args__ = (UniqueConstraint("county_code", "month", name="uq_county_samples_month"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    county_code: str = Field(max_length=12)
+    month: str = Field(max_length=7)
+    seed: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ratio: str = Field(max_length=10)  # as the policy gave it, e.g. "0.30"
+    population: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    drawn: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    drawn_by: str = Field(max_length=64)
+    drawn_at: datetime = _ts()
+
+
+class CountyVisit(SQLModel, table=True):
+    """A county house visit due after a decision (P13 by rule, P14 by sample), and what it found."""
+
+    __tablename__ = "county_visits"
+    __table_args__ = (
+        UniqueConstraint("case_id", "reason", name="uq_county_visits_case_reason"),
+        Index("ix_county_visits_county", "county_code", "visited_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    county_code: str = Field(max_length=12)
+    reason: str = Field(max_length=20)  # filed_relative | objection_upheld | sample
+    sample_id: int | None = Field(default=None, foreign_key="county_samples.id")
+    created_at: datetime = _ts()
+    visit_date: str | None = Field(default=None, max_length=10)
+    findings: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    visited_by: str | None = Field(default=None, max_length=64)
+    visited_at: datetime | None = _ts(nullable=True)

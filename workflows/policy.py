@@ -262,6 +262,8 @@ class Rules:
     verification: VerificationRules = VerificationRules()  # 核对 (P4, P5, D6)
     expenditure_deductions: frozenset[str] = frozenset()  # E4: rigid spending the dibao income test deducts
     margin_income_multiple: Fraction = Fraction(3, 2)  # E3: 低保边缘 up to this x the standard
+    delegated_filing_wd: int = 5  # Delegation: a delegated decision is filed with the county within it
+    county_sample_ratio: Fraction = Fraction(3, 10)  # P14: the share of delegated decisions the county visits
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -286,6 +288,7 @@ class Rules:
     def parse(cls, raw: Mapping[str, Any]) -> Rules:
         std, review, emergency = raw["standard"], raw["review"], raw["emergency"]
         appeal = raw.get("appeal") or {}
+        supervision = raw.get("supervision") or {}
         stages = tuple(NoticeStage.from_json(s) for s in std["notice_stages"])
         names = [s.name for s in stages]
         if (
@@ -360,6 +363,8 @@ class Rules:
             verification=VerificationRules.parse(raw.get("verification") or {}),
             expenditure_deductions=_deductions(std.get("expenditure_deductions", [])),
             margin_income_multiple=_at_least_one(std.get("margin_income_multiple", "1.5"), "margin_income_multiple"),
+            delegated_filing_wd=_months(supervision.get("delegated_filing_wd", 5), "delegated_filing_wd"),
+            county_sample_ratio=_ratio(supervision.get("county_sample_ratio", "0.30")),
         )
 
 
@@ -375,6 +380,13 @@ def _at_least_one(raw: Any, name: str) -> Fraction:
     if found < 1:
         raise ValueError(f"{name} must be at least 1")
     return found
+
+
+def _ratio(raw: Any) -> Fraction:
+    share = Fraction(str(raw))
+    if not 0 < share <= 1:
+        raise ValueError(f"county_sample_ratio must be above 0 and at most 1, not {raw!r}")
+    return share
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from engine.tables import AuditEntry, Case
 from workflows import standard
 from workflows.base import AUDIT, CASES, FLAG_ACTIONS
 from workflows.oversight.signals import RULES, signals
+from workflows.oversight.supervision import late_filings
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -30,6 +31,7 @@ FLAG_RULES = {
     "refused_attempt": "工作人员的操作因回避或职责分离被拒绝 / "
     "an official was refused for recusal or separation of duties",
     "filed_relative": "申请家庭中有工作人员的近亲属 / the household has an official among its close relatives",
+    "filing_late": "乡镇审批决定未在规定工作日内报县备案 / a delegated decision was not filed with the county in time",
     **RULES,
 }
 
@@ -85,7 +87,12 @@ def _flag_rows(session: Session, actor: Actor, actions: Sequence[str]) -> Sequen
 
 
 def integrity_flags(
-    session: Session, *, actor: Actor, env: Env | None = None, only: FlagFilter | None = None
+    session: Session,
+    *,
+    actor: Actor,
+    env: Env | None = None,
+    only: FlagFilter | None = None,
+    now: datetime | None = None,
 ) -> list[FlagOut]:
     """What an inspector looks at first, in the actor's scope, newest first: missed clocks (as
     `overdue_flags`), officials refused for recusal or separation of duties (`refused_attempt`),
@@ -95,6 +102,21 @@ def integrity_flags(
     for case_id, action, state, at, reference, region, who, raw in _flag_rows(session, actor, ("refused", "recusal")):
         found.append(_entry_flag(action, state, at, region, who, raw, case_id, reference))
     found += _refused_filings(session, actor)
+    for filing, due in late_filings(session, actor=actor, now=now):
+        filed = filing.filed_at.isoformat() if filing.filed_at else "—"
+        found.append(
+            FlagOut(
+                application_id=filing.application_id,
+                reference=filing.reference,
+                kind="filing_late",
+                state=filing.decision,
+                at=due,
+                region_code=filing.region_code,
+                official=filing.filed_by or filing.decided_by,
+                detail=f"备案期限 / due {due.isoformat()}; 报备 / filed {filed}",
+                rule=FLAG_RULES["filing_late"],
+            )
+        )
     for s in signals(session, actor=actor, env=env):
         found.append(
             FlagOut(

@@ -16,6 +16,7 @@ from api.cli.backup import backup
 from api.cli.base import _database, _fail, _has_own_secret, _parse_moment, _safe_url, _settings, demo_key_file
 from api.cli.fund import fund_app
 from api.cli.payments import payments_app
+from api.cli.supervision import supervision_app
 from api.cli.verification import verification_app
 from api.settings import Settings
 from engine.access import SYSTEM
@@ -40,6 +41,7 @@ app.add_typer(payments_app, name="payments")
 app.add_typer(fund_app, name="fund")
 app.command("backup")(backup)
 app.add_typer(verification_app, name="verification")
+app.add_typer(supervision_app, name="supervision")
 
 
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")

@@ -191,9 +191,13 @@ async def flags_report(
     until: Annotated[datetime | None, Query(description="only flags before this moment")] = None,
     official: Annotated[str | None, Query(max_length=64, description="only flags naming this official")] = None,
     format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+    *,
+    now: Now,
 ) -> Any:
     only = FlagFilter(kind=kind, region=region, since=_aware(since), until=_aware(until), official=official)
-    found = await in_read_unit(state, lambda session: integrity_flags(session, actor=actor, env=state.env, only=only))
+    found = await in_read_unit(
+        state, lambda session: integrity_flags(session, actor=actor, env=state.env, only=only, now=now)
+    )
     if format == "xlsx":
         return Response(
             flags_xlsx(found), media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="flags.xlsx"'}

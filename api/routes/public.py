@@ -13,6 +13,7 @@ from api.schemas import PROBLEMS, ObjectionIn, ObjectionTrackOut, TrackOut
 from engine.errors import NotFound
 from workflows.notices import NoticeOut, running_notices
 from workflows.objections import ObjectionReceipt
+from workflows.standing import StandingList, standing_list
 from workflows.tracking import find_by_tracking_code, find_objection, objection_status, plain_status
 
 router = APIRouter(prefix="/api/v1", tags=["public 公开"], responses=PROBLEMS)
@@ -52,6 +53,17 @@ async def track(
 @router.get("/notices", response_model=list[NoticeOut], summary="公示栏 / notices running now")
 async def notices(state: StateDep, now: Now) -> list[NoticeOut]:
     return await in_read_unit(state, lambda session: list(running_notices(session, env=state.env, now=now)))
+
+
+@router.get(
+    "/notices/standing",
+    response_model=StandingList,
+    summary="长期公示 / a village's current beneficiaries, masked (特困 minors not listed)",
+)
+async def standing(
+    state: StateDep, now: Now, village: Annotated[str, Query(pattern=r"^\d{12}$", description="village code")]
+) -> StandingList:
+    return await in_read_unit(state, lambda session: standing_list(session, env=state.env, village=village, now=now))
 
 
 @router.post(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web import apply, cases, errors, finance, inspector, pages, public, receipts, reports
+from api.web import apply, cases, errors, finance, inspector, pages, public, receipts, reports, supervision
 from api.web.headers import SecurityHeaders
 from api.web.render import STATIC
 from api.web.sessions import PageState
@@ -26,6 +26,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(receipts.router)
     app.include_router(reports.router)
     app.include_router(finance.router)
+    app.include_router(supervision.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)
     app.add_middleware(PageState)

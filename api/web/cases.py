@@ -42,6 +42,8 @@ OTHER_ACTS = {
     "create": N_("登记申请"),
     "refused": N_("办理被拒绝"),
     "search_cases": N_("查询案件"),
+    "file_with_county": N_("报县备案"),
+    "acknowledge_filing": N_("县级确认备案"),
 }
 SYSTEM_NAME = N_("系统（到期自动办理）")
 

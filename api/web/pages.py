@@ -21,6 +21,7 @@ from engine.access import OFFICIAL_ROLES, Actor
 from engine.accounts import actor_for
 from engine.errors import TooManyRequests, Unauthenticated
 from engine.tables import User
+from workflows.oversight.supervision import tasks_waiting
 
 CSRF_FIELD = "csrf_token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -165,4 +166,6 @@ def queue(
             raise LoginRequired
         deps.require_official(actor)
         view = queue_view(session, state.env, actor, now=state.clock(), cursor=cursor or None, only=only)
-    return render(request, "queue.html", {"view": view, "aid_types": aid_types(), "cursor": cursor})
+        supervision = tasks_waiting(session, actor=actor)
+    context = {"view": view, "aid_types": aid_types(), "cursor": cursor, "supervision": supervision}
+    return render(request, "queue.html", context)

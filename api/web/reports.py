@@ -99,7 +99,7 @@ def flags_page(
         if actor is None:
             raise LoginRequired
         deps.require_official(actor)
-        found = integrity_flags(session, actor=actor, env=state.env, only=only)
+        found = integrity_flags(session, actor=actor, env=state.env, only=only, now=state.clock())
     lang = lang_of(request)
     params = "&".join(f"{k}={v}" for k, v in request.query_params.items() if k != "lang" and v)
     context = {

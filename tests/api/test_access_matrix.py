@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import ACCOUNTS, application_body, pass_village
-from tests.factories import TOWNSHIP
+from tests.factories import COUNTY, TOWNSHIP
 
 # Who reaches a case in VILLAGE (township TOWNSHIP, county COUNTY), submitted by applicant1.
 IN_SCOPE = {"applicant1", "village1", "village1b", "township1", "township1b", "county", "inspector", "admin"}
@@ -27,6 +27,8 @@ REACH_TOWNSHIP = {"township1", "township1b", "county", "inspector", "admin"}
 FUND_READERS = {"township1", "township1b", "county", "inspector", "admin"}
 FINANCE = {"township1", "township1b", "county", "admin"}
 FINANCE_ROLES = {"township_officer", "county_officer", "admin"}
+# Who reads the county's supervision of TOWNSHIP (its filings, visits and samples).
+SUPERVISION_READERS = {"township1", "township1b", "county", "inspector"}
 # Who can act on a case in village_review (so finds it in their queue).
 QUEUE_HAS_IT = {"village1", "village1b", "township1", "township1b"}
 
@@ -66,6 +68,16 @@ def expected(user: str, endpoint: str) -> int:
         "GET /api/v1/me": lambda: 200,
         # only an inspector whose region reaches the case; to anyone else the objection does not exist
         "GET /api/v1/objections/{objection_id}/contact": lambda: 200 if user == "inspector" else 404,
+        "GET /api/v1/supervision": lambda: 403 if not official else 200 if user in SUPERVISION_READERS else 404,
+        # no filing or visit exists: not found, whoever asks
+        "POST /api/v1/supervision/filings/{filing_id}/file": lambda: 404,
+        "POST /api/v1/supervision/filings/{filing_id}/acknowledge": lambda: 404,
+        "POST /api/v1/supervision/visits/{visit_id}": lambda: 404,
+        # the county's own officer draws its sample; to anyone else the county is not found
+        "POST /api/v1/supervision/samples": lambda: 201 if user == "county" else 404,
+        "GET /api/v1/supervision/samples/{sample_id}/verify": lambda: (
+            403 if not official else 200 if user == "county" else 404
+        ),
     }
     return table[endpoint]()
 
@@ -74,6 +86,7 @@ PUBLIC = {
     "POST /api/v1/auth/token",
     "GET /api/v1/track/{code}",
     "GET /api/v1/notices",
+    "GET /api/v1/notices/standing",
     "POST /api/v1/notices/{notice_id}/objections",
     "GET /healthz",
 }
@@ -110,6 +123,12 @@ _ENDPOINTS = [
     "POST /api/v1/reports/watchlist/{case_id}/follow-ups",
     "GET /api/v1/me",
     "GET /api/v1/objections/{objection_id}/contact",
+    "GET /api/v1/supervision",
+    "POST /api/v1/supervision/filings/{filing_id}/file",
+    "POST /api/v1/supervision/filings/{filing_id}/acknowledge",
+    "POST /api/v1/supervision/visits/{visit_id}",
+    "POST /api/v1/supervision/samples",
+    "GET /api/v1/supervision/samples/{sample_id}/verify",
 ]
 
 
@@ -181,6 +200,22 @@ def test_access_matrix(user: str, client: TestClient, token_for: Callable[[str],
         "GET /api/v1/me": lambda: client.get("/api/v1/me", headers=headers),
         "GET /api/v1/objections/{objection_id}/contact": lambda: client.get(
             f"/api/v1/objections/{objection_id}/contact", headers=headers
+        ),
+        "GET /api/v1/supervision": lambda: client.get(f"/api/v1/supervision?region={TOWNSHIP}", headers=headers),
+        "POST /api/v1/supervision/filings/{filing_id}/file": lambda: client.post(
+            "/api/v1/supervision/filings/1/file", headers=headers
+        ),
+        "POST /api/v1/supervision/filings/{filing_id}/acknowledge": lambda: client.post(
+            "/api/v1/supervision/filings/1/acknowledge", headers=headers
+        ),
+        "POST /api/v1/supervision/visits/{visit_id}": lambda: client.post(
+            "/api/v1/supervision/visits/1", json={"visit_date": "2026-09-28", "findings": "属实"}, headers=headers
+        ),
+        "POST /api/v1/supervision/samples": lambda: client.post(
+            "/api/v1/supervision/samples", json={"county": COUNTY, "month": "2026-08", "seed": 1}, headers=headers
+        ),
+        "GET /api/v1/supervision/samples/{sample_id}/verify": lambda: client.get(
+            "/api/v1/supervision/samples/1/verify", headers=headers
         ),
     }
     mismatches = []
