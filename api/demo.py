@@ -376,7 +376,7 @@ class Scenario:
         for label, village, steps in plans:
             self.plan(label, village, steps)
         self.plan("tekun", 3, [(5, "V", "submit", {})], aid_type="tekun")
-        ending = {"reason": "已恢复劳动能力 / able to work again"}
+        ending = {"reason": "已恢复劳动能力 / able to work again", "ground": "work_capacity"}
         # T5: the 特困 decision sets the care level and the support mode
         tekun_ap = {"monthly_amount_fen": 91_000, "care_level": "independent", "support_mode": "home"}
         tekun_paid = [*paid[:-1], (25, "T2", "approve", tekun_ap)]

@@ -143,13 +143,14 @@ def payments_reconcile(file: Path) -> None:
     typer.echo(
         f"paid {result.paid}, failed {result.failed}, unchanged {result.unchanged}, unknown {len(result.unknown)}, "
         f"not exported {len(result.not_exported)}, conflicting {len(result.conflicting)}, "
-        f"invalid {len(result.invalid)} (sha256 {result.sha256})"
+        f"invalid {len(result.invalid)}, stale {len(result.stale)} (sha256 {result.sha256})"
     )
     for label, refs in (
         ("无法匹配 / unknown", result.unknown),
         ("尚未导出 / not exported", result.not_exported),
         ("状态冲突 / conflicting", result.conflicting),
         ("无效行 / invalid rows", result.invalid),
+        ("已处理过的旧结果 / stale (this file was already applied; the line has moved on)", result.stale),
     ):
         for ref in refs:
             typer.echo(f"  {label}: {ref}")

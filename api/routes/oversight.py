@@ -19,7 +19,7 @@ from workflows.fund import FundOut, FundStatement, fund_ledger, fund_statement
 from workflows.objections import objection_contact
 from workflows.oversight.monthly import MonthlyReport, monthly_report, monthly_xlsx
 from workflows.oversight.watchlist import WatchOut, record_follow_up, watch_list
-from workflows.payments import PaymentLineOut, payment_lines
+from workflows.payments import PaymentLineOut, read_payment_lines
 from workflows.reports import FlagFilter, FlagOut, flags_xlsx, integrity_flags
 from workflows.settlement import ReconcileResult, export_bank_file, pay_by_hand, reconcile
 
@@ -84,12 +84,17 @@ async def verify_checkpoint(
 @router.get("/payments", response_model=list[PaymentLineOut], summary="发放明细 / payment lines in my scope")
 async def payments(
     state: StateDep,
-    actor: Official,
+    _official: Official,
+    caller: CallerDep,
+    now: Now,
     month: Annotated[str, Query(pattern=MONTH, description="YYYY-MM")],
     township: Annotated[str | None, Query(pattern=REGION, description="one township only")] = None,
 ) -> list[PaymentLineOut]:
-    return await in_read_unit(
-        state, lambda session: payment_lines(session, actor=actor, month=month, env=state.env, township=township)
+    # Names, villages and masked accounts are personal data: the reading goes on the trail.
+    return await caller.write(
+        lambda session, actor: read_payment_lines(
+            session, actor=actor, month=month, env=state.env, now=now, township=township
+        )
     )
 
 

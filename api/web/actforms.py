@@ -42,6 +42,8 @@ LABELS: dict[str, str] = {
     "county_override": N_("县级一事一议批准"),
     "aid_type": N_("转为救助类型"),
     "finding": N_("核查结论"),
+    "ground": N_("终止事由"),
+    "school": N_("是否在校就读"),
     "comment": N_("附言（可不填）"),
 }
 
@@ -49,6 +51,19 @@ CHOICES: dict[str, list[tuple[str, str]]] = {
     "mode": [("household", N_("整户保障")), ("single_person", N_("单人保障"))],
     "care_level": [("independent", N_("生活自理")), ("partial", N_("部分失能")), ("dependent", N_("完全失能"))],
     "support_mode": [("home", N_("分散供养")), ("institution", N_("集中供养"))],
+    # T6: the grounds an official may choose (unclaimed payments end support through the payment run).
+    "ground": [
+        ("death", N_("死亡或被宣告失踪")),
+        ("work_capacity", N_("具备或恢复劳动能力（含年满十八周岁）")),
+        ("prison", N_("在监狱服刑")),
+        ("no_longer_qualifies", N_("收入、财产不再符合条件")),
+        ("supporter_able", N_("义务人有了履行义务能力")),
+        ("voluntary", N_("本人自愿退出")),
+        ("unreachable", N_("失去联系六个月以上")),
+        ("non_cooperation", N_("不配合核查")),
+        ("fraud", N_("骗取救助")),
+    ],
+    "school": [("left_school", N_("已不在校")), ("in_school", N_("仍在校就读"))],
 }
 
 # Words a guard's reason uses for a field (its Chinese side): the reason is shown beside that field.
@@ -69,6 +84,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "county_override": ("一事一议", "再次救助"),
     "care_level": ("护理", "care_level"),
     "support_mode": ("供养方式",),
+    "ground": ("终止保障的事由", "payment run"),
+    "school": ("在校",),
 }
 
 
