@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -79,18 +79,18 @@ def payable_amount(env: Env, case: Case, month: str) -> int | None:
     if month < start or (case.data.get("termination") or {}).get("ground") == review.UNCLAIMED:
         return None  # D3: support ended for unclaimed payments makes no further line
     exited = case.data.get("exited")
-    if exited and month > last_paid_month(env, case, exited):
+    if exited and month > last_paid_month(env, case.region_code, exited):
         return None
     return amount
 
 
-def last_paid_month(env: Env, case: Case, exited: dict[str, Any]) -> str:
+def last_paid_month(env: Env, region_code: str, exited: Mapping[str, Any]) -> str:
     """The last month an exited case is paid: the month it left, or after a voluntary exit the policy's
     months more (E7)."""
-    left = datetime.fromisoformat(exited["at"])
+    left = datetime.fromisoformat(str(exited["at"]))
     if exited.get("how") != "voluntary" and exited.get("ground") != "voluntary":
         return month_of(left)
-    extra = env.rules(case.region_code, left).voluntary_exit_months
+    extra = env.rules(region_code, left).voluntary_exit_months
     return month_of(add_months(local_midnight(local_date(left).replace(day=1)), extra))
 
 

@@ -21,6 +21,7 @@ from workflows.models import PaymentLine
 from workflows.payments import payment_lines, run_payments
 from workflows.policy import Override
 from workflows.recovery import record_recovery
+from workflows.reports import integrity_flags
 from workflows.settlement import export_bank_file, reconcile
 
 TOWNSHIP = "341122100000"
@@ -144,6 +145,9 @@ def test_E7_a_voluntary_exit_pays_the_policys_months_after_it_once_each(flow: Fl
     assert made == {"2026-11": 1, "2026-12": 1, "2027-01": 1, "2027-02": 0}
     assert [run(flow, m, local(f"{m}-20")) for m in months_from("2026-11", 4)] == [0, 0, 0, 0], "exactly once"
     assert sorted(lines_of(flow, case_id)) == ["2026-11", "2026-12", "2027-01"]
+    with flow.session(write=False) as s:
+        found = integrity_flags(s, actor=flow.world.inspector, env=flow.env)
+    assert [f for f in found if f.kind == "paid_after_exit"] == [], "the months E7 pays are not paid after exit"
 
 
 def test_E7_the_months_after_a_voluntary_exit_are_policy(now: datetime, db: Any, world: Any) -> None:
