@@ -21,7 +21,7 @@ from workflows.models import PaymentLine
 from workflows.payments import payment_lines, run_payments
 from workflows.policy import Override
 from workflows.recovery import record_recovery
-from workflows.reports import integrity_flags
+from workflows.reports import FLAG_RULES, integrity_flags, overdue_flags
 from workflows.settlement import export_bank_file, reconcile
 
 TOWNSHIP = "341122100000"
@@ -107,6 +107,9 @@ def test_D3_six_months_unclaimed_in_a_row_end_support_and_the_next_run_pays_noth
         ).one()
         assert (fired.actor, fired.from_state, fired.to_state) == ("system", "active", "exited")
     assert run(flow, "2027-06") == 1, "only the household still supported"
+    with flow.session(write=False) as s:
+        shown = [f for f in overdue_flags(s, actor=flow.world.inspector) if f.kind == "unclaimed"]
+    assert [(f.application_id, f.rule) for f in shown] == [(unclaimed, FLAG_RULES["unclaimed"])]
 
 
 def test_D3_a_month_paid_in_between_breaks_the_run_of_unclaimed_months(flow: Flow, now: datetime) -> None:
