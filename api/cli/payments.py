@@ -41,7 +41,7 @@ def payments_run(
     settings = _settings()
     env = Env.load(settings.policy, settings.secret_key)
     db = _database(settings)
-    created = already = retried = held = total = 0
+    created = already = retried = held = ended = total = 0
     after = 0
     now = utcnow()
     with db.session(write=False) as session:
@@ -75,6 +75,7 @@ def payments_run(
                 already += part.already
                 retried += part.retried
                 held += part.held
+                ended += part.ended_unclaimed
                 total = part.total_fen
                 after = part.last_case_id
                 if part.done:
@@ -83,6 +84,7 @@ def payments_run(
         _fail(exc.detail)
     typer.echo(
         f"{month}: created {created}, already present {already}, retried {retried}, held {held}, total {total} fen"
+        + (f"; support ended for unclaimed payments (D3): {ended}" if ended else "")
     )
 
 

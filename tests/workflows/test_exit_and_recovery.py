@@ -18,6 +18,7 @@ from engine.tables import AuditEntry
 from tests.workflows.support import Flow, household, local, make_env
 from workflows.fund import fund_ledger
 from workflows.models import PaymentLine
+from workflows.oversight.live import verify_live
 from workflows.payments import payment_lines, run_payments
 from workflows.policy import Override
 from workflows.recovery import record_recovery
@@ -110,6 +111,8 @@ def test_D3_six_months_unclaimed_in_a_row_end_support_and_the_next_run_pays_noth
     with flow.session(write=False) as s:
         shown = [f for f in overdue_flags(s, actor=flow.world.inspector) if f.kind == "unclaimed"]
     assert [(f.application_id, f.rule) for f in shown] == [(unclaimed, FLAG_RULES["unclaimed"])]
+    with flow.session(write=False) as s:
+        assert verify_live(s).ok, verify_live(s).why
 
 
 def test_D3_a_month_paid_in_between_breaks_the_run_of_unclaimed_months(flow: Flow, now: datetime) -> None:
@@ -252,6 +255,8 @@ def test_D4_a_recovery_goes_into_the_fund_and_the_fine_must_be_one_to_three_time
     ]
     recorded = [(e.to_state, json.loads(e.data)["fine_fen"], json.loads(e.data)["fine_multiple"]) for e in entries]
     assert recorded == [("active", 200_000, "2"), ("exited", 0, None)]
+    with flow.session(write=False) as s:
+        assert verify_live(s).ok, "each recovery's fund entry has its entry on the trail"
 
 
 def test_D4_no_recovery_on_a_case_that_was_never_supported(flow: Flow, now: datetime) -> None:
