@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from engine import auditlog
 from engine.access import SYSTEM, Actor, Role
 from engine.calendar import SHANGHAI, add_months, local_date
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, StaleVersion, TransitionNotAllowed
 from engine.queue import visible_clause
 from engine.tables import Case, Region
 from workflows import review
@@ -291,22 +291,25 @@ def end_unclaimed(session: Session, *, env: Env, actor: Actor, month: str, now: 
             for m in window
         ):
             continue
-        decision = decide(env, case, SYSTEM, "end_unclaimed")
         months = sorted(window)
-        fire_act(
-            session,
-            env=env,
-            case=case,
-            decision=decision,
-            data={
-                "ground": review.UNCLAIMED,
-                "months": months,
-                "reason": f"连续 {needed} 个月（{months[0]} 至 {months[-1]}）发放失败且未领取 / "
-                f"unclaimed for {needed} months in a row ({months[0]} to {months[-1]}): the bank could not pay",
-            },
-            version=case.version,
-            now=now,
-        )
+        try:
+            decision = decide(env, case, SYSTEM, "end_unclaimed")
+            fire_act(
+                session,
+                env=env,
+                case=case,
+                decision=decision,
+                data={
+                    "ground": review.UNCLAIMED,
+                    "months": months,
+                    "reason": f"连续 {needed} 个月（{months[0]} 至 {months[-1]}）发放失败且未领取 / "
+                    f"unclaimed for {needed} months in a row ({months[0]} to {months[-1]}): the bank could not pay",
+                },
+                version=case.version,
+                now=now,
+            )
+        except (StaleVersion, TransitionNotAllowed):
+            continue  # another run (or an official) moved the case first: nothing is written for it here
         ended += 1
     return ended
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from datetime import date, datetime
 from typing import Any
 
@@ -263,3 +264,38 @@ def test_D4_no_recovery_on_a_case_that_was_never_supported(flow: Flow, now: date
     case_id = flow.submit(household(), now)
     with flow.session() as s, pytest.raises(Conflict):
         record_recovery(s, env=flow.env, actor=flow.world.boss, case_id=case_id, amount_fen=1, reason="x", now=now)
+
+
+def test_D3_two_runs_at_once_end_an_unclaimed_support_once(now: datetime, db: Any, world: Any) -> None:
+    flow = Flow(db, make_env(Override("", date(2020, 1, 1), {"review": {"unclaimed_cancel_months": 2}})), world)
+    case_id = flow.to_active(household(serial=1, bank_account=ACCOUNTS[0]), now)
+    for month in months_from("2026-11", 2):
+        run(flow, month)
+        settle(flow, month, local(f"{month}-20"), failing={case_id})
+    barrier = threading.Barrier(2)
+    ended: list[int] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=30)
+            with flow.session() as s:
+                ended.append(
+                    run_payments(
+                        s, env=flow.env, month="2027-01", actor=SYSTEM, now=local("2027-01-01")
+                    ).ended_unclaimed
+                )
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert sorted(ended) == [0, 1]
+    with flow.session(write=False) as s:
+        fired = s.exec(select(AuditEntry).where(AuditEntry.action == "end_unclaimed")).all()
+    assert len(fired) == 1
+    assert flow.state(case_id) == "exited"
