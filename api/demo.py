@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -15,7 +15,7 @@ from api.services import run_timers
 from api.settings import Settings
 from engine.access import SYSTEM, Actor
 from engine.accounts import actor_for, add_region, add_user
-from engine.calendar import add_months, local_date
+from engine.calendar import SHANGHAI, add_months, local_date
 from engine.database import Database
 from engine.secrets import id_check_char
 from engine.tables import Case, Region, User, utcnow
@@ -27,7 +27,7 @@ from workflows.models import CountyFiling, CountyVisit, Notice
 from workflows.objections import raise_objection
 from workflows.oversight.relatives import declare_relative
 from workflows.oversight.supervision import acknowledge_filing, draw_sample, file_with_county, record_visit
-from workflows.payments import month_of, month_start
+from workflows.payments import month_of, month_start, run_payments
 from workflows.schemas import ApplicationIn
 
 PASSWORD = "demo-2026"
@@ -62,8 +62,15 @@ def _officials() -> list[tuple[str, str, str, str]]:
     for i, (code, name) in enumerate(VILLAGES, start=1):
         people.append((f"village{i}_a", "village_officer", code, f"{name}村委会 赵委员"))
         people.append((f"village{i}_b", "village_officer", code, f"{name}村委会 钱委员"))
+    # One person with two accounts: a village committee member who moved to the township office and kept
+    # the old account (the demo's "one person at two stages" signal).
+    people.append(("township1_c", "township_officer", TOWNSHIPS[0][0], "新安镇民政办 钱干事"))
     people.append(("applicant1", "applicant", VILLAGES[0][0], "王秀英"))
     return people
+
+
+SAME_PERSON = ("village2_b", "township1_c")  # one identity number on two accounts
+OFFICIAL_EMAILS = {"village3_a": "zhao.weiyuan@laian.example.cn"}  # a household gives it as its own (a signal)
 
 
 def id_number(rng: random.Random, region: str, born: date) -> str:
@@ -85,7 +92,9 @@ def seed(db: Database, settings: Settings, *, now: datetime | None = None) -> Lo
         for code, name in [COUNTY, *TOWNSHIPS, *VILLAGES]:
             add_region(session, code=code, name=name, actor=SYSTEM, now=start)
         hashed = hash_password(PASSWORD)
+        twice = id_number(random.Random(7), VILLAGES[1][0], date(1985, 5, 5))
         for username, role, region, name in people:
+            same = username in SAME_PERSON
             add_user(
                 session,
                 username=username,
@@ -95,6 +104,9 @@ def seed(db: Database, settings: Settings, *, now: datetime | None = None) -> Lo
                 actor=SYSTEM,
                 now=start,
                 display_name=name,
+                email=OFFICIAL_EMAILS.get(username),
+                id_number_enc=env.cipher.encrypt(twice) if same else None,
+                id_number_hash=env.cipher.lookup_hash(twice) if same else None,
             )
         for code, _name in TOWNSHIPS:
             deposit_fund(session, env=env, township_code=code, amount_fen=2_000_000, actor=SYSTEM, now=start)
@@ -177,10 +189,12 @@ class Scenario:
         draft: bool = False,
         extra: dict[str, Any] | None = None,
         relative_of: str | None = None,
+        clock: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         """Steps: (days before now, username, action, data); the first one submits. `extra` adds to the
         application (a phone or bank account shared with another household); `relative_of` names an official
-        who has declared the household's second member a close relative (人情保 signals to find)."""
+        who has declared the household's second member a close relative (人情保 signals to find); `clock`
+        sets the local time of day (hour, minute) of a step, by its index, on the day it falls."""
         village = VILLAGES[village_index][0]
         township = 1 if village_index < 2 else 2
         v_a, v_b = f"village{village_index + 1}_a", f"village{village_index + 1}_b"
@@ -191,6 +205,7 @@ class Scenario:
             "T2": f"township{township}_b",
             "C": "county_officer",
             "A": "applicant1",
+            "X": "township1_c",
         }
         self.counter += 1
         order = self.counter
@@ -264,7 +279,14 @@ class Scenario:
                     now=at,
                 )
 
-            self.events.append((self.now - timedelta(days=days, minutes=-offset), order, step))
+            self.events.append((self._when(days, offset, (clock or {}).get(offset)), order, step))
+
+    def _when(self, days: int, offset: int, clock: tuple[int, int] | None) -> datetime:
+        at = self.now - timedelta(days=days, minutes=-offset)
+        if clock is None:
+            return at
+        day = local_date(at)
+        return datetime(day.year, day.month, day.day, *clock, tzinfo=SHANGHAI).astimezone(UTC)
 
     def verify(self, session: Session, case: Case, actor: Actor, at: datetime, found: dict[str, Any]) -> None:
         """核对: a report on each member as the household declared it, or with `found` for the first member."""
@@ -313,7 +335,7 @@ class Scenario:
         )
         self.plan(
             "signal_empty_paperwork",
-            0,
+            2,
             [
                 (6, "T", "submit", {}),
                 (6, "T", "grant_emergency", {"amount_fen": 90_000}),
@@ -321,6 +343,40 @@ class Scenario:
             ],
             aid_type="emergency",
         )
+        # a house visit signed off at 22:30
+        self.plan("signal_after_hours", 1, [(6, "V", "submit", {}), (4, "V", "village_pass", vp)], clock={1: (22, 30)})
+        # village2_b signs the village stage; the same person, as township1_c, the township's opinion
+        tp = {"opinion": "经核查，家庭收入与财产符合条件 / verified: income and assets qualify"}
+        self.plan(
+            "signal_two_stages",
+            1,
+            [(14, "V", "submit", {}), (12, "V2", "village_pass", vp), (2, "X", "township_pass", tp)],
+        )
+        # next month's payroll is prepared at 09:00; at 10:00 the same day a supported household leaves
+        self.events.append((self._when(6, 0, (9, 0)), 0, self._prepare_next_payroll))
+        self.plan(
+            "signal_paid_after_exit",
+            0,
+            [
+                *paid,
+                (
+                    6,
+                    "T",
+                    "terminate",
+                    {"reason": "收入超过标准 / income above the standard", "ground": "no_longer_qualifies"},
+                ),
+            ],
+            clock={len(paid): (10, 0)},
+        )
+        # a household gives a village officer's own e-mail as its contact
+        official_mail = {"applicant": {"email": OFFICIAL_EMAILS["village3_a"]}}
+        self.plan("signal_shared_with_official", 2, [(5, "V", "submit", {})], extra=dict(official_mail))
+
+    def _prepare_next_payroll(self, session: Session, at: datetime) -> None:
+        """The run for the month after `at` (payroll is prepared before its month starts)."""
+        day = local_date(at)
+        month = f"{day.year + day.month // 12:04d}-{day.month % 12 + 1:02d}"
+        run_payments(session, env=self.env, month=month, actor=SYSTEM, now=at)
 
     def _supervise(self) -> None:
         """备案 and the county's checks: the decisions of 25 days ago filed the next day and acknowledged,
@@ -482,7 +538,7 @@ class Scenario:
         for label, village, steps in plans:
             self.plan(label, village, steps)
         self.plan("tekun", 3, [(5, "V", "submit", {})], aid_type="tekun")
-        ending = {"reason": "已恢复劳动能力 / able to work again"}
+        ending = {"reason": "已恢复劳动能力 / able to work again", "ground": "work_capacity"}
         # T5: the 特困 decision sets the care level and the support mode
         tekun_ap = {
             "monthly_amount_fen": 91_000,
@@ -509,7 +565,7 @@ class Scenario:
             aid_type="tekun",
         )
         emergencies: list[tuple[str, int, list[tuple[int, str, str, dict[str, Any]]]]] = [
-            ("emergency_reported", 0, [(1, "T", "submit", {})]),
+            ("emergency_reported", 2, [(1, "T", "submit", {})]),
             ("emergency_paid", 2, [(2, "T", "submit", {}), (2, "T", "grant_emergency", {"amount_fen": 200_000})]),
             (
                 "county_emergency_approval",
@@ -521,7 +577,7 @@ class Scenario:
             ),
             (
                 "notice_post",
-                1,
+                3,
                 [
                     (4, "T", "submit", {}),
                     (4, "T", "grant_emergency", {"amount_fen": 150_000}),
@@ -533,7 +589,7 @@ class Scenario:
         emergencies += [
             (
                 "closed",
-                0,
+                3,
                 [
                     (20, "T", "submit", {}),
                     (20, "T", "grant_emergency", {"amount_fen": 100_000}),

@@ -74,7 +74,10 @@ ACTION_EXAMPLES: dict[str, dict[str, Any]] = {
         "data": {"finding": "经核实，异议不成立 / verified: the objection is unfounded"},
     },
     "refer_to_county": {"version": 2, "data": {"reason": "超出乡镇审批限额 / over the township's limit"}},
-    "terminate": {"version": 9, "data": {"reason": "家庭收入已超过标准 / income now above the standard"}},
+    "terminate": {
+        "version": 9,
+        "data": {"reason": "家庭收入已超过标准 / income now above the standard", "ground": "no_longer_qualifies"},
+    },
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from sqlmodel import Session
 
 from engine.access import Actor, Role
 from engine.calendar import SHANGHAI, local_date
+from engine.errors import InvalidInput
 from engine.tables import AuditEntry, Case
 from workflows import aidtypes, registry
 from workflows.guards import age_on, birth_date, members
@@ -96,6 +98,17 @@ def household_hashes(case: Case) -> list[str]:
 
 def local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def month_start(month: str) -> datetime:
+    """The first moment (Asia/Shanghai) of a month given as YYYY-MM."""
+    found = _MONTH.match(month)
+    if found is None:
+        raise InvalidInput(f"月份格式应为 YYYY-MM / month must be YYYY-MM: {month!r}")
+    return local_midnight(date(int(found[1]), int(found[2]), 1))
 
 
 def end_of_day(day: date) -> datetime:

@@ -103,7 +103,7 @@ def facts_for(
 ) -> dict[str, Any]:
     """What the guards of `action` need from the database, looked up before firing."""
     facts: dict[str, Any] = {"rules": env.rules(case.region_code, now)}
-    if action in ("submit", "village_pass", "approve"):
+    if action in ("submit", "village_pass", "approve", "terminate"):
         numbers = {
             str(m.get("id_hash")): env.cipher.decrypt(str(m["id_enc"])) for m in members(case.data) if m.get("id_enc")
         }
@@ -112,7 +112,7 @@ def facts_for(
             for m in members(case.data)
             if not m.get("id_enc") or not valid_id_number(numbers[str(m.get("id_hash"))])
         ]
-        # T2, T8: ages on the day of the act, from the birth date the identity number carries.
+        # T2, T6, T8: ages on the day of the act, from the birth date the identity number carries.
         facts["birth_dates"] = {hashed: born for hashed, n in numbers.items() if (born := birth_date(n))}
     if action == "village_pass" and isinstance(data.get("investigators"), list):
         names = sorted({n.strip() for n in data["investigators"] if isinstance(n, str) and n.strip()})

@@ -23,7 +23,7 @@ from engine.runtime import TransitionRecord
 from engine.tables import Case, Region, RoleGrant, User
 from workflows import emergency
 from workflows.bankfile import yuan
-from workflows.base import FUNDS, household_hashes, insert_or_skip, role_of
+from workflows.base import FUNDS, household_hashes, insert_or_skip, month_start, role_of
 from workflows.fields import FEN_LIMIT
 from workflows.models import (
     EmergencyGrant,
@@ -248,8 +248,6 @@ def fund_ledger(session: Session, *, actor: Actor, region: str, limit: int = 500
 
 def fund_statement(session: Session, *, actor: Actor, region: str, month: str) -> FundStatement:
     """A month's statement of a fund: the opening balance, each kind's sum, the closing balance."""
-    from workflows.payments import month_start
-
     _fund_region(session, region)
     _require_reader(actor, region)
     start = month_start(month)

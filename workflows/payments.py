@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from datetime import date, datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -13,15 +12,18 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from engine import auditlog
-from engine.access import Actor, Role
+from engine.access import SYSTEM, Actor, Role
 from engine.calendar import SHANGHAI, add_months, local_date
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, StaleVersion, TransitionNotAllowed
 from engine.queue import visible_clause
 from engine.tables import Case, Region
 from workflows import review
 from workflows.base import CASES, LINES, insert_or_skip, local_midnight, role_of
+from workflows.base import month_start as month_start  # kept importable from here
 from workflows.common import OBJECTION_REVIEW
+from workflows.firing import decide, fire_act
 from workflows.models import PaymentLine
+from workflows.policy import VOLUNTARY_EXIT_MONTHS_MAX
 from workflows.spec import StandardSpec, TemporarySpec
 from workflows.temporary import GRANTED as TEMPORARY_GRANTED
 
@@ -36,6 +38,7 @@ class PaymentRunResult(BaseModel):
     total_fen: int
     retried: int = 0
     held: int = 0
+    ended_unclaimed: int = 0
     last_case_id: int = 0
     done: bool = True
 
@@ -59,16 +62,6 @@ class PaymentLineOut(BaseModel):
     failed_at: datetime | None
 
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-def month_start(month: str) -> datetime:
-    found = _MONTH.match(month)
-    if found is None:
-        raise InvalidInput(f"月份格式应为 YYYY-MM / month must be YYYY-MM: {month!r}")
-    return local_midnight(date(int(found[1]), int(found[2]), 1))
-
-
 def month_of(moment: datetime) -> str:
     local = moment.astimezone(SHANGHAI)
     return f"{local.year:04d}-{local.month:02d}"
@@ -87,10 +80,22 @@ def payable_amount(env: Env, case: Case, month: str) -> int | None:
     start = month_of(
         add_months(local_midnight(local_date(at).replace(day=1)), env.rules(case.region_code, at).payment_start_months)
     )
+    if month < start or (case.data.get("termination") or {}).get("ground") == review.UNCLAIMED:
+        return None  # D3: support ended for unclaimed payments makes no further line
     exited = case.data.get("exited")
-    if month < start or (exited and month > month_of(datetime.fromisoformat(exited["at"]))):
+    if exited and month > last_paid_month(env, case.region_code, exited):
         return None
     return amount
+
+
+def last_paid_month(env: Env, region_code: str, exited: Mapping[str, Any]) -> str:
+    """The last month an exited case is paid: the month it left, or after a voluntary exit the policy's
+    months more (E7)."""
+    left = datetime.fromisoformat(str(exited["at"]))
+    if exited.get("how") != "voluntary" and exited.get("ground") != "voluntary":
+        return month_of(left)
+    extra = env.rules(region_code, left).voluntary_exit_months
+    return month_of(add_months(local_midnight(local_date(left).replace(day=1)), extra))
 
 
 NO_ACCOUNT = "无银行账户，补录后发放 / no bank account on file: paid once one is recorded"
@@ -146,6 +151,9 @@ def run_payments(
             f"最多只能提前 {ahead} 个月发放（{latest} 及以前的月份）/ "
             f"a month can be run at most {ahead} month(s) ahead (up to {latest}): {month}"
         )
+    ended = 0
+    if after_case_id == 0:
+        ended = end_unclaimed(session, env=env, actor=actor, month=month, now=now)
     retried = _retry_failed(session, actor=actor, month=month, now=now) if after_case_id == 0 else 0
     query = payable_cases(month).where(col(Case.id) > after_case_id).order_by(col(Case.id))
     if not actor.is_system:
@@ -208,6 +216,7 @@ def run_payments(
             "already": already,
             "retried": retried,
             "held": held,
+            "ended_unclaimed": ended,
             "total_fen": total,
             "after_case_id": after_case_id,
             "last_case_id": last,
@@ -221,6 +230,7 @@ def run_payments(
         total_fen=total,
         retried=retried,
         held=held,
+        ended_unclaimed=ended,
         last_case_id=last,
         done=done,
     )
@@ -229,11 +239,13 @@ def run_payments(
 def payable_cases(month: str) -> Any:
     """The cases a run for `month` looks at: those paid now, and those that left since it began."""
     start = month_start(month)
+    # E7: a case that left voluntarily is paid some months more (at most the policy's bound).
+    left_since = add_months(start, -VOLUNTARY_EXIT_MONTHS_MAX)
     standard = and_(
         CASES.workflow == StandardSpec.key,
         or_(
             CASES.state.in_(sorted(review.PAID_STATES | {OBJECTION_REVIEW})),
-            and_(CASES.state == review.EXITED, CASES.updated_at >= start),
+            and_(CASES.state == review.EXITED, CASES.updated_at >= left_since),
         ),
     )
     # granted temporary aid: its instalments are at most the policy's months after the decision
@@ -247,6 +259,69 @@ def count_payable(session: Session, *, month: str, actor: Actor) -> int:
     if not actor.is_system:
         query = query.where(visible_clause(actor))
     return int(session.connection().execute(core_select(func.count()).select_from(query.subquery())).scalar_one())
+
+
+def _previous_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:])
+    return f"{year - (number == 1):04d}-{(number - 2) % 12 + 1:02d}"
+
+
+def end_unclaimed(session: Session, *, env: Env, actor: Actor, month: str, now: datetime) -> int:
+    """D3: a case whose latest months before `month` all went unclaimed (each line failed at the bank
+    and none paid since), as many in a row as the policy says, has its support ended by the system.
+
+    A line counts as unclaimed when it is failed, or retried (pending or exported again) and not paid."""
+    lengths = [r.unclaimed_cancel_months for r in env.policy.all_rules() if r.unclaimed_cancel_months]
+    if not lengths:
+        return 0
+    unclaimed = and_(LINES.c.status != PAID, or_(LINES.c.status == FAILED, LINES.c.attempt > 1), LINES.c.month < month)
+    candidates = (
+        core_select(LINES.c.case_id).where(unclaimed).group_by(LINES.c.case_id).having(func.count() >= min(lengths))
+    )
+    query = select(Case).where(
+        col(Case.id).in_(candidates),
+        CASES.state.in_([review.ACTIVE, review.UNDER_REVIEW, review.GRACE_PERIOD]),
+    )
+    if not actor.is_system:
+        query = query.where(visible_clause(actor))
+    ended = 0
+    for case in session.exec(query.order_by(col(Case.id))).all():
+        needed = env.rules(case.region_code, now).unclaimed_cancel_months
+        lines = session.exec(
+            select(PaymentLine).where(PaymentLine.case_id == case.id, col(PaymentLine.month) < month)
+        ).all()
+        if not needed or not lines:
+            continue
+        by_month = {line.month: line for line in lines}
+        window = [max(by_month)]
+        while len(window) < needed:
+            window.append(_previous_month(window[-1]))
+        if not all(
+            (m in by_month and by_month[m].status != PAID and (by_month[m].status == FAILED or by_month[m].attempt > 1))
+            for m in window
+        ):
+            continue
+        months = sorted(window)
+        try:
+            decision = decide(env, case, SYSTEM, "end_unclaimed")
+            fire_act(
+                session,
+                env=env,
+                case=case,
+                decision=decision,
+                data={
+                    "ground": review.UNCLAIMED,
+                    "months": months,
+                    "reason": f"连续 {needed} 个月（{months[0]} 至 {months[-1]}）发放失败且未领取 / "
+                    f"unclaimed for {needed} months in a row ({months[0]} to {months[-1]}): the bank could not pay",
+                },
+                version=case.version,
+                now=now,
+            )
+        except (StaleVersion, TransitionNotAllowed):
+            continue  # another run (or an official) moved the case first: nothing is written for it here
+        ended += 1
+    return ended
 
 
 def _release_or_keep_held(session: Session, *, case: Case, month: str, actor: Actor, now: datetime) -> int:
@@ -274,6 +349,8 @@ def _retry_failed(session: Session, *, actor: Actor, month: str, now: datetime) 
     conn = session.connection()
     retried = 0
     for line, case in session.exec(query.order_by(col(PaymentLine.id))).all():
+        if (case.data.get("termination") or {}).get("ground") == review.UNCLAIMED:
+            continue  # D3: support ended for it; paid by hand if the household comes forward
         reason = line.failure_reason
         # Conditional on the status: of two runs at once, only one moves a line and records it.
         moved = conn.execute(
@@ -356,3 +433,35 @@ def payment_lines(
         )
         for line, case in rows
     ]
+
+
+def read_payment_lines(
+    session: Session,
+    *,
+    actor: Actor,
+    month: str,
+    env: Env,
+    now: datetime,
+    township: str | None = None,
+    where: str = "api",
+) -> list[PaymentLineOut]:
+    """The month's lines as an official reads them (names, villages, masked accounts: personal data),
+    the reading recorded on the trail in the same unit of work."""
+    lines = payment_lines(session, actor=actor, month=month, env=env, township=township)
+    auditlog.append(
+        session,
+        at=now,
+        actor=actor.username,
+        role=role_of(actor),
+        action="payments_read",
+        region_code=township or "",
+        data={
+            "month": month,
+            "township": township,
+            "where": where,
+            "count": len(lines),
+            "application_ids": sorted({line.application_id for line in lines}),
+        },
+    )
+    session.flush()
+    return lines

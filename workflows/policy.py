@@ -86,6 +86,27 @@ def _months(raw: Any, name: str) -> int:
     return raw
 
 
+VOLUNTARY_EXIT_MONTHS_MAX = 3  # E7: the seed's range is 1-3 months
+
+
+def _exit_months(raw: Any) -> int:
+    """E7: the seed says 1-3 months; 0 (nothing after the exit) is a region's choice too."""
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= VOLUNTARY_EXIT_MONTHS_MAX:
+        raise ValueError(
+            f"voluntary_exit_months must be a whole number from 0 to {VOLUNTARY_EXIT_MONTHS_MAX}, not {raw!r}"
+        )
+    return raw
+
+
+def _fine_range(raw: Any) -> tuple[Fraction, Fraction]:
+    if not isinstance(raw, list) or len(raw) != 2:
+        raise ValueError(f"fraud_fine_multiple must be [lowest, highest], not {raw!r}")
+    low, high = (Fraction(str(x)) for x in raw)
+    if not 0 < low <= high:
+        raise ValueError(f"fraud_fine_multiple must be [lowest, highest] with 0 < lowest <= highest, not {raw!r}")
+    return low, high
+
+
 @dataclass(frozen=True)
 class Appraisal:
     quorum: int
@@ -264,6 +285,9 @@ class Rules:
     margin_income_multiple: Fraction = Fraction(3, 2)  # E3: 低保边缘 up to this x the standard
     delegated_filing_wd: int = 5  # Delegation: a delegated decision is filed with the county within it
     county_sample_ratio: Fraction = Fraction(3, 10)  # P14: the share of delegated decisions the county visits
+    unclaimed_cancel_months: int | None = 6  # D3: support ends after this many months unclaimed in a row
+    voluntary_exit_months: int = 1  # E7: months paid after a voluntary exit
+    fraud_fine_multiple: tuple[Fraction, Fraction] = (Fraction(1), Fraction(3))  # D4: the fine's range
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -365,6 +389,13 @@ class Rules:
             margin_income_multiple=_at_least_one(std.get("margin_income_multiple", "1.5"), "margin_income_multiple"),
             delegated_filing_wd=_months(supervision.get("delegated_filing_wd", 5), "delegated_filing_wd"),
             county_sample_ratio=_ratio(supervision.get("county_sample_ratio", "0.30")),
+            unclaimed_cancel_months=(
+                _months(review["unclaimed_cancel_months"], "unclaimed_cancel_months")
+                if review.get("unclaimed_cancel_months")
+                else None
+            ),
+            voluntary_exit_months=_exit_months(review.get("voluntary_exit_months", 1)),
+            fraud_fine_multiple=_fine_range(review.get("fraud_fine_multiple", [1, 3])),
         )
 
 

@@ -32,6 +32,8 @@ FLAG_RULES = {
     "an official was refused for recusal or separation of duties",
     "filed_relative": "申请家庭中有工作人员的近亲属 / the household has an official among its close relatives",
     "filing_late": "乡镇审批决定未在规定工作日内报县备案 / a delegated decision was not filed with the county in time",
+    "unclaimed": "发放连续多月失败且未领取，保障已由发放程序终止（D3）/ payments failed and went unclaimed for the "
+    "policy's months in a row: the payment run ended support (D3)",
     **RULES,
 }
 
@@ -183,7 +185,7 @@ def _refused_filings(session: Session, actor: Actor) -> list[FlagOut]:
 
 def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
     """Breaches recorded on cases in the actor's scope (missed deadlines, paperwork overdue), newest first."""
-    rows = [r[:6] for r in _flag_rows(session, actor, FLAG_ACTIONS)]
+    rows = [r[:6] for r in _flag_rows(session, actor, (*FLAG_ACTIONS, "end_unclaimed"))]
     holders = _holders(session, {int(r[0]) for r in rows if r[0] is not None})
     kinds = {
         "flag_paperwork_overdue": "paperwork_overdue",
@@ -196,6 +198,21 @@ def overdue_flags(session: Session, *, actor: Actor) -> list[FlagOut]:
     }
     found = []
     for case_id, action, state, at, reference, region in rows:
+        if action == "end_unclaimed":
+            found.append(
+                FlagOut(
+                    application_id=case_id,
+                    reference=reference,
+                    kind="unclaimed",
+                    state=state or "",
+                    at=at,
+                    region_code=region,
+                    official=_holder_at(holders.get(case_id, []), at),
+                    detail="连续未领取，已终止保障 / unclaimed months in a row: support ended",
+                    rule=FLAG_RULES["unclaimed"],
+                )
+            )
+            continue
         kind = kinds.get(action) or standard.OVERDUE_KINDS.get(state or "", "overdue")
         found.append(
             FlagOut(

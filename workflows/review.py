@@ -5,11 +5,12 @@ These states continue the standard application (the same case, the same audit tr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from typing import Any
 
 from engine.access import Role
-from engine.calendar import Delay, Unit
+from engine.calendar import Delay, Unit, local_date
 from engine.definition import CaseView, GuardContext, Timer, Transition, transition
 from workflows import aidtypes, verification
 from workflows import guards as g
@@ -39,6 +40,24 @@ LABELS = {
 PAID_STATES = frozenset({ACTIVE, UNDER_REVIEW, GRACE_PERIOD, TERMINATION_APPROVAL, "notice_termination"})
 
 
+# T6 (特困) and §6 (低保): why support ends. The township names one when it terminates; the payment run
+# names `unclaimed` (D3) when it ends support itself.
+TERMINATION_GROUNDS = {
+    "death": "死亡或被宣告失踪 / death or declared missing",
+    "work_capacity": "具备或恢复劳动能力（含年满十八周岁）/ able to work (again), or came of age",
+    "prison": "在监狱服刑 / in prison",
+    "no_longer_qualifies": "收入、财产不再符合条件 / income or assets no longer qualify",
+    "supporter_able": "赡养、抚养、扶养义务人有了履行义务能力 / a legal supporter became able to support",
+    "voluntary": "本人自愿退出 / voluntary exit",
+    "unreachable": "失去联系六个月以上 / unreachable for six months or more",
+    "non_cooperation": "不配合核查 / would not cooperate with the review",
+    "fraud": "以虚报、隐瞒等手段骗取救助 / obtained by false or hidden information",
+    "unclaimed": "连续多月未领取 / unclaimed for months in a row",
+}
+UNCLAIMED = "unclaimed"
+SCHOOL_CHOICES = ("in_school", "left_school")
+
+
 def review_class(data: Mapping[str, Any]) -> str:
     """D1: households with a member able to work are reviewed more often (their income moves)."""
     return "unstable" if any(m.get("can_work") for m in g.members(data)) else "stable"
@@ -55,13 +74,66 @@ def activated_effect(ctx: GuardContext) -> Mapping[str, Any]:
 def _exit(how: str) -> Any:
     def effect(ctx: GuardContext) -> Mapping[str, Any]:
         reason = str(ctx.data.get("reason", "")).strip()
+        ending = ctx.case.data.get("termination") or {}
         if not reason and how == "grace_period_ended":
             reason = "渐退期满 / grace period ended"
         if not reason and how == "terminated":
-            reason = str((ctx.case.data.get("termination") or {}).get("reason", ""))
-        return {"exited": stamp(ctx, how=how, reason=reason)}
+            reason = str(ending.get("reason", ""))
+        ground = "voluntary" if how == "voluntary" else str(ctx.data.get("ground") or ending.get("ground") or "")
+        return {"exited": stamp(ctx, how=how, reason=reason, **({"ground": ground} if ground else {}))}
 
     return effect
+
+
+def termination_ground(ctx: GuardContext) -> Iterable[str]:
+    """T6: a termination names its ground, one of the list."""
+    if ctx.data.get("ground") not in TERMINATION_GROUNDS:
+        listed = "; ".join(f"{key}（{label}）" for key, label in TERMINATION_GROUNDS.items() if key != UNCLAIMED)
+        yield f"请选择终止保障的事由 ground：{listed} / give the ground of the termination (T6)"
+    elif ctx.data.get("ground") == UNCLAIMED:
+        yield (
+            "连续未领取由发放程序按政策月数自动终止，不能手工选择 / support ends for unclaimed payments when the "
+            "payment run finds the policy's months in a row (D3), not by hand"
+        )
+
+
+def minor_keeps_support(ctx: GuardContext) -> Iterable[str]:
+    """T6: a 特困 minor keeps support until the policy's age, and longer while in school."""
+    if ctx.case.data.get("aid_type") != "tekun" or ctx.data.get("ground") != "work_capacity":
+        return
+    minor_age = g.rules_of(ctx).tekun.minor_age
+    births: Mapping[str, date] = ctx.facts.get("birth_dates") or {}
+    born = births.get(str((ctx.case.data.get("applicant") or {}).get("id_hash")))
+    if born is None:
+        return
+    age = g.age_on(born, local_date(ctx.now))
+    if age < minor_age:
+        yield (
+            f"供养对象 {age} 岁，未满 {minor_age} 周岁，继续供养至 {minor_age} 周岁 / the person is {age}: "
+            f"a minor keeps support until {minor_age} (T6)"
+        )
+        return
+    activated = ctx.case.data.get("activated_at")
+    was_minor = isinstance(activated, str) and g.age_on(born, local_date(datetime.fromisoformat(activated))) < (
+        minor_age
+    )
+    school = ctx.data.get("school")
+    if was_minor and school not in SCHOOL_CHOICES:
+        yield (
+            f"供养对象未成年时纳入特困供养，须写明是否仍在校就读 school（in_school 在校、left_school 已离校）/ "
+            f"supported since before {minor_age}: state whether still in school (school: in_school or left_school)"
+        )
+    elif was_minor and school == "in_school":
+        yield (
+            f"年满 {minor_age} 周岁仍在校就读的，继续供养 / support goes on past {minor_age} while the person is "
+            "in school (T6)"
+        )
+
+
+def _unclaimed_ended(ctx: GuardContext) -> Mapping[str, Any]:
+    return {
+        "flags": appended(ctx, "flags", {"kind": UNCLAIMED, "state": ctx.case.state, "at": ctx.now.isoformat()}),
+    }
 
 
 def _review_started(ctx: GuardContext) -> Mapping[str, Any]:
@@ -154,13 +226,22 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
         return after_approval(ctx)
 
     def terminated(ctx: GuardContext) -> Mapping[str, Any]:
-        patch: dict[str, Any] = {
-            "review": None,
-            "termination": stamp(ctx, reason=str(ctx.data.get("reason", "")).strip()),
-        }
+        school = ctx.data.get("school")
+        record = stamp(
+            ctx,
+            reason=str(ctx.data.get("reason", "")).strip(),
+            ground=str(ctx.data.get("ground") or ""),
+            **({"school": school} if school in SCHOOL_CHOICES else {}),
+            **({"months": list(ctx.data["months"])} if isinstance(ctx.data.get("months"), list) else {}),
+        )
+        patch: dict[str, Any] = {"review": None, "termination": record}
         if termination_dest(ctx) == EXITED:
             patch.update(_exit("terminated")(ctx))
         return patch
+
+    def unclaimed(ctx: GuardContext) -> Mapping[str, Any]:
+        """D3: the payment run ends support unclaimed for the policy's months, as a termination would."""
+        return {**terminated(ctx), **_unclaimed_ended(ctx)}
 
     def termination_approved(ctx: GuardContext) -> Mapping[str, Any]:
         termination_record = dict(ctx.case.data.get("termination") or {})
@@ -227,7 +308,7 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
             (ACTIVE, UNDER_REVIEW, *((SUSPENDED,) if spec.suspension_months is not None else ())),
             None,
             by=township,
-            guards=(g.written_reason,),
+            guards=(g.written_reason, termination_ground, minor_keeps_support),
             choose_dest=termination_dest,
             dests=(
                 EXITED,
@@ -236,6 +317,20 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
             ),
             effect=terminated,
             label="终止保障 / support terminated",
+        ),
+        transition(
+            "end_unclaimed",
+            (ACTIVE, UNDER_REVIEW, GRACE_PERIOD),
+            None,
+            by=[Role.SYSTEM],
+            choose_dest=termination_dest,
+            dests=(
+                EXITED,
+                *((termination.state,) if termination is not None else ()),
+                *((TERMINATION_APPROVAL,) if by_county else ()),
+            ),
+            effect=unclaimed,
+            label="连续未领取，终止保障 / payments unclaimed for months in a row: support ends",
         ),
         transition(
             "voluntary_exit",

@@ -273,6 +273,13 @@ class ReasonData(ActionData):
     reason: Text | None = None
 
 
+class TerminateData(ReasonData):
+    """T6: the written reason, the ground from the list, and for a 特困 minor come of age, school."""
+
+    ground: ShortText | None = None
+    school: ShortText | None = None
+
+
 class NoteData(ActionData):
     note: Text | None = None
 
@@ -399,7 +406,7 @@ ACTION_DATA: dict[str, type[BaseModel]] = {
     "continue": NoteData,
     "adjust": AdjustData,
     "begin_exit": ReasonData,
-    "terminate": ReasonData,
+    "terminate": TerminateData,
     "approve_termination": NoteData,
     "suspend": ReasonData,
     "resume": NoteData,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from engine.access import Actor, covers
 from engine.errors import Conflict, InvalidInput, NotFound, RoleNotPermitted
 from engine.tables import Case, Region
 from workflows import bankfile
-from workflows.base import LINES, role_of
+from workflows.base import AUDIT, LINES, role_of
 from workflows.models import PaymentBatch, PaymentLine
 from workflows.payments import (
     EXPORTED,
@@ -58,6 +59,7 @@ class ReconcileResult(BaseModel):
     not_exported: list[str]
     conflicting: list[str]
     invalid: list[str]
+    stale: list[str] = []  # rows of a file already applied to a line that has moved on since (a retry)
 
 
 def _require_finance(session: Session, actor: Actor, township: str) -> None:
@@ -217,7 +219,9 @@ def reconcile(
             "只有乡镇、县级民政干部可以导出和对账 / only township and county officers export and reconcile payments"
         )
     rows = bankfile.read_result(content)
+    digest = bankfile.sha256(content)
     paid = failed = unchanged = 0
+    stale: list[str] = []
     unknown: list[str] = []
     not_exported: list[str] = []
     conflicting: list[str] = []
@@ -239,6 +243,11 @@ def reconcile(
         if line.status == row.status and (row.status == PAID or (line.failure_reason or "") == row.reason[:200]):
             unchanged += 1
             continue
+        if _applied_before(session, line, digest):
+            # The same file was read when the line was on an earlier attempt: its result is history,
+            # and must not undo what the retry's own result says.
+            stale.append(row.reference)
+            continue
         if line.status != EXPORTED:
             (not_exported if line.status == PENDING else conflicting).append(row.reference)
             continue
@@ -253,11 +262,12 @@ def reconcile(
             continue
         session.refresh(line)
         action = "payment_line_paid" if row.status == PAID else "payment_line_failed"
-        extra = {} if row.status == PAID else {"failure_reason": line.failure_reason}
+        extra: dict[str, Any] = {"result_sha256": digest, "attempt": line.attempt}
+        if row.status == FAILED:
+            extra["failure_reason"] = line.failure_reason
         line_event(session, case=case, line=line, actor=actor, action=action, now=now, **extra)
         paid += int(row.status == PAID)
         failed += int(row.status == FAILED)
-    digest = bankfile.sha256(content)
     auditlog.append(
         session,
         at=now,
@@ -275,6 +285,7 @@ def reconcile(
             "not_exported": len(not_exported),
             "conflicting": len(conflicting),
             "invalid": len(invalid),
+            "stale": len(stale),
         },
     )
     session.flush()
@@ -288,7 +299,23 @@ def reconcile(
         not_exported=not_exported,
         conflicting=conflicting,
         invalid=invalid,
+        stale=stale,
     )
+
+
+def _applied_before(session: Session, line: PaymentLine, digest: str) -> bool:
+    """Whether a result file with these bytes already marked this line (on this or an earlier attempt)."""
+    entries = session.connection().execute(
+        core_select(AUDIT.data).where(
+            AUDIT.case_id == line.case_id,
+            AUDIT.action.in_(("payment_line_paid", "payment_line_failed")),
+        )
+    )
+    for (raw,) in entries:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        if data.get("reference") == line.reference and data.get("result_sha256") == digest:
+            return True
+    return False
 
 
 def _finance_covers(actor: Actor, line_township: str, township: str | None) -> bool:

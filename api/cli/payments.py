@@ -41,7 +41,7 @@ def payments_run(
     settings = _settings()
     env = Env.load(settings.policy, settings.secret_key)
     db = _database(settings)
-    created = already = retried = held = total = 0
+    created = already = retried = held = ended = total = 0
     after = 0
     now = utcnow()
     with db.session(write=False) as session:
@@ -75,6 +75,7 @@ def payments_run(
                 already += part.already
                 retried += part.retried
                 held += part.held
+                ended += part.ended_unclaimed
                 total = part.total_fen
                 after = part.last_case_id
                 if part.done:
@@ -83,6 +84,7 @@ def payments_run(
         _fail(exc.detail)
     typer.echo(
         f"{month}: created {created}, already present {already}, retried {retried}, held {held}, total {total} fen"
+        + (f"; support ended for unclaimed payments (D3): {ended}" if ended else "")
     )
 
 
@@ -143,13 +145,14 @@ def payments_reconcile(file: Path) -> None:
     typer.echo(
         f"paid {result.paid}, failed {result.failed}, unchanged {result.unchanged}, unknown {len(result.unknown)}, "
         f"not exported {len(result.not_exported)}, conflicting {len(result.conflicting)}, "
-        f"invalid {len(result.invalid)} (sha256 {result.sha256})"
+        f"invalid {len(result.invalid)}, stale {len(result.stale)} (sha256 {result.sha256})"
     )
     for label, refs in (
         ("无法匹配 / unknown", result.unknown),
         ("尚未导出 / not exported", result.not_exported),
         ("状态冲突 / conflicting", result.conflicting),
         ("无效行 / invalid rows", result.invalid),
+        ("已处理过的旧结果 / stale (this file was already applied; the line has moved on)", result.stale),
     ):
         for ref in refs:
             typer.echo(f"  {label}: {ref}")

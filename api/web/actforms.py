@@ -49,6 +49,8 @@ LABELS: dict[str, str] = {
     "monthly_income_fen": N_("核对月收入（元）"),
     "assets_fen": N_("核对财产（元）"),
     "evidence": N_("异议理由和证据"),
+    "ground": N_("终止事由"),
+    "school": N_("是否在校就读"),
     "comment": N_("附言（可不填）"),
     "basis": N_("审批依据"),
     "delivered_on": N_("送达日期"),
@@ -66,6 +68,19 @@ CHOICES: dict[str, list[tuple[str, str]]] = {
         ("disability", N_("因残（康复护理支出）")),
         ("other", N_("其他")),
     ],
+    # T6: the grounds an official may choose (unclaimed payments end support through the payment run).
+    "ground": [
+        ("death", N_("死亡或被宣告失踪")),
+        ("work_capacity", N_("具备或恢复劳动能力（含年满十八周岁）")),
+        ("prison", N_("在监狱服刑")),
+        ("no_longer_qualifies", N_("收入、财产不再符合条件")),
+        ("supporter_able", N_("义务人有了履行义务能力")),
+        ("voluntary", N_("本人自愿退出")),
+        ("unreachable", N_("失去联系六个月以上")),
+        ("non_cooperation", N_("不配合核查")),
+        ("fraud", N_("骗取救助")),
+    ],
+    "school": [("left_school", N_("已不在校")), ("in_school", N_("仍在校就读"))],
 }
 
 # Words a guard's reason uses for a field (its Chinese side): the reason is shown beside that field.
@@ -95,6 +110,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "basis": ("审批依据",),
     "delivered_on": ("送达日期",),
     "method": ("送达方式",),
+    "ground": ("终止保障的事由", "payment run"),
+    "school": ("在校",),
 }
 
 

@@ -21,7 +21,7 @@ from engine.access import Actor, Role, region_level
 from engine.errors import InvalidInput, WorkflowError
 from engine.tables import Region
 from workflows.fund import fund_ledger, fund_statement
-from workflows.payments import PaymentLineOut, month_of, payment_lines
+from workflows.payments import PaymentLineOut, month_of, read_payment_lines
 from workflows.settlement import ReconcileResult, export_bank_file, pay_by_hand, reconcile
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -62,9 +62,12 @@ def _township_of(actor: Actor, asked: str | None) -> str | None:
 
 
 def _view(state: deps.AppState, actor: Actor, month: str, township: str) -> FinanceView:
-    with state.db.session(write=False) as session:
+    # The list names households and shows their accounts' last digits: the reading is recorded.
+    with state.db.session() as session:
         region = session.get(Region, township)
-        lines = payment_lines(session, actor=actor, month=month, env=state.env, township=township)
+        lines = read_payment_lines(
+            session, actor=actor, month=month, env=state.env, now=state.clock(), township=township, where="page"
+        )
     totals = [
         Total(s, sum(1 for x in lines if x.status == s), sum(x.amount_fen for x in lines if x.status == s))
         for s in STATUSES

@@ -5,21 +5,23 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from starlette.responses import Response
 
 from api import deps
 from api.deps import StateDep
+from api.errors import status_of
 from api.web.errors import LoginRequired
 from api.web.formats import moment
-from api.web.pages import _actor
+from api.web.i18n import pick
+from api.web.pages import _actor, check_csrf
 from api.web.render import lang_of, render
 from engine.access import Actor, Role
 from engine.calendar import SHANGHAI, local_date
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, WorkflowError
 from workflows import aidtypes
 from workflows.oversight.monthly import CAUSES, FIGURES, LABELS, monthly_report
-from workflows.oversight.watchlist import watch_list
+from workflows.oversight.watchlist import VISITORS, record_follow_up, watch_list
 from workflows.reports import FLAG_RULES, FlagFilter, integrity_flags
 
 router = APIRouter(include_in_schema=False)
@@ -63,18 +65,62 @@ def monthly_page(
     return render(request, "reports_monthly.html", context)
 
 
-@router.get("/reports/watchlist")
-def watchlist_page(request: Request, state: StateDep) -> Response:
-    now = state.clock()
+def _watchlist(
+    request: Request,
+    state: deps.AppState,
+    actor: Actor,
+    *,
+    recorded: int | None = None,
+    problems: tuple[int, str] | None = None,
+    status: int = 200,
+) -> Response:
     with state.db.session(write=False) as session:
-        actor = _actor(request, session)
-        if actor is None:
-            raise LoginRequired
-        deps.require_official(actor)
-        rows = watch_list(session, env=state.env, actor=actor, now=now)
+        rows = watch_list(session, env=state.env, actor=actor, now=state.clock())
     lang = lang_of(request)
     shown = [(w, moment(w.next_follow_up, lang)) for w in rows]
-    return render(request, "reports_watchlist.html", {"rows": shown})
+    visits = any(g.role in VISITORS for g in actor.grants)
+    context = {"rows": shown, "can_visit": visits, "recorded": recorded, "problem": problems}
+    return render(request, "reports_watchlist.html", context, status=status)
+
+
+def _official(request: Request, state: deps.AppState) -> Actor:
+    with state.db.session(write=False) as session:
+        actor = _actor(request, session)
+    if actor is None:
+        raise LoginRequired
+    return deps.require_official(actor)
+
+
+@router.get("/reports/watchlist")
+def watchlist_page(request: Request, state: StateDep) -> Response:
+    return _watchlist(request, state, _official(request, state))
+
+
+@router.post("/reports/watchlist/{case_id}/follow-up", dependencies=[Depends(check_csrf)])
+def follow_up_page(
+    request: Request,
+    state: StateDep,
+    case_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    note: Annotated[str, Form(max_length=2000)] = "",
+    still_in_need: Annotated[str | None, Form(max_length=10)] = None,
+) -> Response:
+    """回访: the follow-up visit recorded from the watch list; the list again, the row moved on."""
+    actor = _official(request, state)
+    try:
+        with state.db.session() as session:
+            record_follow_up(
+                session,
+                env=state.env,
+                actor=actor,
+                case_id=case_id,
+                note=note,
+                still_in_need=still_in_need is not None,
+                now=state.clock(),
+            )
+    except WorkflowError as exc:
+        problem = (case_id, pick(exc.detail, lang_of(request)))
+        return _watchlist(request, state, actor, problems=problem, status=status_of(exc))
+    return _watchlist(request, state, actor, recorded=case_id)
 
 
 @router.get("/reports/flags")

@@ -66,6 +66,10 @@ def expected(user: str, endpoint: str) -> int:
         # the case under review is on nobody's watch list
         "POST /api/v1/reports/watchlist/{case_id}/follow-ups": lambda: 404,
         "GET /api/v1/me": lambda: 200,
+        # a recovery: the township's officers only, and not on a case never supported
+        "POST /api/v1/applications/{case_id}/recoveries": lambda: (
+            404 if not in_scope else 409 if user in {"township1", "township1b"} else 403
+        ),
         # only an inspector whose region reaches the case; to anyone else the objection does not exist
         "GET /api/v1/objections/{objection_id}/contact": lambda: 200 if user == "inspector" else 404,
         "GET /api/v1/supervision": lambda: 403 if not official else 200 if user in SUPERVISION_READERS else 404,
@@ -129,6 +133,7 @@ _ENDPOINTS = [
     "POST /api/v1/supervision/visits/{visit_id}",
     "POST /api/v1/supervision/samples",
     "GET /api/v1/supervision/samples/{sample_id}/verify",
+    "POST /api/v1/applications/{case_id}/recoveries",
 ]
 
 
@@ -198,6 +203,11 @@ def test_access_matrix(user: str, client: TestClient, token_for: Callable[[str],
             f"/api/v1/reports/monthly?region={TOWNSHIP}&month=2026-10", headers=headers
         ),
         "GET /api/v1/me": lambda: client.get("/api/v1/me", headers=headers),
+        "POST /api/v1/applications/{case_id}/recoveries": lambda: client.post(
+            f"/api/v1/applications/{case_id}/recoveries",
+            json={"amount_fen": 10_000, "reason": "多发 / overpaid"},
+            headers=headers,
+        ),
         "GET /api/v1/objections/{objection_id}/contact": lambda: client.get(
             f"/api/v1/objections/{objection_id}/contact", headers=headers
         ),

@@ -10,14 +10,9 @@ from api.app import create_app
 from api.demo import PASSWORD, seed
 from api.settings import Settings
 from engine.database import Database
+from workflows.oversight.signals import RULES
 
-PLANTED = {
-    "shared_phone",
-    "shared_bank_account",
-    "declared_relative",
-    "changed_after_approval",
-    "grant_without_paperwork",
-}
+PLANTED = set(RULES)  # every signal the flags report knows
 
 
 def test_the_demo_county_carries_a_planted_example_of_each_signal_and_a_watch_list(db_url: str) -> None:
@@ -35,6 +30,14 @@ def test_the_demo_county_carries_a_planted_example_of_each_signal_and_a_watch_li
         assert {f["kind"] for f in only} == {"shared_phone"}
         relative = client.get("/api/v1/reports/flags?kind=declared_relative", headers=headers).json()
         assert [f["official"] for f in relative] == ["village1_a"]
+        planted = {
+            kind: client.get(f"/api/v1/reports/flags?kind={kind}", headers=headers).json()
+            for kind in ("two_stages", "shared_with_official", "paid_after_exit", "fast_channel_share")
+        }
+        assert [f["official"] for f in planted["two_stages"]] == ["township1_c"]
+        assert [f["official"] for f in planted["shared_with_official"]] == ["village3_a"]
+        assert len(planted["paid_after_exit"]) == 1, "the household that left after next month's payroll was made"
+        assert [f["region_code"] for f in planted["fast_channel_share"]] == ["341122101000"]
         watch = client.get("/api/v1/reports/watchlist", headers=headers).json()
         assert watch, "refused, withdrawn or exited demo households in hardship are kept in view"
         assert all(w["reasons"] and w["next_follow_up"] for w in watch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from datetime import datetime
 
@@ -175,3 +176,24 @@ def test_the_fund_ledger_is_shown_to_officials_and_inspectors_in_scope_only(
         assert client.get(f"/api/v1/funds/{TOWNSHIP}", headers=token_for(who)).status_code == 404, who
     statement = client.get(f"/api/v1/funds/{TOWNSHIP}/statement?month=2026-09", headers=token_for("township1"))
     assert statement.json()["closing_fen"] == 300_000
+
+
+def test_reading_the_payments_list_or_the_finance_page_writes_an_audit_entry(
+    client: TestClient, token_for: Tokens, db_url: str, now: datetime
+) -> None:
+    from sqlmodel import select
+
+    from engine.tables import AuditEntry
+    from tests.api.test_pages import _login
+
+    first, second = active_households(db_url, now, [ACCOUNT, None])
+    assert client.get(f"/api/v1/payments?month={MONTH}", headers=token_for("township1")).status_code == 200
+    _login(client, "township1")
+    page = client.get(f"/payments?month={MONTH}&township={TOWNSHIP}")
+    assert page.status_code == 200
+    db = Database(db_url)
+    with db.session(write=False) as s:
+        reads = s.exec(select(AuditEntry).where(AuditEntry.action == "payments_read").order_by(AuditEntry.seq)).all()  # type: ignore[arg-type]
+        seen = [(e.actor, json.loads(e.data)["where"], json.loads(e.data)["application_ids"]) for e in reads]
+    db.dispose()
+    assert seen == [("township1", "api", [first, second]), ("township1", "page", [first, second])]

@@ -211,7 +211,13 @@ def test_the_termination_notice_is_named_termination_on_the_board(flow: Flow, no
         assert case is not None
         case.data = {**case.data, "aid_type": "tekun"}
     at = now + 40 * DAY
-    flow.act(case_id, "terminate", flow.world.boss, at, {"reason": "恢复劳动能力 / able to work again"})
+    flow.act(
+        case_id,
+        "terminate",
+        flow.world.boss,
+        at,
+        {"reason": "恢复劳动能力 / able to work again", "ground": "work_capacity"},
+    )
     flow.act(case_id, "approve_termination", flow.world.county, at, {})
     shown = board(flow, at + DAY)
     assert [(n["stage"], n["stage_label"]) for n in shown] == [("termination", "终止公示 / termination notice")]

@@ -20,7 +20,7 @@ from tests.workflows.support import Flow, household, local
 from workflows import bankfile
 from workflows.fund import deposit_fund, fund_balance, fund_ledger, fund_statement, move_fund
 from workflows.models import FundEntry, PaymentBatch, PaymentLine
-from workflows.payments import NO_ACCOUNT, payment_lines, run_payments
+from workflows.payments import NO_ACCOUNT, payment_lines, read_payment_lines, run_payments
 from workflows.settlement import BankFileOut, export_bank_file, pay_by_hand, reconcile
 
 DAY = timedelta(days=1)
@@ -439,3 +439,47 @@ def test_two_exports_at_once_make_one_batch_and_the_same_file(flow: Flow, now: d
     assert files[0] == files[1]
     with flow.session(write=False) as s:
         assert len(s.exec(select(PaymentBatch)).all()) == 1
+
+
+def test_an_older_result_file_imported_again_after_a_retry_is_reported_stale_and_changes_nothing(
+    flow: Flow, now: datetime
+) -> None:
+    households(flow, now, 1)
+    run(flow, now + 40 * DAY)
+    ref = rows_of(export(flow, "csv", now + 41 * DAY).content)[1][0]
+    first = result_file("csv", [(ref, "failed", "户名不符")])
+    with flow.session() as s:
+        assert reconcile(s, actor=flow.world.boss, content=first, now=now + 45 * DAY).failed == 1
+    run(flow, now + 50 * DAY)  # the retry: pending, attempt 2
+    assert export(flow, "csv", now + 51 * DAY).batch == 2
+    with flow.session() as s:
+        again = reconcile(s, actor=flow.world.boss, content=first, now=now + 52 * DAY)
+    assert (again.failed, again.stale) == (0, [ref]), "the first month's file must not fail the retried line"
+    assert statuses(flow) == {ref: "exported"}
+    with flow.session() as s:
+        reconcile(s, actor=flow.world.boss, content=result_file("csv", [(ref, "paid", "")]), now=now + 55 * DAY)
+    with flow.session() as s:
+        late = reconcile(s, actor=flow.world.boss, content=first, now=now + 60 * DAY)
+    assert (late.failed, late.stale) == (0, [ref])
+    with flow.session(write=False) as s:
+        line = s.exec(select(PaymentLine).where(PaymentLine.reference == ref)).one()
+        assert (line.status, line.attempt) == ("paid", 2)
+        last = s.exec(
+            select(AuditEntry).where(AuditEntry.action == "payment_reconcile").order_by(col(AuditEntry.seq).desc())
+        ).first()
+        assert last is not None
+        assert json.loads(last.data)["stale"] == 1
+
+
+def test_reading_the_payments_list_is_recorded_on_the_trail(flow: Flow, now: datetime) -> None:
+    first, second = households(flow, now)
+    run(flow, now + 40 * DAY)
+    with flow.session() as s:
+        lines = read_payment_lines(
+            s, actor=flow.world.boss, month=MONTH, env=flow.env, now=now + 41 * DAY, township=TOWNSHIP
+        )
+    assert len(lines) == 2
+    with flow.session(write=False) as s:
+        read = s.exec(select(AuditEntry).where(AuditEntry.action == "payments_read")).one()
+    assert (read.actor, read.region_code) == ("boss", TOWNSHIP)
+    assert json.loads(read.data)["application_ids"] == [first, second]

@@ -99,7 +99,11 @@ def test_a_suspended_case_may_be_terminated(flow: Flow, now: datetime) -> None:
     flow.act(case_id, "start_review", flow.world.boss, local("2026-11-02"))
     flow.act(case_id, "suspend", flow.world.boss, local("2026-11-20"), {"reason": "联系不上 / unreachable"})
     flow.act(
-        case_id, "terminate", flow.world.boss, local("2027-06-01"), {"reason": "中止满六个月 / suspended six months"}
+        case_id,
+        "terminate",
+        flow.world.boss,
+        local("2027-06-01"),
+        {"reason": "中止满六个月 / suspended six months", "ground": "non_cooperation"},
     )
     assert flow.state(case_id) == "exited"
 
@@ -142,7 +146,7 @@ def test_terminating_a_dibao_case_exits_at_once(flow: Flow, now: datetime) -> No
     case_id = active(flow, now)
     with pytest.raises(GuardRejected):
         flow.act(case_id, "terminate", flow.world.boss, now + 40 * DAY, {})
-    flow.act(case_id, "terminate", flow.world.boss, now + 40 * DAY, {"reason": "死亡 / deceased"})
+    flow.act(case_id, "terminate", flow.world.boss, now + 40 * DAY, {"reason": "死亡 / deceased", "ground": "death"})
     case = flow.case(case_id)
     assert case.state == "exited"
     assert case.data["exited"]["reason"] == "死亡 / deceased"
@@ -154,7 +158,9 @@ def test_T7_terminating_tekun_support_needs_the_county_and_is_posted_for_seven_d
     w = flow.world
     case_id = active(flow, now, aid_type="tekun", born="19500101", incomes=(0,))
     at = now + 40 * DAY
-    flow.act(case_id, "terminate", w.boss, at, {"reason": "恢复劳动能力 / able to work again"})
+    flow.act(
+        case_id, "terminate", w.boss, at, {"reason": "恢复劳动能力 / able to work again", "ground": "work_capacity"}
+    )
     assert flow.state(case_id) == "termination_approval", "the township verifies; the county approves"
     with pytest.raises(RoleNotPermitted):
         flow.act(case_id, "approve_termination", w.boss, at + DAY, {})
@@ -172,7 +178,13 @@ def test_T7_terminating_tekun_support_needs_the_county_and_is_posted_for_seven_d
 def test_T7_the_county_may_refuse_a_termination_with_its_reason_and_support_goes_on(flow: Flow, now: datetime) -> None:
     w = flow.world
     case_id = active(flow, now, aid_type="tekun", born="19500101", incomes=(0,))  # active on 2026-10-21
-    flow.act(case_id, "terminate", w.boss, now + 40 * DAY, {"reason": "收入超标 / income too high"})
+    flow.act(
+        case_id,
+        "terminate",
+        w.boss,
+        now + 40 * DAY,
+        {"reason": "收入超标 / income too high", "ground": "no_longer_qualifies"},
+    )
     with pytest.raises(GuardRejected, match="reason"):
         flow.act(case_id, "reject_termination", w.county, now + 41 * DAY, {})
     assert pay(flow, "2026-11", now + 41 * DAY)[0] == 1, "paid while the county decides"

@@ -13,8 +13,8 @@ from sqlalchemy import insert
 
 from engine.access import SYSTEM
 from engine.errors import Conflict, InvalidInput
-from tests.factories import OTHER_VILLAGE, TOWNSHIP, VILLAGE
-from tests.workflows.support import APPROVE, TOWNSHIP_PASS, Flow, household, id_number, local
+from tests.factories import OTHER_VILLAGE, TOWNSHIP, VILLAGE, make_user
+from tests.workflows.support import APPROVE, OFFICIAL_IDS, TOWNSHIP_PASS, Flow, household, id_number, local
 from workflows.fund import deposit_fund
 from workflows.models import PaymentLine
 from workflows.oversight.relatives import declare_relative
@@ -218,3 +218,51 @@ def test_a_relative_is_declared_once_with_a_valid_number_and_a_known_relation(fl
         declare(flow, "clerk", number[:-1] + ("0" if number[-1] != "0" else "1"))
     with pytest.raises(InvalidInput):
         declare(flow, "clerk2", number, relation="朋友")
+
+
+def test_a_household_giving_an_officials_email_or_counting_an_official_among_its_members_is_flagged(
+    flow: Flow, clean: dict[str, int]
+) -> None:
+    from sqlmodel import select as sql_select
+
+    from engine.tables import User
+
+    with flow.session() as s:
+        user = s.exec(sql_select(User).where(User.username == "clerk2")).one()
+        user.email = "Clerk2@Example.cn"
+        s.add(user)
+    mailed_body = own(5).model_dump()
+    mailed_body["applicant"]["email"] = "clerk2@example.cn"
+    mailed = flow.submit(type(own(5)).model_validate(mailed_body), START)
+    boss_id = OFFICIAL_IDS["boss3"]
+    member = {"name": "李三", "id_number": boss_id, "relation": "子女", "monthly_income_fen": 0}
+    payload = own(6)
+    body = payload.model_dump()
+    with_official = flow.submit(type(payload).model_validate({**body, "members": [*body["members"], member]}), START)
+    found = kinds(flow)["shared_with_official"]
+    assert sorted((f.application_id, f.official) for f in found) == [(mailed, "clerk2"), (with_official, "boss3")]
+    assert all(f.rule == RULES["shared_with_official"] for f in found)
+
+
+def test_one_person_acting_at_two_stages_under_two_accounts_is_flagged(flow: Flow, clean: dict[str, int]) -> None:
+    w = flow.world
+    with flow.session() as s:
+        # the village officer clerk2 also holds a township account (moved up, kept the old one)
+        make_user(
+            s, "clerk2_township", role="township_officer", region=TOWNSHIP, id_number_hash=w.clerk2.id_number_hash
+        )
+    case_id = clean["c"]
+    flow.act(case_id, "village_pass", w.clerk2, START, {**_village_pass(), "investigators": ["clerk", "clerk2"]})
+    flow.sweep(START + 7 * DAY)
+    with flow.session(write=False) as s:
+        from sqlmodel import select as sql_select
+
+        from engine.accounts import actor_for
+        from engine.tables import User
+
+        twin = actor_for(s, s.exec(sql_select(User).where(User.username == "clerk2_township")).one())
+    flow.act(case_id, "township_pass", twin, START + 8 * DAY, TOWNSHIP_PASS)
+    found = kinds(flow)["two_stages"]
+    assert [(f.application_id, f.official) for f in found] == [(case_id, "clerk2_township")]
+    assert found[0].detail == "clerk2、clerk2_township: township、village"
+    assert found[0].rule == RULES["two_stages"]

@@ -95,7 +95,13 @@ def test_a_grace_period_shows_when_it_ends(flow: Flow, now: datetime) -> None:
 def test_ending_support_is_told_plainly_with_its_reason_and_the_right_of_appeal(flow: Flow, now: datetime) -> None:
     w = flow.world
     case_id = flow.to_active(household(aid_type="tekun", born="19500101", incomes=(0,)), now)
-    flow.act(case_id, "terminate", w.boss, now + 30 * DAY, {"reason": "恢复劳动能力 / able to work again"})
+    flow.act(
+        case_id,
+        "terminate",
+        w.boss,
+        now + 30 * DAY,
+        {"reason": "恢复劳动能力 / able to work again", "ground": "work_capacity"},
+    )
     waiting = status(flow, case_id, now + 30 * DAY)
     assert waiting["reason"] == "恢复劳动能力 / able to work again"
     assert "county decides" in waiting["status_text"]

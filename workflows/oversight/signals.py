@@ -15,21 +15,29 @@ from sqlmodel import Session
 from engine.access import Actor, Role
 from engine.calendar import SHANGHAI
 from engine.queue import visible_clause
+from engine.tables import RoleGrant, User
 from workflows import emergency, review, standard
 from workflows.base import AUDIT, CASES, LINES
 from workflows.models import CaseIdentifier
 from workflows.oversight.relatives import declared
+from workflows.payments import last_paid_month
 from workflows.spec import EmergencySpec
 
 if TYPE_CHECKING:
     from workflows.env import Env
+
+USERS = User.__table__.c  # type: ignore[attr-defined]
+GRANTS = RoleGrant.__table__.c  # type: ignore[attr-defined]
 
 RULES = {
     "declared_relative": "申请家庭成员是工作人员备案的近亲属 / "
     "a household member is an official's declared close relative",
     "shared_bank_account": "两户在办家庭使用同一银行账户 / two open households share one bank account",
     "shared_phone": "两户在办家庭留同一联系电话 / two open households give the same phone number",
-    "two_stages": "同一人在两个审核环节签批同一案件 / one person acted at two stages of one case",
+    "shared_with_official": "在办家庭与工作人员留同一联系方式（电子邮箱），或工作人员本人是该户成员 / an open "
+    "household gives an official's own contact (e-mail), or an official is one of its members",
+    "two_stages": "同一人（同一账户，或身份证号相同的两个账户）在两个审核环节签批同一案件 / one person (one "
+    "account, or two accounts with one identity number) acted at two stages of one case",
     "after_hours": "在工作时间以外（工作日 8:00–18:00 以外）作出审批决定 / a decision made outside working hours",
     "changed_after_approval": "批准后案件的保障金额被改动 / the amount of a case changed after approval",
     "paid_after_exit": "已退出的案件仍有发放 / a payment line for a month after the case exited",
@@ -91,8 +99,9 @@ def signals(session: Session, *, actor: Actor, env: Env | None = None) -> list[S
     found += _declared_relatives(session, cases)
     if env is not None:
         found += _shared_phones(env, cases)
+    found += _shared_with_officials(session, cases, env)
     found += _trail_signals(session, cases, env)
-    found += _paid_after_exit(session, cases)
+    found += _paid_after_exit(session, cases, env)
     found += _grants_without_paperwork(cases)
     found += _fast_channel_share(session, cases)
     return found
@@ -187,6 +196,66 @@ def _shared_phones(env: Env, cases: dict[int, Any]) -> list[Signal]:
     return _pairs("shared_phone", groups.values(), cases, "同一联系电话")
 
 
+def _officials(session: Session) -> list[tuple[str, str | None, str | None]]:
+    """Every official's account: (username, e-mail, identity hash). Officials keep no phone, bank account
+    or address on file; their e-mail and identity number are what a household can share with them."""
+    rows = session.execute(
+        select(USERS.username, USERS.email, USERS.id_number_hash)
+        .join(RoleGrant.__table__, GRANTS.user_id == USERS.id)  # type: ignore[attr-defined]
+        .where(GRANTS.role.in_(sorted(OFFICIAL_ROLES | {Role.INSPECTOR, Role.ADMIN})))
+        .distinct()
+    )
+    return [(str(name), email, hashed) for name, email, hashed in rows]
+
+
+def _shared_with_officials(session: Session, cases: dict[int, Any], env: Env | None) -> list[Signal]:
+    """An open household whose applicant gives an official's e-mail, or with an official among its members."""
+    officials = _officials(session)
+    by_email = {str(e).strip().lower(): name for name, e, _h in officials if e and str(e).strip()}
+    by_id = {str(h): name for name, _e, h in officials if h}
+    hits: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    if env is not None and by_email:
+        for case_id, case in cases.items():
+            applicant = (case.data or {}).get("applicant") or {}
+            email = env.cipher.decrypt(applicant["email_enc"]) if applicant.get("email_enc") else applicant.get("email")
+            official = by_email.get(str(email or "").strip().lower())
+            if official and _open(case):
+                hits[case_id].append((official, "电子邮箱 / e-mail"))
+    if by_id:
+        rows = session.execute(
+            select(CaseIdentifier.case_id, CaseIdentifier.lookup_hash).where(  # type: ignore[call-overload]
+                CaseIdentifier.kind.in_(("applicant", "member")),  # type: ignore[attr-defined]
+                CaseIdentifier.lookup_hash.in_(sorted(by_id)),  # type: ignore[attr-defined]
+            )
+        )
+        for case_id, hashed in rows:
+            if case_id in cases and _open(cases[case_id]):
+                hits[int(case_id)].append((by_id[str(hashed)], "本人是该户成员 / is a member of the household"))
+    found = []
+    for case_id, shared in sorted(hits.items()):
+        c = cases[case_id]
+        for official, what in sorted(set(shared)):
+            found.append(
+                Signal(
+                    "shared_with_official",
+                    c.updated_at,
+                    c.region_code,
+                    case_id=case_id,
+                    reference=c.reference,
+                    state=c.state,
+                    official=official,
+                    detail=f"{official}：{what}",
+                )
+            )
+    return found
+
+
+def _persons(session: Session) -> dict[str, str]:
+    """Each account's person: its identity hash where one is on file, else the account itself."""
+    rows = session.execute(select(USERS.username, USERS.id_number_hash))
+    return {str(name): str(hashed) if hashed else f"user:{name}" for name, hashed in rows}
+
+
 def _trail_signals(session: Session, cases: dict[int, Any], env: Env | None) -> list[Signal]:
     """Two stages signed by one person, decisions outside working hours, amounts changed after approval."""
     if not cases:
@@ -197,7 +266,9 @@ def _trail_signals(session: Session, cases: dict[int, Any], env: Env | None) -> 
         .order_by(AUDIT.seq)
     )
     found: list[Signal] = []
-    stages: dict[tuple[int, str], set[str]] = defaultdict(set)
+    persons = _persons(session)
+    # stages signed per (case, person), and by which accounts: two accounts of one person are one person
+    stages: dict[tuple[int, str], dict[str, str]] = defaultdict(dict)
     approved: set[int] = set()
     for case_id, at, who, role, action, state, raw in rows:
         c = cases[case_id]
@@ -217,9 +288,11 @@ def _trail_signals(session: Session, cases: dict[int, Any], env: Env | None) -> 
             )
 
         if action in STAGES:
-            stages[(case_id, who)].add(STAGES[action])
-            if len(stages[(case_id, who)]) == 2:
-                add("two_stages", f"{who}: {'、'.join(sorted(stages[(case_id, who)]))}")
+            signed = stages[(case_id, persons.get(who, f"user:{who}"))]
+            signed.setdefault(STAGES[action], who)
+            if len(signed) == 2:
+                accounts = "、".join(sorted(set(signed.values())))
+                add("two_stages", f"{accounts}: {'、'.join(sorted(signed))}")
         if role in OFFICIAL_ROLES and _outside_hours(at, env):
             local = at.astimezone(SHANGHAI)
             add("after_hours", f"{action} @ {local:%Y-%m-%d %H:%M}")
@@ -237,22 +310,25 @@ def _outside_hours(at: datetime, env: Env | None) -> bool:
     return not workday or not WORKING_HOURS[0] <= local.time() < WORKING_HOURS[1]
 
 
-def _paid_after_exit(session: Session, cases: dict[int, Any]) -> list[Signal]:
-    exited = {
-        i: str(c.data["exited"]["at"])
-        for i, c in cases.items()
-        if isinstance((c.data or {}).get("exited"), dict) and c.data["exited"].get("at")
-    }
-    if not exited:
+def _paid_after_exit(session: Session, cases: dict[int, Any], env: Env | None) -> list[Signal]:
+    """Lines for a month after the last one an exited case is paid (its exit's month, or after a
+    voluntary exit the policy's months more: E7)."""
+    last: dict[int, str] = {}
+    for i, c in cases.items():
+        exited = (c.data or {}).get("exited")
+        if isinstance(exited, dict) and exited.get("at"):
+            if env is not None:
+                last[i] = last_paid_month(env, c.region_code, exited)
+            else:
+                left = datetime.fromisoformat(str(exited["at"])).astimezone(SHANGHAI)
+                last[i] = f"{left.year:04d}-{left.month:02d}"
+    if not last:
         return []
     found = []
     for line_id, case_id, month, amount in session.execute(
-        select(LINES.c.id, LINES.c.case_id, LINES.c.month, LINES.c.amount_fen).where(
-            LINES.c.case_id.in_(sorted(exited))
-        )
+        select(LINES.c.id, LINES.c.case_id, LINES.c.month, LINES.c.amount_fen).where(LINES.c.case_id.in_(sorted(last)))
     ):
-        left = datetime.fromisoformat(exited[case_id]).astimezone(SHANGHAI)
-        if month > f"{left.year:04d}-{left.month:02d}":
+        if month > last[case_id]:
             c = cases[case_id]
             found.append(
                 Signal(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 WATCHED_STATES = (standard.REJECTED, standard.WITHDRAWN, review.EXITED)
 FOLLOW_UP = "watch_follow_up"
 _GRANTS = EmergencyGrant.__table__  # type: ignore[attr-defined]
-_VISITORS = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER)
+VISITORS = (Role.VILLAGE_OFFICER, Role.TOWNSHIP_OFFICER, Role.COUNTY_OFFICER)  # who records a follow-up
 
 
 class WatchOut(BaseModel):
@@ -124,7 +124,7 @@ def record_follow_up(
     case = session.exec(model_select(Case).where(CASES.id == case_id, visible_clause(actor))).first()
     if case is None or case.state not in WATCHED_STATES:
         raise NotFound(f"关注对象 {case_id} 不存在 / no watched household {case_id}")
-    if not any(r in _VISITORS for r in actor.roles_on(case.region_code)):
+    if not any(r in VISITORS for r in actor.roles_on(case.region_code)):
         raise RoleNotPermitted("只有村、乡镇、县工作人员可以登记回访 / only officials record a follow-up")
     act: dict[str, Any] = {"note": note, "still_in_need": still_in_need}
     auditlog.record(
