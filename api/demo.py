@@ -350,7 +350,12 @@ class Scenario:
         self.plan(
             "signal_two_stages",
             1,
-            [(14, "V", "submit", {}), (12, "V2", "village_pass", vp), (2, "X", "township_pass", tp)],
+            [
+                (14, "V", "submit", {}),
+                (13, "C", "verify", {}),
+                (12, "V2", "village_pass", vp),
+                (2, "X", "township_pass", tp),
+            ],
         )
         # next month's payroll is prepared at 09:00; at 10:00 the same day a supported household leaves
         self.events.append((self._when(6, 0, (9, 0)), 0, self._prepare_next_payroll))

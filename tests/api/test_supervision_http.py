@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.services import run_timers
-from tests.api.conftest import Clock, application_body, pass_village
+from tests.api.conftest import Clock, application_body, pass_village, record_verification
 from tests.api.test_pages import _csrf, _login
 from tests.factories import COUNTY, OTHER_VILLAGE, TOWNSHIP, VILLAGE
 
@@ -36,13 +36,20 @@ def _sweep(app: FastAPI, clock: Clock, days: int) -> None:
 
 def _decided(app: FastAPI, client: TestClient, token_for: H, clock: Clock) -> dict[str, Any]:
     created = client.post("/api/v1/applications", json=application_body(), headers=token_for("village1")).json()
-    case = pass_village(client, token_for, created)
+    record_verification(client, token_for, created)
+    case = pass_village(
+        client, token_for, client.get(f"/api/v1/applications/{created['id']}", headers=token_for("village1")).json()
+    )
     _sweep(app, clock, 8)
     case = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1")).json()
     case = _act(client, token_for, "township1", case, "township_pass", {"opinion": "核查属实 / verified"})
     _sweep(app, clock, 8)
     case = client.get(f"/api/v1/applications/{case['id']}", headers=token_for("township1b")).json()
-    approve = {"monthly_amount_fen": 50_000, "mode": "household"}
+    approve = {
+        "monthly_amount_fen": 50_000,
+        "mode": "household",
+        "basis": "《最低生活保障审核确认办法》第十九条 / Art. 19",
+    }
     return _act(client, token_for, "township1b", case, "approve", approve)  # type: ignore[no-any-return]
 
 

@@ -82,7 +82,14 @@ class Flow:
         "active",
     )
 
-    def to(self, state: str, payload: ApplicationIn, now: datetime, approve: dict[str, Any] | None = None) -> int:
+    def to(
+        self,
+        state: str,
+        payload: ApplicationIn,
+        now: datetime,
+        approve: dict[str, Any] | None = None,
+        verifier: Actor | None = None,
+    ) -> int:
         """A case filed at `now` and walked along the happy path until it stands in `state`
         (village_review on filing; each notice runs its 7 days; active 23 days after filing)."""
         if state not in self._PATH:
@@ -91,7 +98,7 @@ class Flow:
         default = TEKUN_APPROVE if payload.aid_type == "tekun" else APPROVE
 
         def village(case_id: int) -> None:
-            self.verify(case_id, now)  # P4: the county's report comes in during the village review
+            self.verify(case_id, now, by=verifier)  # P4: the county's report comes in during the village review
             self.act(case_id, "village_pass", w.clerk, now, VILLAGE_PASS)
 
         steps = (
@@ -112,7 +119,13 @@ class Flow:
         """A case filed at `now` and walked through three clean notices: active 23 days later."""
         return self.to("active", payload, now, approve)
 
-    def verify(self, case_id: int, now: datetime, found: Mapping[int, Mapping[str, Any]] | None = None) -> None:
+    def verify(
+        self,
+        case_id: int,
+        now: datetime,
+        found: Mapping[int, Mapping[str, Any]] | None = None,
+        by: Actor | None = None,
+    ) -> None:
         """The county's 核对 report on every member (P4): as declared (the household's assets on the first
         member), or as `found` gives it for a member's 1-based position."""
         data = self.case(case_id).data
@@ -124,7 +137,7 @@ class Flow:
                 "findings": "与申报一致 / as declared",
                 **(found or {}).get(position, {}),
             }
-            self.act(case_id, "record_verification", self.world.county, now, report)
+            self.act(case_id, "record_verification", by or self.world.county, now, report)
 
     def submit(self, payload: ApplicationIn, now: datetime, actor: Actor | None = None) -> int:
         with self.db.session() as s:

@@ -252,6 +252,7 @@ def test_one_person_acting_at_two_stages_under_two_accounts_is_flagged(flow: Flo
             s, "clerk2_township", role="township_officer", region=TOWNSHIP, id_number_hash=w.clerk2.id_number_hash
         )
     case_id = clean["c"]
+    flow.verify(case_id, START)
     flow.act(case_id, "village_pass", w.clerk2, START, {**_village_pass(), "investigators": ["clerk", "clerk2"]})
     flow.sweep(START + 7 * DAY)
     with flow.session(write=False) as s:

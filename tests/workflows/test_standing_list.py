@@ -23,7 +23,7 @@ def test_P17_current_beneficiaries_are_listed_masked_with_size_type_and_amount(f
     active = flow.to_active(household(serial=1, incomes=(20_000, 0, 0)), now)
     flow.to("notice_final", household(serial=2), now)  # decided, not yet supported: not listed
     refused = flow.submit(household(serial=3), now)
-    flow.act(refused, "village_reject", flow.world.clerk, now, {"reason": "收入超标 / income over the standard"})
+    flow.act(refused, "village_reject", flow.world.boss, now, {"reason": "收入超标 / income over the standard"})
     [row] = listed(flow, VILLAGE, now + 30 * DAY)
     assert row["reference"] == flow.case(active).reference
     assert row["name"] == "王*英", "masked as the notice board masks it"

@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 from sqlmodel import select
 
-from engine.access import Role
+from engine.access import SYSTEM, Role
 from engine.errors import Conflict, GuardRejected, InvalidInput, NotFound
 from engine.tables import AuditEntry
 from tests.factories import make_user
@@ -134,6 +134,7 @@ def test_P13_the_county_visits_a_filed_relative_s_case_and_an_upheld_objection_s
     flow.act(relative, "approve", w.boss2, now + 16 * DAY, APPROVE)
 
     objected = flow.submit(household(serial=2), now)
+    flow.verify(objected, now)
     flow.act(objected, "village_pass", w.clerk, now, VILLAGE_PASS)
     flow.sweep(now + 7 * DAY)
     flow.act(objected, "township_pass", w.boss, now + 8 * DAY, TOWNSHIP_PASS)
@@ -179,7 +180,8 @@ def test_P13_the_county_visits_a_filed_relative_s_case_and_an_upheld_objection_s
 def test_P13_a_county_officer_related_to_the_household_may_not_make_its_visit(flow: Flow, now: datetime) -> None:
     w = flow.world
     related = [{"name": "孙科长", "id_number": OFFICIAL_IDS["county"], "relation": "兄弟姐妹"}]
-    case_id = flow.to("township_approval", household(relatives=related), now)
+    # the related county officer may not record the 核对 either: the platform's import does (P4)
+    case_id = flow.to("township_approval", household(relatives=related), now, verifier=SYSTEM)
     with flow.session() as s:
         other = make_user(s, "county_b", role=Role.COUNTY_OFFICER, region=COUNTY)
     findings = {"visit_date": "2026-10-13", "findings": "属实 / as declared"}
