@@ -225,12 +225,6 @@ def written_reason(ctx: GuardContext) -> Iterable[str]:
         yield "请写明理由（将书面告知申请人）/ write the reason (the applicant is told it in writing)"
 
 
-def written_basis(ctx: GuardContext) -> Iterable[str]:
-    """Every decision records its written basis: an approval its 审批依据 as a refusal its reason."""
-    if not _text(ctx.data, "basis"):
-        yield "请写明审批依据（记入决定书）/ write the basis of the approval (it goes on the decision)"
-
-
 def delivery_record(ctx: GuardContext) -> Iterable[str]:
     """P11: the day the written refusal was delivered (not before the refusal, not in the future), and how."""
     day = _iso_date(ctx.data.get("delivered_on"))

@@ -166,13 +166,19 @@ def test_P12_the_decision_record_carries_the_appeal_window_shown_to_the_househol
 
 
 def test_P10_an_approval_records_its_written_basis(flow: Flow, now: datetime) -> None:
-    case_id = flow.to("township_approval", household(), now)
     decision = {"monthly_amount_fen": 50_000, "mode": "household"}
-    with pytest.raises(GuardRejected, match="审批依据"):
-        flow.act(case_id, "approve", flow.world.boss2, now + 16 * DAY, decision)
+    given = flow.to("township_approval", household(), now)
     basis = "人均收入 300 元，低于标准 700 元 / per-person income 300 yuan, under the 700 yuan standard"
-    flow.act(case_id, "approve", flow.world.boss2, now + 16 * DAY, {**decision, "basis": basis})
-    assert flow.case(case_id).data["approval"]["basis"] == basis
+    flow.act(given, "approve", flow.world.boss2, now + 16 * DAY, {**decision, "basis": basis})
+    assert flow.case(given).data["approval"]["basis"] == basis
+    # An approval without the official's own words (as the contract's clients send it) still records one:
+    # the rules, the local standard and the household's counted income it was decided on.
+    plain = flow.to("township_approval", household(serial=2), now)
+    flow.act(plain, "approve", flow.world.boss2, now + 16 * DAY, decision)
+    recorded = flow.case(plain).data["approval"]["basis"]
+    assert "民发〔2021〕57号" in recorded
+    assert "700.00" in recorded, "the local standard"
+    assert "100.00" in recorded, "the household's per-capita income (200 yuan over two people)"
 
 
 def test_a_deadline_in_a_year_whose_holiday_notice_is_not_out_is_provisional(flow: Flow) -> None:
