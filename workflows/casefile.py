@@ -271,6 +271,7 @@ class CaseFile(BaseModel):
     review: Stamp | None = None
     reviews: list[_Open] = Field(default_factory=list)
     adjustments: list[_Open] = Field(default_factory=list)
+    job_refusals: list[_Open] = Field(default_factory=list)  # E5: job offers a member able to work refused
     grace: Reasoned | None = None
     suspension: _Open | None = None
     suspensions: list[_Open] = Field(default_factory=list)

@@ -288,6 +288,7 @@ class Rules:
     unclaimed_cancel_months: int | None = 6  # D3: support ends after this many months unclaimed in a row
     voluntary_exit_months: int = 1  # E7: months paid after a voluntary exit
     fraud_fine_multiple: tuple[Fraction, Fraction] = (Fraction(1), Fraction(3))  # D4: the fine's range
+    job_refusals_before_cut: int = 3  # E5: offered jobs a capable member may refuse before support is cut
 
     @property
     def emergency_township_ceiling_fen(self) -> int:
@@ -396,6 +397,7 @@ class Rules:
             ),
             voluntary_exit_months=_exit_months(review.get("voluntary_exit_months", 1)),
             fraud_fine_multiple=_fine_range(review.get("fraud_fine_multiple", [1, 3])),
+            job_refusals_before_cut=_months(review.get("job_refusals_before_cut", 3), "job_refusals_before_cut"),
         )
 
 

@@ -53,6 +53,7 @@ TERMINATION_GROUNDS = {
     "non_cooperation": "不配合核查 / would not cooperate with the review",
     "fraud": "以虚报、隐瞒等手段骗取救助 / obtained by false or hidden information",
     "unclaimed": "连续多月未领取 / unclaimed for months in a row",
+    "refused_work": "有劳动能力的成员多次无正当理由拒绝就业 / a member able to work refused offered jobs (E5)",
 }
 UNCLAIMED = "unclaimed"
 SCHOOL_CHOICES = ("in_school", "left_school")
@@ -85,11 +86,49 @@ def _exit(how: str) -> Any:
     return effect
 
 
+def job_refused(ctx: GuardContext) -> Mapping[str, Any]:
+    """E5: one refused job offer, kept on the file; the policy's count of them is flagged to the township."""
+    d = ctx.data
+    refusals = [
+        *(ctx.case.data.get("job_refusals") or []),
+        stamp(ctx, member=d.get("member"), offer=str(d.get("offer", "")).strip(), offered_on=d.get("offered_on")),
+    ]
+    patch: dict[str, Any] = {"job_refusals": refusals}
+    limit = g.rules_of(ctx).job_refusals_before_cut
+    if len(refusals) == limit:
+        flag = {"kind": "job_refusals", "state": ctx.case.state, "at": ctx.now.isoformat()}
+        patch["flags"] = [*(ctx.case.data.get("flags") or []), flag]
+    return patch
+
+
+def job_refusal_record(ctx: GuardContext) -> Iterable[str]:
+    """E5: the refused offer is named, with its date and the member it was made to (one able to work)."""
+    d = ctx.data
+    if not str(d.get("offer") or "").strip():
+        yield "请写明介绍的工作岗位 / name the job that was offered"
+    if not d.get("offered_on"):
+        yield "请填写介绍工作的日期 / give the date the job was offered (offered_on)"
+    member = d.get("member")
+    people = g.members(ctx.case.data)
+    if not isinstance(member, int) or not 1 <= member <= len(people):
+        yield f"请指明家庭成员（1 至 {len(people)}）/ name the member (1 to {len(people)})"
+    elif not people[member - 1].get("can_work"):
+        yield "该成员未登记为有劳动能力，拒绝就业不计入 / that member is not recorded as able to work"
+
+
 def termination_ground(ctx: GuardContext) -> Iterable[str]:
     """T6: a termination names its ground, one of the list."""
     if ctx.data.get("ground") not in TERMINATION_GROUNDS:
         listed = "; ".join(f"{key}（{label}）" for key, label in TERMINATION_GROUNDS.items() if key != UNCLAIMED)
         yield f"请选择终止保障的事由 ground：{listed} / give the ground of the termination (T6)"
+    elif ctx.data.get("ground") == "refused_work":
+        limit = g.rules_of(ctx).job_refusals_before_cut
+        count = len(ctx.case.data.get("job_refusals") or [])
+        if count < limit:
+            yield (
+                f"拒绝就业仅记录 {count} 次，达到 {limit} 次方可据此终止 / only {count} refused job offers are "
+                f"recorded; support may be ended on this ground after {limit} (E5)"
+            )
     elif ctx.data.get("ground") == UNCLAIMED:
         yield (
             "连续未领取由发放程序按政策月数自动终止，不能手工选择 / support ends for unclaimed payments when the "
@@ -302,6 +341,16 @@ def transitions(spec: StandardSpec, termination: NoticeStage | None) -> tuple[Tr
             by=[Role.SYSTEM],
             effect=_exit("grace_period_ended"),
             label="渐退期满退出 / grace period ended",
+        ),
+        official(
+            "record_job_refusal",
+            (ACTIVE, UNDER_REVIEW),
+            None,
+            by=township,
+            guards=(job_refusal_record,),
+            effect=job_refused,
+            label="记录拒绝就业 / refused job offer recorded",
+            queued=False,
         ),
         official(
             "terminate",

@@ -280,6 +280,14 @@ class TerminateData(ReasonData):
     school: ShortText | None = None
 
 
+class JobRefusalData(ActionData):
+    """E5: a job offered to a member able to work (1-based position on the file) and refused."""
+
+    member: Count | None = None
+    offer: Text | None = None
+    offered_on: DateText | None = None
+
+
 class NoteData(ActionData):
     note: Text | None = None
 
@@ -407,6 +415,7 @@ ACTION_DATA: dict[str, type[BaseModel]] = {
     "adjust": AdjustData,
     "begin_exit": ReasonData,
     "terminate": TerminateData,
+    "record_job_refusal": JobRefusalData,
     "approve_termination": NoteData,
     "suspend": ReasonData,
     "resume": NoteData,

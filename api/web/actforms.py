@@ -50,6 +50,8 @@ LABELS: dict[str, str] = {
     "assets_fen": N_("核对财产（元）"),
     "evidence": N_("异议理由和证据"),
     "ground": N_("终止事由"),
+    "offer": N_("介绍的工作岗位"),
+    "offered_on": N_("介绍日期"),
     "school": N_("是否在校就读"),
     "comment": N_("附言（可不填）"),
     "basis": N_("审批依据"),
@@ -79,6 +81,7 @@ CHOICES: dict[str, list[tuple[str, str]]] = {
         ("unreachable", N_("失去联系六个月以上")),
         ("non_cooperation", N_("不配合核查")),
         ("fraud", N_("骗取救助")),
+        ("refused_work", N_("多次无正当理由拒绝就业")),
     ],
     "school": [("left_school", N_("已不在校")), ("in_school", N_("仍在校就读"))],
 }

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,8 @@ from workflows.policy import Override
 from workflows.recovery import record_recovery
 from workflows.reports import FLAG_RULES, integrity_flags, overdue_flags
 from workflows.settlement import export_bank_file, reconcile
+
+DAY = timedelta(days=1)
 
 TOWNSHIP = "341122100000"
 ACCOUNTS = ("6222020200112233445", "6222020200112233446")
@@ -299,3 +301,38 @@ def test_D3_two_runs_at_once_end_an_unclaimed_support_once(now: datetime, db: An
         fired = s.exec(select(AuditEntry).where(AuditEntry.action == "end_unclaimed")).all()
     assert len(fired) == 1
     assert flow.state(case_id) == "exited"
+
+
+def test_E5_three_refused_job_offers_let_the_township_end_support_and_not_before(flow: Flow, now: datetime) -> None:
+    case_id = flow.to_active(household(can_work=True), now)
+    w = flow.world
+    on = now + 30 * DAY
+    offer = {"member": 2, "offer": "县工业园装配工 / assembly work at the county park", "offered_on": "2026-11-02"}
+    ground = {"ground": "refused_work", "reason": "三次无正当理由拒绝就业 / refused three job offers"}
+    with pytest.raises(GuardRejected, match="not recorded as able to work"):
+        flow.act(case_id, "record_job_refusal", w.boss, on, {**offer, "member": 1})
+    with pytest.raises(GuardRejected, match="name the job"):
+        flow.act(case_id, "record_job_refusal", w.boss, on, {**offer, "offer": " "})
+    for n in range(2):
+        flow.act(case_id, "record_job_refusal", w.boss, on + n * DAY, offer)
+    with pytest.raises(GuardRejected, match="only 2 refused job offers"):
+        flow.act(case_id, "terminate", w.boss, on + 3 * DAY, ground)
+    assert flow.case(case_id).data.get("flags") in (None, [])
+    flow.act(case_id, "record_job_refusal", w.boss, on + 3 * DAY, offer)
+    case = flow.case(case_id)
+    assert case.state == "active", "a refusal is recorded; the township decides what follows"
+    assert [f["kind"] for f in case.data["flags"]] == ["job_refusals"]
+    flow.act(case_id, "terminate", w.boss, on + 4 * DAY, ground)
+    ended = flow.case(case_id)
+    assert ended.state == "exited"
+    assert ended.data["exited"]["ground"] == "refused_work"
+
+
+def test_E5_the_number_of_refusals_is_policy(flow: Flow, now: datetime) -> None:
+    flow.env = make_env(
+        Override(region="", effective_from=date(2020, 1, 1), values={"review": {"job_refusals_before_cut": 1}})
+    )
+    case_id = flow.to_active(household(can_work=True), now)
+    offer = {"member": 2, "offer": "保洁 / cleaning", "offered_on": "2026-11-02"}
+    flow.act(case_id, "record_job_refusal", flow.world.boss, now + 30 * DAY, offer)
+    assert [f["kind"] for f in flow.case(case_id).data["flags"]] == ["job_refusals"]
