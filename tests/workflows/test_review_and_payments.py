@@ -123,7 +123,7 @@ def test_adjust_records_the_amount_before_and_after(flow: Flow, now: datetime) -
     assert (change["before"], change["after"], change["by"]) == (50_000, 30_000, "boss")
 
 
-def test_the_grace_period_pays_on_then_ends_in_exit(flow: Flow, now: datetime) -> None:
+def test_E6_the_grace_period_pays_on_then_ends_in_exit(flow: Flow, now: datetime) -> None:
     case_id = active(flow, now)
     start = local("2027-01-10")
     flow.act(case_id, "start_review", flow.world.boss, start)
