@@ -15,12 +15,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import message_from_bytes
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -130,7 +132,9 @@ class _Clients:
                         token = r.json()["access_token"] if r.status_code == 200 else None
                     auth = {"Authorization": f"Bearer {token}"}
                     case = http.get(f"/api/v1/applications/{case_id}", headers=auth)
-                    if case.status_code == 200 and case.json()["state"] == "village_review":
+                    if case.status_code == 200 and case.json()["state"] != "village_review":
+                        continue  # passed by a request whose answer a crash swallowed: done, unacknowledged
+                    if case.status_code == 200:
                         done = http.post(
                             f"/api/v1/applications/{case_id}/actions/village_pass",
                             headers=auth,
@@ -140,8 +144,6 @@ class _Clients:
                             with self.lock:
                                 self.acked.add(case_id)
                             continue
-                    if case.status_code == 200:
-                        continue  # passed by a request whose answer a kill swallowed: done, unacknowledged
             except (httpx.HTTPError, ValueError, KeyError):
                 pass
             with self.lock:
@@ -161,9 +163,16 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes], limit: float = 60) -
     return False
 
 
+def _log(env: dict[str, str]) -> Any:
+    """Where a spawned process writes (a file, appended to, beside the test's database when it has one):
+    never a pipe nobody reads, which fills with logged errors and stops the process mid-request."""
+    path = Path(env.get("AIDFLOW_LOG_DIR") or tempfile.gettempdir()) / "aidflow-reliability.log"
+    return path.open("ab")
+
+
 def _kill(proc: subprocess.Popen[bytes]) -> int:
     proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)
+    proc.wait(timeout=60)
     return int(proc.returncode == -signal.SIGKILL)
 
 
@@ -189,7 +198,7 @@ def test_serve_and_worker_killed_at_random_lose_nothing_acknowledged_and_do_noth
     with _Clients(base, fresh) as clients:
         for _ in range(SERVE_KILLS):
             proc = subprocess.Popen(
-                [*AIDFLOW, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                [*AIDFLOW, "serve", "--port", str(port)], env=env, stdout=_log(env), stderr=subprocess.STDOUT
             )
             if _wait_healthy(base, proc):
                 time.sleep(rng.uniform(0.05, 1.5))
@@ -197,21 +206,21 @@ def test_serve_and_worker_killed_at_random_lose_nothing_acknowledged_and_do_noth
     timings["serve kills"] = time.monotonic() - started
     for _ in range(WORKER_KILLS):
         proc = subprocess.Popen(
-            [*AIDFLOW, "worker", "--interval", "0.2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*AIDFLOW, "worker", "--interval", "0.2"], env=env, stdout=_log(env), stderr=subprocess.STDOUT
         )
         time.sleep(rng.uniform(0.5, 3.0))
         worker_kills += _kill(proc)
     timings["worker kills"] = time.monotonic() - started
     # The last restart: serve until every fresh case is passed, then the worker until nothing is due.
     proc = subprocess.Popen(
-        [*AIDFLOW, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*AIDFLOW, "serve", "--port", str(port)], env=env, stdout=_log(env), stderr=subprocess.STDOUT
     )
     assert _wait_healthy(base, proc)
     with _Clients(base, [c for c in fresh if c not in clients.acked]) as last:
         for t in last.threads:
             t.join(timeout=300)
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
+    proc.wait(timeout=60)
     subprocess.run([*AIDFLOW, "worker", "--once"], env=env, check=True, capture_output=True, timeout=300)
     # Mail claimed by a killed process waits out its lease (5 minutes), a failed send its back-off: deliver
     # them as the worker will once that time has passed.
