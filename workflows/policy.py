@@ -25,6 +25,11 @@ EXAMPLE_KEYS: tuple[tuple[str, ...], ...] = (
     ("standard", "tekun_care_allowance_fen", "dependent"),
     ("emergency", "post_notice"),
     ("appeal", "review_body"),
+    ("review", "voluntary_exit_months"),
+    ("temporary", "cause_cap_fen_year", "education"),
+    ("temporary", "cause_cap_fen_year", "disability"),
+    ("temporary", "cause_cap_fen_year", "other"),
+    ("verification", "max_age_days"),
 )
 NOTICE_SLOTS = ("village", "township", "final")
 _NOTICE_UNITS = (Unit.DAYS, Unit.WORKING_DAYS)
