@@ -94,7 +94,9 @@ def seed(db: Database, settings: Settings, *, now: datetime | None = None) -> Lo
         hashed = hash_password(PASSWORD)
         twice = id_number(random.Random(7), VILLAGES[1][0], date(1985, 5, 5))
         for username, role, region, name in people:
-            same = username in SAME_PERSON
+            # The second account's identity number is registered only after its holder acted on both
+            # stages (the engine refuses one person at two stages once it knows them for one person).
+            same = username == SAME_PERSON[0]
             add_user(
                 session,
                 username=username,
@@ -111,6 +113,11 @@ def seed(db: Database, settings: Settings, *, now: datetime | None = None) -> Lo
         for code, _name in TOWNSHIPS:
             deposit_fund(session, env=env, township_code=code, amount_fen=2_000_000, actor=SYSTEM, now=start)
     Scenario(db, env, now, logins).run()
+    with db.session() as session:
+        later = session.exec(select(User).where(User.username == SAME_PERSON[1])).one()
+        later.id_number_enc = env.cipher.encrypt(twice)
+        later.id_number_hash = env.cipher.lookup_hash(twice)
+        session.add(later)
     return logins
 
 

@@ -98,6 +98,17 @@ def _submitted_on(case: Case) -> date:
     return local_date(at)
 
 
+def same_person(session: Session, actor: Actor) -> frozenset[str]:
+    """The actor's other accounts: those registered under the same identity number. Separation of duties
+    is between people, not between accounts (one official with two accounts is one official)."""
+    if not actor.id_number_hash or actor.is_system:
+        return frozenset()
+    found = session.exec(
+        select(User.username).where(User.id_number_hash == actor.id_number_hash, User.username != actor.username)
+    ).all()
+    return frozenset(str(name) for name in found)
+
+
 def facts_for(
     session: Session, env: Env, case: Case, action: str, data: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:

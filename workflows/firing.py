@@ -12,7 +12,7 @@ from engine.access import Actor
 from engine.authorize import Decision, authorize
 from engine.runtime import TransitionRecord, fire
 from engine.tables import Case
-from workflows.facts import facts_for
+from workflows.facts import facts_for, same_person
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -43,6 +43,7 @@ def fire_act(
     of it (env.reactions)."""
     definition = env.definition_for(case)
     looked_up = facts_for(session, env, case, decision.action, data, now)
+    looked_up["same_person"] = same_person(session, decision.actor)
     looked_up.update(facts or {})
     record = fire(
         session,

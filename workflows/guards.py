@@ -148,7 +148,7 @@ def not_recused(ctx: GuardContext) -> Iterable[str]:
 def not_village_actor(ctx: GuardContext) -> Iterable[str]:
     """The person who acted at the village stage, or visited the household as one of its
     investigators, does not also act at the township stage."""
-    if ctx.actor.username in (ctx.case.data.get("village_actors") or []):
+    if _as_person(ctx) & set(ctx.case.data.get("village_actors") or []):
         yield (
             "您已在村级评议阶段办理本案（含入户调查），乡镇审核审批须由他人办理 / "
             "you acted at the village review of this case (or visited the household for it); "
@@ -156,10 +156,15 @@ def not_village_actor(ctx: GuardContext) -> Iterable[str]:
         )
 
 
+def _as_person(ctx: GuardContext) -> set[str]:
+    """The acting official's username and those of their other accounts (the same identity number)."""
+    return {ctx.actor.username, *(ctx.facts.get("same_person") or ())}
+
+
 @refusal_recorded
 def not_township_actor(ctx: GuardContext) -> Iterable[str]:
     """And the township's reviewer does not go back to act at the village stage."""
-    if ctx.actor.username in (ctx.case.data.get("township_actors") or []):
+    if _as_person(ctx) & set(ctx.case.data.get("township_actors") or []):
         yield (
             "您已在乡镇审核阶段办理本案，村级评议须由他人办理 / "
             "you acted at the township review of this case; another official must act at the village"
@@ -170,7 +175,7 @@ def not_township_actor(ctx: GuardContext) -> Iterable[str]:
 def not_township_passer(ctx: GuardContext) -> Iterable[str]:
     """审批 never by a person who gave the township's opinion (审核), on any round of the case."""
     passed = ctx.case.data.get("township_pass") or {}
-    if ctx.actor.username in (ctx.case.data.get("township_passers") or [passed.get("by")]):
+    if _as_person(ctx) & set(ctx.case.data.get("township_passers") or [passed.get("by")]):
         yield (
             "您出具了乡镇审核意见，审批须由另一人作出 / "
             "you gave the township's opinion on this case; another official must decide it"

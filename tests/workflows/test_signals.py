@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from engine.access import SYSTEM
-from engine.errors import Conflict, InvalidInput
+from engine.errors import Conflict, GuardRejected, InvalidInput
 from tests.factories import OTHER_VILLAGE, TOWNSHIP, VILLAGE, make_user
 from tests.workflows.support import APPROVE, OFFICIAL_IDS, TOWNSHIP_PASS, Flow, household, id_number, local
 from workflows.fund import deposit_fund
@@ -244,7 +244,9 @@ def test_a_household_giving_an_officials_email_or_counting_an_official_among_its
     assert all(f.rule == RULES["shared_with_official"] for f in found)
 
 
-def test_one_person_acting_at_two_stages_under_two_accounts_is_flagged(flow: Flow, clean: dict[str, int]) -> None:
+def test_one_person_at_two_stages_under_two_accounts_is_refused_once_both_carry_the_identity(
+    flow: Flow, clean: dict[str, int]
+) -> None:
     w = flow.world
     with flow.session() as s:
         # the village officer clerk2 also holds a township account (moved up, kept the old one)
@@ -255,15 +257,38 @@ def test_one_person_acting_at_two_stages_under_two_accounts_is_flagged(flow: Flo
     flow.verify(case_id, START)
     flow.act(case_id, "village_pass", w.clerk2, START, {**_village_pass(), "investigators": ["clerk", "clerk2"]})
     flow.sweep(START + 7 * DAY)
-    with flow.session(write=False) as s:
-        from sqlmodel import select as sql_select
+    twin = _account(flow, "clerk2_township")
+    with pytest.raises(GuardRejected, match="you acted at the village review"):
+        flow.act(case_id, "township_pass", twin, START + 8 * DAY, TOWNSHIP_PASS)
+    assert kinds(flow).get("two_stages", []) == [], "refused: nothing done at two stages"
 
-        from engine.accounts import actor_for
-        from engine.tables import User
 
-        twin = actor_for(s, s.exec(sql_select(User).where(User.username == "clerk2_township")).one())
-    flow.act(case_id, "township_pass", twin, START + 8 * DAY, TOWNSHIP_PASS)
+def test_one_person_acting_at_two_stages_under_two_accounts_is_flagged(flow: Flow, clean: dict[str, int]) -> None:
+    """An identity number registered on the second account only after the acts: the signal finds it."""
+    w = flow.world
+    with flow.session() as s:
+        make_user(s, "clerk2_township", role="township_officer", region=TOWNSHIP)
+    case_id = clean["c"]
+    flow.verify(case_id, START)
+    flow.act(case_id, "village_pass", w.clerk2, START, {**_village_pass(), "investigators": ["clerk", "clerk2"]})
+    flow.sweep(START + 7 * DAY)
+    flow.act(case_id, "township_pass", _account(flow, "clerk2_township"), START + 8 * DAY, TOWNSHIP_PASS)
+    with flow.session() as s:
+        s.execute(
+            text("UPDATE users SET id_number_hash = :h WHERE username = 'clerk2_township'"),
+            {"h": w.clerk2.id_number_hash},
+        )
     found = kinds(flow)["two_stages"]
     assert [(f.application_id, f.official) for f in found] == [(case_id, "clerk2_township")]
     assert found[0].detail == "clerk2、clerk2_township: township、village"
     assert found[0].rule == RULES["two_stages"]
+
+
+def _account(flow: Flow, username: str) -> Any:
+    from sqlmodel import select as sql_select
+
+    from engine.accounts import actor_for
+    from engine.tables import User
+
+    with flow.session(write=False) as s:
+        return actor_for(s, s.exec(sql_select(User).where(User.username == username)).one())
