@@ -13,7 +13,7 @@ from api.security import check_password
 from api.throttle import Throttles
 from engine import auditlog
 from engine.access import Actor
-from engine.accounts import actor_for
+from engine.accounts import actor_for, issued_before_revocation
 from engine.database import Database
 from engine.errors import Unauthenticated
 from engine.tables import User
@@ -44,6 +44,10 @@ class Tokens:
 
     def user_id(self, token: str, now: datetime) -> int:
         """The token's user, if its signature holds and it has not expired by `now` (the app's clock)."""
+        return self.subject(token, now)[0]
+
+    def subject(self, token: str, now: datetime) -> tuple[int, int]:
+        """The token's user and when it was issued (Unix seconds), if it holds and has not expired."""
         try:
             claims = jwt.decode(
                 token, self.secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"], "verify_exp": False}
@@ -56,25 +60,30 @@ class Tokens:
             user_id = int(subject)
             if not 1 <= user_id <= _MAX_USER_ID:
                 raise ValueError("the subject is out of range")
-            return user_id
+            issued = claims.get("iat", 0)
+            return user_id, int(issued) if isinstance(issued, int) else 0
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
             raise Unauthenticated(
                 "登录凭据无效或已过期，请重新登录 / the token is invalid or expired; log in again"
             ) from exc
 
 
-def token_user_id(tokens: Tokens, token: str | None, now: datetime) -> int:
-    """The account a bearer token names, judged without the database (presence, signature, lifetime)."""
+def token_user_id(tokens: Tokens, token: str | None, now: datetime) -> tuple[int, int]:
+    """The account a bearer token names and when it was issued, judged without the database (presence,
+    signature, lifetime)."""
     if not token:
         raise Unauthenticated("请先登录 / log in first")
-    return tokens.user_id(token, now)
+    return tokens.subject(token, now)
 
 
-def actor_of(session: Session, user_id: int) -> Actor:
-    """The token's account as an actor, if it still exists and is active."""
+def actor_of(session: Session, user_id: int, issued_at: int = 0) -> Actor:
+    """The token's account as an actor, if it still exists, is active, and has not had its tokens revoked
+    since this one was issued."""
     user = session.get(User, user_id)
     if user is None or not user.active:
         raise Unauthenticated("账号不存在或已停用 / the account does not exist or is disabled")
+    if issued_before_revocation(user, issued_at):
+        raise Unauthenticated("登录凭据已被撤销，请重新登录 / the token was revoked; log in again")
     return actor_for(session, user)
 
 

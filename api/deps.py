@@ -71,17 +71,21 @@ class Caller:
 
     state: AppState
     user_id: int
+    issued_at: int = 0
 
     async def write(self, work: Callable[[Session, Actor], T]) -> T:
         """Authenticate, do `work`, commit: one unit of work in one worker thread."""
-        return await in_write_unit(self.state, lambda session: work(session, actor_of(session, self.user_id)))
+        return await in_write_unit(
+            self.state, lambda session: work(session, actor_of(session, self.user_id, self.issued_at))
+        )
 
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
 async def _caller(state: StateDep, token: Annotated[str | None, Depends(_bearer)]) -> Caller:
-    return Caller(state, token_user_id(state.tokens, token, state.clock()))
+    user_id, issued_at = token_user_id(state.tokens, token, state.clock())
+    return Caller(state, user_id, issued_at)
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
@@ -101,8 +105,8 @@ async def in_read_unit(state: AppState, work: Callable[[Session], T]) -> T:
 
 
 async def _current_reader(state: StateDep, token: Annotated[str | None, Depends(_bearer)]) -> Actor:
-    user_id = token_user_id(state.tokens, token, state.clock())
-    return await in_read_unit(state, lambda session: actor_of(session, user_id))
+    user_id, issued_at = token_user_id(state.tokens, token, state.clock())
+    return await in_read_unit(state, lambda session: actor_of(session, user_id, issued_at))
 
 
 CurrentReader = Annotated[Actor, Depends(_current_reader)]

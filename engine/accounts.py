@@ -175,3 +175,28 @@ def _user(session: Session, username: str) -> User:
     if user is None:
         raise NotFound(f"用户 {username} 不存在 / no user {username}")
     return user
+
+
+def revoke_tokens(session: Session, *, username: str, reason: str, actor: Actor, now: datetime) -> User:
+    """End every token and page session the account holds now; it may log in again at once (a lost
+    phone, a password seen by someone else: change the password too)."""
+    user = _user(session, username)
+    if not reason.strip():
+        raise InvalidInput("撤销登录凭据须写明原因 / give the reason for revoking the account's tokens")
+    user.tokens_valid_after = now
+    session.add(user)
+    auditlog.append(
+        session,
+        at=now,
+        actor=actor.username,
+        role=_role_of(actor),
+        action="user_revoke",
+        data={"user": username, "reason": reason.strip()},
+    )
+    return user
+
+
+def issued_before_revocation(user: User, issued_at: int) -> bool:
+    """Whether a token or page session issued at `issued_at` (Unix seconds) predates a revocation."""
+    cut = user.tokens_valid_after
+    return cut is not None and issued_at < int(cut.timestamp()) + (1 if cut.microsecond else 0)

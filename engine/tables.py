@@ -62,6 +62,8 @@ class User(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=255)
     active: bool = True
     created_at: datetime = _ts()
+    # `aidflow users revoke`: tokens and page sessions issued before this moment no longer count
+    tokens_valid_after: datetime | None = _ts(nullable=True)
 
 
 class RoleGrant(SQLModel, table=True):

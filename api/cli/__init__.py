@@ -167,6 +167,25 @@ def users_disable(
     typer.echo(f"已停用 / disabled {username}")
 
 
+@users_app.command("revoke")
+def users_revoke(
+    username: str,
+    reason: Annotated[str, typer.Option("--reason", help="why, for the audit trail")],
+) -> None:
+    """撤销账号现有的全部登录凭据和网页会话（可重新登录）/ revoke every token and page session the account holds
+    now (it may log in again: change the password too if it was seen)."""
+    from engine.accounts import revoke_tokens
+    from engine.errors import WorkflowError
+
+    db = _database(_settings())
+    try:
+        with db.session() as session:
+            revoke_tokens(session, username=username, reason=reason, actor=SYSTEM, now=utcnow())
+    except WorkflowError as exc:
+        _fail(exc.detail)
+    typer.echo(f"已撤销 / revoked the tokens and sessions of {username}")
+
+
 @audit_app.command("verify")
 def audit_verify(
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="a signed checkpoint (JSON)")] = None,

@@ -18,7 +18,7 @@ from api.web.queue import aid_types, queue_view
 from api.web.render import lang_of, render, session_of
 from engine import auditlog
 from engine.access import OFFICIAL_ROLES, Actor
-from engine.accounts import actor_for
+from engine.accounts import actor_for, issued_before_revocation
 from engine.errors import TooManyRequests, Unauthenticated
 from engine.tables import User
 from workflows.oversight.supervision import tasks_waiting
@@ -42,9 +42,9 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
 
 def _actor(request: Request, session: Session) -> Actor | None:
     """The logged-in official or applicant, built from their account as the API builds it."""
-    user_id = session_of(request).user_id
-    user = session.get(User, user_id) if user_id is not None else None
-    if user is None or not user.active:
+    web = session_of(request)
+    user = session.get(User, web.user_id) if web.user_id is not None else None
+    if user is None or not user.active or issued_before_revocation(user, web.since):
         return None
     actor = actor_for(session, user)
     request.state.actor = actor

@@ -36,6 +36,7 @@ class WebSession:
     csrf: str
     expires: int
     user_id: int | None = None
+    since: int = 0  # when the login was made (Unix seconds): a revocation after it ends the session
 
     @classmethod
     def anonymous(cls, now: datetime) -> WebSession:
@@ -43,7 +44,12 @@ class WebSession:
 
     def logged_in(self, user_id: int, now: datetime, lifetime: timedelta) -> WebSession:
         """A new token at login, so a token seen before it is worth nothing after."""
-        return WebSession(csrf=secrets.token_urlsafe(32), expires=int((now + lifetime).timestamp()), user_id=user_id)
+        return WebSession(
+            csrf=secrets.token_urlsafe(32),
+            expires=int((now + lifetime).timestamp()),
+            user_id=user_id,
+            since=int(now.timestamp()),
+        )
 
     def renewed(self, now: datetime, lifetime: timedelta) -> WebSession:
         span = lifetime if self.user_id is not None else ANONYMOUS_LIFETIME
@@ -58,7 +64,9 @@ class SessionCodec:
         self._serializer = URLSafeSerializer(secret_key, salt="aidflow-web-session-v1")
 
     def dump(self, session: WebSession) -> str:
-        return self._serializer.dumps({"c": session.csrf, "x": session.expires, "u": session.user_id})
+        return self._serializer.dumps(
+            {"c": session.csrf, "x": session.expires, "u": session.user_id, "s": session.since}
+        )
 
     def load(self, value: str | None, now: datetime) -> WebSession | None:
         """The session if the cookie's signature holds and it has not expired by `now`."""
@@ -66,7 +74,9 @@ class SessionCodec:
             return None
         try:
             raw: Any = self._serializer.loads(value)
-            found = WebSession(csrf=str(raw["c"]), expires=int(raw["x"]), user_id=_user(raw.get("u")))
+            found = WebSession(
+                csrf=str(raw["c"]), expires=int(raw["x"]), user_id=_user(raw.get("u")), since=int(raw.get("s") or 0)
+            )
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
         return found if found.expires > now.timestamp() else None

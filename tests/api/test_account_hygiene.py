@@ -122,3 +122,47 @@ def test_a_signed_token_whose_subject_is_out_of_range_is_401_not_an_error(
     forged = jwt.encode(claims, tokens.secret, algorithm="HS256")
     r = client.get("/api/v1/queue", headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401
+
+
+def test_users_revoke_ends_every_token_and_page_session_and_a_new_login_works(
+    client: TestClient,
+    app,
+    clock: Clock,  # type: ignore[no-untyped-def]
+) -> None:
+    import re
+
+    from engine.access import SYSTEM
+    from engine.accounts import revoke_tokens
+
+    r = client.post("/api/v1/auth/token", data={"username": "township1", "password": PASSWORD})
+    old = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    page = TestClient(app)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get("/login").text)
+    assert csrf is not None
+    page.post("/login", data={"username": "township1", "password": PASSWORD, "csrf_token": csrf.group(1)})
+    assert page.get("/queue", follow_redirects=False).status_code == 200
+    assert client.get("/api/v1/queue", headers=old).status_code == 200
+    clock.moment += timedelta(seconds=5)
+    with app.state.aidflow.db.session() as s:
+        revoke_tokens(s, username="township1", reason="手机遗失 / phone lost", actor=SYSTEM, now=clock.moment)
+    refused = client.get("/api/v1/queue", headers=old)
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["detail"]
+    assert page.get("/queue", follow_redirects=False).status_code == 303, "the page session ended too"
+    clock.moment += timedelta(seconds=1)
+    again = client.post("/api/v1/auth/token", data={"username": "township1", "password": PASSWORD})
+    fresh = {"Authorization": f"Bearer {again.json()['access_token']}"}
+    assert client.get("/api/v1/queue", headers=fresh).status_code == 200, "a login after the revocation works"
+    with app.state.aidflow.db.session(write=False) as s:
+        actions = s.execute(text("SELECT action FROM audit_entries WHERE action = 'user_revoke'")).scalars().all()
+    assert actions == ["user_revoke"]
+
+
+def test_users_revoke_on_the_command_line_needs_a_reason_and_a_known_account(tmp_path: Path) -> None:
+    run, env, _url = _cli(tmp_path)
+    add = ["users", "add", "zhou", "--role", "township_officer", "--region", "341122100000"]
+    assert run.invoke(cli, [*add, "--password", "Xin-an town 7"], env=env).exit_code == 0
+    assert run.invoke(cli, ["users", "revoke", "zhou"], env=env).exit_code != 0
+    assert run.invoke(cli, ["users", "revoke", "nobody", "--reason", "x"], env=env).exit_code != 0
+    done = run.invoke(cli, ["users", "revoke", "zhou", "--reason", "密码泄露 / password seen"], env=env)
+    assert done.exit_code == 0, done.output
