@@ -157,7 +157,6 @@ def test_T5_approval_sets_the_care_level_and_the_support_mode(flow: Flow, now: d
     assert [r.split("/ ")[-1] for r in refused.value.reasons] == [
         "give care_level: independent, partial or dependent (T5)",
         "give support_mode: home or institution",
-        "write the basis of the approval (it goes on the decision)",
     ]
     with pytest.raises(GuardRejected, match="give care_level"):
         flow.act(case_id, "approve", flow.world.boss2, now + 16 * DAY, {**TEKUN_APPROVE, "care_level": "some"})
