@@ -20,6 +20,14 @@ dependent = 60000
 post_notice = { label = "事后公示 / notice after the fact", length = 5, unit = "days" }
 [appeal]
 review_body = "来安县人民政府 / Lai'an county people's government"
+[review]
+voluntary_exit_months = 2
+[temporary.cause_cap_fen_year]
+education = 400000
+disability = 450000
+other = 200000
+[verification]
+max_age_days = 60
 """
 
 
