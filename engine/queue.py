@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, false, func, or_, select, tuple_, union_all
 from sqlmodel import Session
 
 from engine.access import Actor, Role, region_level, region_prefix
@@ -100,6 +100,16 @@ def _queue_clause(
     return and_(or_(*parts), *narrow) if parts else false()
 
 
+def _ranges(actor: Actor, states_by_role: Mapping[str, frozenset[str]]) -> list[tuple[str, str]]:
+    """The (region, state) pairs of the actor's queue: each one range of a queue index."""
+    pairs: list[tuple[str, str]] = []
+    for grant in actor.grants:
+        for state in sorted(states_by_role.get(grant.role, ())):
+            if (grant.region_code, state) not in pairs:
+                pairs.append((grant.region_code, state))
+    return pairs
+
+
 def queue_query(
     actor: Actor,
     states_by_role: Mapping[str, frozenset[str]],
@@ -108,19 +118,34 @@ def queue_query(
     after: Cursor | None = None,
     undated: bool = False,
     narrow: Sequence[ColumnElement[bool]] = (),
-) -> Select[Case]:
+) -> Select[Any] | CompoundSelect[Any]:
     """One phase of the queue: cases with a deadline by (deadline, id), or those without by id.
-    `narrow` adds conditions (a village, a state) within the same index ranges."""
-    where = _queue_clause(actor, states_by_role, narrow)
-    if undated:
-        q = select(Case).where(where, _c.deadline.is_(None))
-        if after is not None and after.deadline is None:
-            q = q.where(_c.id > after.id)
-        return q.order_by(_c.id).limit(limit)
-    q = select(Case).where(where, _c.deadline.is_not(None))
-    if after is not None:
-        q = q.where(or_(_c.deadline > after.deadline, and_(_c.deadline == after.deadline, _c.id > after.id)))
-    return q.order_by(_c.deadline, _c.id).limit(limit)
+    `narrow` adds conditions (a village, a state) within the same index ranges.
+
+    One SELECT per (region, state) range of the index, each already in (deadline, id) order there,
+    merged by a UNION ALL under the ORDER BY: SQLite merges the ranges as they are read and PostgreSQL
+    plans a Merge Append, so neither sorts and the LIMIT stops both after `limit` rows. An IN list of
+    the states would read every case of the region in those states and sort them."""
+    parts = []
+    for region, state in _ranges(actor, states_by_role):
+        q = select(*_c).where(scope_clause(region), _c.state == state, *narrow)
+        if undated:
+            q = q.where(_c.deadline.is_(None))
+            if after is not None and after.deadline is None:
+                q = q.where(_c.id > after.id)
+        else:
+            q = q.where(_c.deadline.is_not(None))
+            if after is not None:
+                # A row comparison: an index condition on both databases, where the equivalent OR is
+                # a filter PostgreSQL applies to every row from the start of the range.
+                q = q.where(tuple_(_c.deadline, _c.id) > tuple_(after.deadline, after.id))
+        parts.append(q)
+    if not parts:
+        return select(*_c).where(false()).limit(limit)
+    merged: Select[Any] | CompoundSelect[Any] = parts[0] if len(parts) == 1 else union_all(*parts)
+    cols = merged.selected_columns
+    order = (cols.id,) if undated else (cols.deadline, cols.id)
+    return merged.order_by(*order).limit(limit)
 
 
 def _batch(
@@ -134,10 +159,11 @@ def _batch(
     """Up to `n` cases in queue order after `after`: those with a deadline, then the rest."""
     rows: list[Case] = []
     if after is None or after.deadline is not None:
-        rows.extend(session.scalars(queue_query(actor, states_by_role, limit=n, after=after, narrow=narrow)))
+        dated = queue_query(actor, states_by_role, limit=n, after=after, narrow=narrow)
+        rows.extend(session.scalars(select(Case).from_statement(dated)))
     if len(rows) < n:
         rest = queue_query(actor, states_by_role, limit=n - len(rows), after=after, undated=True, narrow=narrow)
-        rows.extend(session.scalars(rest))
+        rows.extend(session.scalars(select(Case).from_statement(rest)))
     return rows
 
 
@@ -160,10 +186,14 @@ def queue_page(
     returned short with a cursor to go on from.
     """
     page: list[Case] = []
+    seen: set[int | None] = set()  # grants over overlapping regions find a case in two ranges
     cursor = after
     for _ in range(max_batches):
         rows = _batch(session, actor, states_by_role, limit + 1, cursor, narrow)
-        page.extend(row for row in rows if keep is None or keep(row))
+        for row in rows:
+            if row.id not in seen and (keep is None or keep(row)):
+                page.append(row)
+            seen.add(row.id)
         if len(page) > limit:
             last = page[limit - 1]
             return page[:limit], Cursor(last.deadline, last.id or 0)
