@@ -250,6 +250,9 @@ _TRANSITION_SQL = (
     "INSERT INTO timers (case_id, action, state, entered_version, due_at) VALUES ({p}, {p}, {p}, {p}, {p})",
     f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({{p13}})",
     "UPDATE audit_head SET seq = {p}, hash = {p} WHERE id = 1",
+    "INSERT INTO case_counts (region_code, workflow, state, township_code, county_code, n) VALUES "
+    "({p}, {p}, {p}, {p}, {p}, -1), ({p}, {p}, {p}, {p}, {p}, 1) "
+    "ON CONFLICT (region_code, workflow, state) DO UPDATE SET n = case_counts.n + excluded.n",
 )
 
 
@@ -300,7 +303,8 @@ def seed_raw_cases(driver: RawDriver, n: int) -> None:
 def raw_transitions(driver: RawDriver, ids: Sequence[int]) -> float:
     """Lt: one transition per commit in raw SQL on the cases `ids`; transitions per second."""
     now = driver.stamp(datetime(2026, 9, 28, 2, 0, tzinfo=UTC))
-    update_case, read_head, insert_timer, insert_entry, move_head = transition_sql(driver.placeholder, driver.lock)
+    statements = transition_sql(driver.placeholder, driver.lock)
+    update_case, read_head, insert_timer, insert_entry, move_head, count_move = statements
     data = json.dumps({"data": PASS_DATA, "set": {"proposed_monthly_fen": 70000}}, separators=(",", ":"))
     execute = driver.execute
     start = time.perf_counter()
@@ -313,6 +317,10 @@ def raw_transitions(driver: RawDriver, ids: Sequence[int]) -> float:
         entry = (seq + 1, now, "clerk", "village_officer", VILLAGE, i, "village_pass", "village_review", "notice")
         execute(insert_entry, (*entry, data, None, prev, digest))
         execute(move_head, (seq + 1, digest))
+        execute(
+            count_move,
+            (VILLAGE, "bench", "village_review", TOWNSHIP, COUNTY, VILLAGE, "bench", "notice", TOWNSHIP, COUNTY),
+        )
         driver.commit()
     return len(ids) / (time.perf_counter() - start)
 

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, false, func, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, false, or_, select, tuple_, union_all
 from sqlmodel import Session
 
 from engine.access import Actor, Role, region_level, region_prefix
 from engine.definition import WorkflowDefinition
-from engine.tables import MAX_ID, Case
+from engine.tables import MAX_ID, Case, CaseCount
 
 _c = Case.__table__.c  # type: ignore[attr-defined]
+_k = CaseCount.__table__.c  # type: ignore[attr-defined]
 
 
 def waiting_states(definition: WorkflowDefinition) -> frozenset[str]:
@@ -45,11 +46,13 @@ def actionable_states(definitions: Iterable[WorkflowDefinition]) -> dict[str, fr
     return {role: frozenset(states) for role, states in found.items() if states}
 
 
-def scope_clause(region: str) -> ColumnElement[bool]:
-    """Cases at or below `region`, on the column an index leads with."""
+def scope_clause(region: str, columns: Any = _c) -> ColumnElement[bool]:
+    """Cases (or, given `columns`, rows of another table with the same region columns) at or below
+    `region`, on the column an index leads with."""
+    c = columns
     level = region_level(region)
-    column = {"village": _c.region_code, "township": _c.township_code, "county": _c.county_code}.get(level)
-    clause = column == region if column is not None else _c.county_code.like(region_prefix(region) + "%")
+    column = {"village": c.region_code, "township": c.township_code, "county": c.county_code}.get(level)
+    clause = column == region if column is not None else c.county_code.like(region_prefix(region) + "%")
     return cast("ColumnElement[bool]", clause)
 
 
@@ -212,12 +215,23 @@ def queue_counts(
 ) -> dict[str, int]:
     """Cases per state in the actor's whole queue (the same cases its pages list, `keep` included).
 
-    Without `keep` a grouped count of the index ranges; with it every case of the queue is judged,
-    so the work is the length of one official's queue, not the size of their scope."""
-    where = _queue_clause(actor, states_by_role)
+    Without `keep` the kept counts (engine.tables.CaseCount: a few rows per village, whatever the
+    number of cases); with it every case of the queue is judged, so the work is the length of one
+    official's queue, not the size of their scope."""
     if keep is None:
-        q = select(_c.state, func.count()).where(where).group_by(_c.state)
-        return {state: int(n) for state, n in session.execute(q).all()}
+        parts = [
+            and_(scope_clause(grant.region_code, _k), _k.state.in_(sorted(states)))
+            for grant in actor.grants
+            if (states := states_by_role.get(grant.role))
+        ]
+        if not parts:
+            return {}
+        kept: dict[str, int] = {}
+        for state, n in session.execute(select(_k.state, _k.n).where(or_(*parts))).all():
+            if n:
+                kept[state] = kept.get(state, 0) + int(n)
+        return kept
+    where = _queue_clause(actor, states_by_role)
     counts: dict[str, int] = {}
     for case in session.scalars(select(Case).where(where)):
         if keep(case):
