@@ -7,9 +7,22 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, false, or_, select, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    false,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlmodel import Session
 
 from engine.access import Actor, Role, region_level, region_prefix
@@ -129,26 +142,64 @@ def queue_query(
     merged by a UNION ALL under the ORDER BY: SQLite merges the ranges as they are read and PostgreSQL
     plans a Merge Append, so neither sorts and the LIMIT stops both after `limit` rows. An IN list of
     the states would read every case of the region in those states and sort them."""
+    statement, params = _phase(actor, states_by_role, limit, after, undated, narrow)
+    return statement.params(params)
+
+
+_AFTER_DEADLINE = bindparam("after_deadline", type_=_c.deadline.type)
+_AFTER_ID = bindparam("after_id", type_=_c.id.type)
+_LIMIT = bindparam("n", type_=Integer())
+
+
+def _phase(
+    actor: Actor,
+    states_by_role: Mapping[str, frozenset[str]],
+    limit: int,
+    after: Cursor | None,
+    undated: bool,
+    narrow: Sequence[ColumnElement[bool]],
+) -> tuple[Select[Any] | CompoundSelect[Any], dict[str, Any]]:
+    """`queue_query`'s statement with the cursor and the limit as parameters, and their values.
+    Without `narrow` the statement is built once per shape: building a dozen SELECTs costs more
+    than the database takes to run them."""
+    mode = None if after is None else ("undated" if after.deadline is None else "dated")
+    params: dict[str, Any] = {"n": limit}
+    if after is not None:
+        params.update(after_deadline=after.deadline, after_id=after.id)
+    pairs = tuple(_ranges(actor, states_by_role))
+    if narrow:
+        return _build(pairs, undated, mode, tuple(narrow)), params
+    return _built(pairs, undated, mode), params
+
+
+@lru_cache(maxsize=256)
+def _built(pairs: tuple[tuple[str, str], ...], undated: bool, mode: str | None) -> Select[Any] | CompoundSelect[Any]:
+    return _build(pairs, undated, mode, ())
+
+
+def _build(
+    pairs: tuple[tuple[str, str], ...], undated: bool, mode: str | None, narrow: tuple[ColumnElement[bool], ...]
+) -> Select[Any] | CompoundSelect[Any]:
     parts = []
-    for region, state in _ranges(actor, states_by_role):
+    for region, state in pairs:
         q = select(*_c).where(scope_clause(region), _c.state == state, *narrow)
         if undated:
             q = q.where(_c.deadline.is_(None))
-            if after is not None and after.deadline is None:
-                q = q.where(_c.id > after.id)
+            if mode == "undated":
+                q = q.where(_c.id > _AFTER_ID)
         else:
             q = q.where(_c.deadline.is_not(None))
-            if after is not None:
+            if mode is not None:
                 # A row comparison: an index condition on both databases, where the equivalent OR is
                 # a filter PostgreSQL applies to every row from the start of the range.
-                q = q.where(tuple_(_c.deadline, _c.id) > tuple_(after.deadline, after.id))
+                q = q.where(tuple_(_c.deadline, _c.id) > tuple_(_AFTER_DEADLINE, _AFTER_ID))
         parts.append(q)
     if not parts:
-        return select(*_c).where(false()).limit(limit)
+        return select(*_c).where(false()).limit(_LIMIT)
     merged: Select[Any] | CompoundSelect[Any] = parts[0] if len(parts) == 1 else union_all(*parts)
     cols = merged.selected_columns
     order = (cols.id,) if undated else (cols.deadline, cols.id)
-    return merged.order_by(*order).limit(limit)
+    return merged.order_by(*order).limit(_LIMIT)
 
 
 def _batch(
@@ -162,11 +213,11 @@ def _batch(
     """Up to `n` cases in queue order after `after`: those with a deadline, then the rest."""
     rows: list[Case] = []
     if after is None or after.deadline is not None:
-        dated = queue_query(actor, states_by_role, limit=n, after=after, narrow=narrow)
-        rows.extend(session.scalars(select(Case).from_statement(dated)))
+        dated, params = _phase(actor, states_by_role, n, after, False, narrow)
+        rows.extend(session.scalars(select(Case).from_statement(dated), params))
     if len(rows) < n:
-        rest = queue_query(actor, states_by_role, limit=n - len(rows), after=after, undated=True, narrow=narrow)
-        rows.extend(session.scalars(select(Case).from_statement(rest)))
+        rest, params = _phase(actor, states_by_role, n - len(rows), after, True, narrow)
+        rows.extend(session.scalars(select(Case).from_statement(rest), params))
     return rows
 
 
