@@ -74,10 +74,9 @@ def cases(n: int, seed: int = 15) -> Iterator[list[tuple[Any, ...]]]:
         due = created + timedelta(days=rng.randrange(1, 60), seconds=rng.randrange(86400))
         deadline = due if d.deadline_for(state) is not None else None
         data = json.dumps({"aid_type": d.key, "household": i}, separators=(",", ":"))
-        chunk.append(
-            (i, d.key, d.version, f"B-{i}", rng.choice(VILLAGES), TOWNSHIP, COUNTY, state, 3, 3)
-            + (created, deadline, data, created, created)
-        )
+        village = rng.choice(VILLAGES)
+        row = (i, d.key, d.version, f"B-{i}", village, TOWNSHIP, COUNTY, state, 3, 3)
+        chunk.append((*row, created, deadline, data, created, created))
         if len(chunk) == CHUNK:
             yield chunk
             chunk = []
@@ -168,7 +167,7 @@ class QueueFigures:
 
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
 def _plan(db: Database, statement: Any) -> str:
