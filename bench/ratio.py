@@ -107,6 +107,7 @@ class Run:
     durability: dict[str, str] = field(default_factory=dict)
     rounds: list[Round] = field(default_factory=list)
     verify_rows_per_s: float = 0.0
+    scale_rows: list[str] = field(default_factory=list)  # the scale figures' rows (bench.scale_rows)
     profile: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -697,7 +698,7 @@ def table_rows(run: Run) -> list[str]:
     for part, label in zip(SPLIT_PARTS, labels, strict=True):
         row(f"S, mean time in: {label}, µs", spread_text(run.split(part), "µs"))
     row("verify_log, entries per s (once, after the rounds)", f"{run.verify_rows_per_s:,.0f}")
-    return rows
+    return rows + run.scale_rows
 
 
 def setting_lines(runs: Sequence[Run], when: str, load: tuple[float, float]) -> list[str]:
@@ -748,6 +749,60 @@ def text_report(run: Run) -> str:
     return "\n".join(lines)
 
 
+def scale_rows(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) -> list[str]:
+    """The figures at scale (bench.verify_scale, bench.queue_scale) as rows of the table; measured once
+    each (a load of N rows per figure is too long to repeat in rounds), so no spread."""
+    from bench import queue_scale, verify_scale
+
+    name = DB_NAMES[db_kind]
+    rows: list[str] = []
+    base = args.pg_url.rstrip("/")
+    if args.verify_n:
+        log(f"{name}: audit verify over {args.verify_n:,} entries")
+        workers = os.cpu_count() or 2
+        v = verify_scale.measure(db_kind, args.verify_n, workers=workers, directory=Path(args.dir), pg_url=base)
+        hashlib_rate = v.n / v.hashlib_s
+        target = 10_000_000 / 30  # the issue: 10M entries in under 30 s
+        for label, seconds in (("1 process", v.one_s), (f"{workers} processes", v.split_s)):
+            rate = v.n / seconds
+            met = "**met**" if rate >= target else "**missed**"
+            rows.append(
+                f"| {name} | audit verify, {label}, {v.n:,} entries, per s | {rate:,.0f} | hashlib "
+                f"| {rate / hashlib_rate:.2f} | ≥ {target:,.0f} (10 M in < 30 s) | {met} (one run) |"
+            )
+        rows.append(
+            f"| {name} | hashlib SHA-256 chained over the same bytes, per s | {hashlib_rate:,.0f} | — | — | — |  |"
+        )
+        rows.append(
+            f"| {name} | audit verify from a checkpoint {v.since_entries:,} entries back, ms | "
+            f"{v.since_s * 1000:,.0f} | — | — | O(entries after it) |  |"
+        )
+    if args.queue_n:
+        log(f"{name}: one township's queue at {args.queue_n:,} cases")
+        q = queue_scale.measure(
+            db_kind, args.queue_n, samples=args.queue_samples, directory=Path(args.dir), pg_url=base
+        )
+        floor = q.ms["floor"]
+        for figure, label in (
+            ("page query", "queue page query (both phases, Case rows built)"),
+            ("counts", "queue counts (kept rows)"),
+            ("before: IN-list page query", "before: IN-list page query"),
+            ("before: grouped count", "before: grouped count of the township"),
+        ):
+            p50, p99 = q.ms[figure]
+            judged = figure in ("page query", "counts")
+            verdict_text = ("**met**" if p99 < 5 else "**missed**") + " (one run)" if judged else ""
+            rows.append(
+                f"| {name} | {label}, {q.n:,} cases, p50 / p99 ms | {p50:.2f} / {p99:.2f} | floor p99 {floor[1]:.2f} "
+                f"| {p99 / floor[1]:.2f} | {'p99 < 5 ms' if judged else '—'} | {verdict_text} |"
+            )
+        rows.append(
+            f"| {name} | floor: one state's 51 cases in index order, {q.n:,} cases, p50 / p99 ms "
+            f"| {floor[0]:.2f} / {floor[1]:.2f} | — | — | — |  |"
+        )
+    return rows
+
+
 def say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()  # the rounds take minutes: show each as it ends, even into a pipe
@@ -767,6 +822,9 @@ def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = say)
     parser.add_argument("--markdown", type=Path, help="write the figures as a Markdown page here (BENCHMARKS.md)")
     parser.add_argument("--small", action="store_true", help="mark the page as measured at small sizes")
     parser.add_argument("--json", type=Path, help="write every round's figures as JSON here")
+    parser.add_argument("--verify-n", type=int, default=0, help="audit verify over a loaded chain this long (0: skip)")
+    parser.add_argument("--queue-n", type=int, default=0, help="one township's queue with this many cases (0: skip)")
+    parser.add_argument("--queue-samples", type=int, default=300, help="samples of each queue figure")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.n < args.threads:
         parser.error("--rounds must be at least 1 and --n at least --threads")
@@ -774,6 +832,8 @@ def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = say)
     when = utcnow().strftime("%Y-%m-%d %H:%M UTC")
     load_before = os.getloadavg()[0]
     runs = [measure(kind, args, out) for kind in kinds]
+    for run in runs:
+        run.scale_rows = scale_rows(run.db, args, out)
     load = (load_before, os.getloadavg()[0])
     page = markdown(runs, when, load, small=args.small)
     out("")
