@@ -273,9 +273,11 @@ def _measure(db: Database, figures: QueueFigures) -> None:
                 s.execute(text("SELECT 1"))
         middle = cursors[len(cursors) // 2]
         figures.plans["page query, dated phase after a cursor"] = _plan(
-            db, queue_query(officer, states, limit=51, after=middle)
+            db, queue_query(officer, states, limit=51, after=middle, postgres=not db.is_sqlite)
         )
-        figures.plans["page query, undated phase"] = _plan(db, queue_query(officer, states, limit=51, undated=True))
+        figures.plans["page query, undated phase"] = _plan(
+            db, queue_query(officer, states, limit=51, undated=True, postgres=not db.is_sqlite)
+        )
     finally:
         db.dispose()
 

@@ -134,6 +134,7 @@ def queue_query(
     after: Cursor | None = None,
     undated: bool = False,
     narrow: Sequence[ColumnElement[bool]] = (),
+    postgres: bool = False,
 ) -> Select[Any] | CompoundSelect[Any]:
     """One phase of the queue: cases with a deadline by (deadline, id), or those without by id.
     `narrow` adds conditions (a village, a state) within the same index ranges.
@@ -141,8 +142,9 @@ def queue_query(
     One SELECT per (region, state) range of the index, each already in (deadline, id) order there,
     merged by a UNION ALL under the ORDER BY: SQLite merges the ranges as they are read and PostgreSQL
     plans a Merge Append, so neither sorts and the LIMIT stops both after `limit` rows. An IN list of
-    the states would read every case of the region in those states and sort them."""
-    statement, params = _phase(actor, states_by_role, limit, after, undated, narrow)
+    the states would read every case of the region in those states and sort them. On PostgreSQL each
+    range carries the limit too (see `_build`)."""
+    statement, params = _phase(actor, states_by_role, limit, after, undated, narrow, postgres)
     return statement.params(params)
 
 
@@ -158,6 +160,7 @@ def _phase(
     after: Cursor | None,
     undated: bool,
     narrow: Sequence[ColumnElement[bool]],
+    postgres: bool,
 ) -> tuple[Select[Any] | CompoundSelect[Any], dict[str, Any]]:
     """`queue_query`'s statement with the cursor and the limit as parameters, and their values.
     Without `narrow` the statement is built once per shape: building a dozen SELECTs costs more
@@ -168,17 +171,23 @@ def _phase(
         params.update(after_deadline=after.deadline, after_id=after.id)
     pairs = tuple(_ranges(actor, states_by_role))
     if narrow:
-        return _build(pairs, undated, mode, tuple(narrow)), params
-    return _built(pairs, undated, mode), params
+        return _build(pairs, undated, mode, tuple(narrow), postgres), params
+    return _built(pairs, undated, mode, postgres), params
 
 
 @lru_cache(maxsize=256)
-def _built(pairs: tuple[tuple[str, str], ...], undated: bool, mode: str | None) -> Select[Any] | CompoundSelect[Any]:
-    return _build(pairs, undated, mode, ())
+def _built(
+    pairs: tuple[tuple[str, str], ...], undated: bool, mode: str | None, postgres: bool
+) -> Select[Any] | CompoundSelect[Any]:
+    return _build(pairs, undated, mode, (), postgres)
 
 
 def _build(
-    pairs: tuple[tuple[str, str], ...], undated: bool, mode: str | None, narrow: tuple[ColumnElement[bool], ...]
+    pairs: tuple[tuple[str, str], ...],
+    undated: bool,
+    mode: str | None,
+    narrow: tuple[ColumnElement[bool], ...],
+    postgres: bool,
 ) -> Select[Any] | CompoundSelect[Any]:
     parts = []
     for region, state in pairs:
@@ -197,9 +206,15 @@ def _build(
     if not parts:
         return select(*_c).where(false()).limit(_LIMIT)
     merged: Select[Any] | CompoundSelect[Any] = parts[0] if len(parts) == 1 else union_all(*parts)
+    if postgres and len(parts) > 1:
+        # PostgreSQL 15 plans this UNION ALL as an append and sorts it whole (no Merge Append), so
+        # each range stops at the limit itself: the sort is of (ranges × limit) rows, whatever the
+        # number of cases.
+        merged = union_all(*(q.order_by(_c.deadline, _c.id).limit(_LIMIT) for q in parts))
     cols = merged.selected_columns
-    order = (cols.id,) if undated else (cols.deadline, cols.id)
-    return merged.order_by(*order).limit(_LIMIT)
+    # Undated, every deadline is NULL and (deadline, id) is id order; said so, PostgreSQL sees that each
+    # range's index gives it (by id alone it sorts every undated case of the region).
+    return merged.order_by(cols.deadline, cols.id).limit(_LIMIT)
 
 
 def _batch(
@@ -212,11 +227,12 @@ def _batch(
 ) -> list[Case]:
     """Up to `n` cases in queue order after `after`: those with a deadline, then the rest."""
     rows: list[Case] = []
+    postgres = session.get_bind().dialect.name == "postgresql"
     if after is None or after.deadline is not None:
-        dated, params = _phase(actor, states_by_role, n, after, False, narrow)
+        dated, params = _phase(actor, states_by_role, n, after, False, narrow, postgres)
         rows.extend(session.scalars(select(Case).from_statement(dated), params))
     if len(rows) < n:
-        rest, params = _phase(actor, states_by_role, n - len(rows), after, True, narrow)
+        rest, params = _phase(actor, states_by_role, n - len(rows), after, True, narrow, postgres)
         rows.extend(session.scalars(select(Case).from_statement(rest), params))
     return rows
 
