@@ -58,11 +58,11 @@ worker: $(STAMP)
 
 # Interleaved rounds on SQLite and PostgreSQL (see bench/README.md); rewrites BENCHMARKS.md.
 bench: $(STAMP)
-	$(PY) -m bench.ratio --db both --rounds 9 --n 500 --pg-url $(AIDFLOW_TEST_DATABASE_URL) --markdown BENCHMARKS.md
+	$(PY) -m bench.ratio --db both --rounds 9 --n 500 --pg-url $(AIDFLOW_TEST_DATABASE_URL) --verify-n 1000000 --queue-n 1000000 --markdown BENCHMARKS.md
 
 # The same table at small sizes, printed only (BENCHMARKS.md is left as it is).
 bench-quick: $(STAMP)
-	$(PY) -m bench.ratio --db both --rounds 5 --n 80 --warmup 20 --pg-url $(AIDFLOW_TEST_DATABASE_URL) --small
+	$(PY) -m bench.ratio --db both --rounds 5 --n 80 --warmup 20 --pg-url $(AIDFLOW_TEST_DATABASE_URL) --verify-n 20000 --queue-n 20000 --queue-samples 100 --small
 
 # The pages' browser tests, leaving a screenshot of every page they visit in screenshots/.
 screenshots: $(STAMP)

@@ -39,7 +39,7 @@ def create_app(
         import migrations
 
         migrations.upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, group_commit=settings.group_commit)
     env = Env.load(settings.policy, settings.secret_key)
     state = AppState(
         settings=settings,

@@ -107,6 +107,7 @@ class Run:
     durability: dict[str, str] = field(default_factory=dict)
     rounds: list[Round] = field(default_factory=list)
     verify_rows_per_s: float = 0.0
+    scale_rows: list[str] = field(default_factory=list)  # the scale figures' rows (bench.scale_rows)
     profile: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -250,6 +251,9 @@ _TRANSITION_SQL = (
     "INSERT INTO timers (case_id, action, state, entered_version, due_at) VALUES ({p}, {p}, {p}, {p}, {p})",
     f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({{p13}})",
     "UPDATE audit_head SET seq = {p}, hash = {p} WHERE id = 1",
+    "INSERT INTO case_counts (region_code, workflow, state, township_code, county_code, n) VALUES "
+    "({p}, {p}, {p}, {p}, {p}, -1), ({p}, {p}, {p}, {p}, {p}, 1) "
+    "ON CONFLICT (region_code, workflow, state) DO UPDATE SET n = case_counts.n + excluded.n",
 )
 
 
@@ -300,7 +304,8 @@ def seed_raw_cases(driver: RawDriver, n: int) -> None:
 def raw_transitions(driver: RawDriver, ids: Sequence[int]) -> float:
     """Lt: one transition per commit in raw SQL on the cases `ids`; transitions per second."""
     now = driver.stamp(datetime(2026, 9, 28, 2, 0, tzinfo=UTC))
-    update_case, read_head, insert_timer, insert_entry, move_head = transition_sql(driver.placeholder, driver.lock)
+    statements = transition_sql(driver.placeholder, driver.lock)
+    update_case, read_head, insert_timer, insert_entry, move_head, count_move = statements
     data = json.dumps({"data": PASS_DATA, "set": {"proposed_monthly_fen": 70000}}, separators=(",", ":"))
     execute = driver.execute
     start = time.perf_counter()
@@ -313,6 +318,10 @@ def raw_transitions(driver: RawDriver, ids: Sequence[int]) -> float:
         entry = (seq + 1, now, "clerk", "village_officer", VILLAGE, i, "village_pass", "village_review", "notice")
         execute(insert_entry, (*entry, data, None, prev, digest))
         execute(move_head, (seq + 1, digest))
+        execute(
+            count_move,
+            (VILLAGE, "bench", "village_review", TOWNSHIP, COUNTY, VILLAGE, "bench", "notice", TOWNSHIP, COUNTY),
+        )
         driver.commit()
     return len(ids) / (time.perf_counter() - start)
 
@@ -522,7 +531,7 @@ def measure(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) 
         seed_raw_cases(lt_driver, per_figure)
         l_rows = Cursor(audit_sized_rows(per_figure))
         lt_ids = Cursor(range(1, per_figure + 1))
-        db = Database(engine_url)
+        db = Database(engine_url, group_commit=args.group_commit)
         try:
             run.durability = durability_settings(db)
             clerk, ids = seed(db, 2 * per_figure + profile_n, now)
@@ -689,7 +698,7 @@ def table_rows(run: Run) -> list[str]:
     for part, label in zip(SPLIT_PARTS, labels, strict=True):
         row(f"S, mean time in: {label}, µs", spread_text(run.split(part), "µs"))
     row("verify_log, entries per s (once, after the rounds)", f"{run.verify_rows_per_s:,.0f}")
-    return rows
+    return rows + run.scale_rows
 
 
 def setting_lines(runs: Sequence[Run], when: str, load: tuple[float, float]) -> list[str]:
@@ -740,6 +749,60 @@ def text_report(run: Run) -> str:
     return "\n".join(lines)
 
 
+def scale_rows(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) -> list[str]:
+    """The figures at scale (bench.verify_scale, bench.queue_scale) as rows of the table; measured once
+    each (a load of N rows per figure is too long to repeat in rounds), so no spread."""
+    from bench import queue_scale, verify_scale
+
+    name = DB_NAMES[db_kind]
+    rows: list[str] = []
+    base = args.pg_url.rstrip("/")
+    if args.verify_n:
+        log(f"{name}: audit verify over {args.verify_n:,} entries")
+        workers = os.cpu_count() or 2
+        v = verify_scale.measure(db_kind, args.verify_n, workers=workers, directory=Path(args.dir), pg_url=base)
+        hashlib_rate = v.n / v.hashlib_s
+        target = 10_000_000 / 30  # the issue: 10M entries in under 30 s
+        for label, seconds in (("1 process", v.one_s), (f"{workers} processes", v.split_s)):
+            rate = v.n / seconds
+            met = "**met**" if rate >= target else "**missed**"
+            rows.append(
+                f"| {name} | audit verify, {label}, {v.n:,} entries, per s | {rate:,.0f} | hashlib "
+                f"| {rate / hashlib_rate:.2f} | ≥ {target:,.0f} (10 M in < 30 s) | {met} (one run) |"
+            )
+        rows.append(
+            f"| {name} | hashlib SHA-256 chained over the same bytes, per s | {hashlib_rate:,.0f} | — | — | — |  |"
+        )
+        rows.append(
+            f"| {name} | audit verify from a checkpoint {v.since_entries:,} entries back, ms | "
+            f"{v.since_s * 1000:,.0f} | — | — | O(entries after it) |  |"
+        )
+    if args.queue_n:
+        log(f"{name}: one township's queue at {args.queue_n:,} cases")
+        q = queue_scale.measure(
+            db_kind, args.queue_n, samples=args.queue_samples, directory=Path(args.dir), pg_url=base
+        )
+        floor = q.ms["floor"]
+        for figure, label in (
+            ("page query", "queue page query (both phases, Case rows built)"),
+            ("counts", "queue counts (kept rows)"),
+            ("before: IN-list page query", "before: IN-list page query"),
+            ("before: grouped count", "before: grouped count of the township"),
+        ):
+            p50, p99 = q.ms[figure]
+            judged = figure in ("page query", "counts")
+            verdict_text = ("**met**" if p99 < 5 else "**missed**") + " (one run)" if judged else ""
+            rows.append(
+                f"| {name} | {label}, {q.n:,} cases, p50 / p99 ms | {p50:.2f} / {p99:.2f} | floor p99 {floor[1]:.2f} "
+                f"| {p99 / floor[1]:.2f} | {'p99 < 5 ms' if judged else '—'} | {verdict_text} |"
+            )
+        rows.append(
+            f"| {name} | floor: one state's 51 cases in index order, {q.n:,} cases, p50 / p99 ms "
+            f"| {floor[0]:.2f} / {floor[1]:.2f} | — | — | — |  |"
+        )
+    return rows
+
+
 def say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()  # the rounds take minutes: show each as it ends, even into a pipe
@@ -759,6 +822,10 @@ def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = say)
     parser.add_argument("--markdown", type=Path, help="write the figures as a Markdown page here (BENCHMARKS.md)")
     parser.add_argument("--small", action="store_true", help="mark the page as measured at small sizes")
     parser.add_argument("--json", type=Path, help="write every round's figures as JSON here")
+    parser.add_argument("--group-commit", action="store_true", help="S and S8 with group commit (SQLite)")
+    parser.add_argument("--verify-n", type=int, default=0, help="audit verify over a loaded chain this long (0: skip)")
+    parser.add_argument("--queue-n", type=int, default=0, help="one township's queue with this many cases (0: skip)")
+    parser.add_argument("--queue-samples", type=int, default=300, help="samples of each queue figure")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.n < args.threads:
         parser.error("--rounds must be at least 1 and --n at least --threads")
@@ -766,6 +833,8 @@ def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = say)
     when = utcnow().strftime("%Y-%m-%d %H:%M UTC")
     load_before = os.getloadavg()[0]
     runs = [measure(kind, args, out) for kind in kinds]
+    for run in runs:
+        run.scale_rows = scale_rows(run.db, args, out)
     load = (load_before, os.getloadavg()[0])
     page = markdown(runs, when, load, small=args.small)
     out("")

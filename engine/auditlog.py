@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 import re
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -186,8 +188,11 @@ def _as_given(text: str | None) -> str | None:
     return text
 
 
-def _links(conn: Session | Connection, after_seq: int | None = None, batch: int = 5000) -> Iterator[Stored]:
-    """Stored entries in seq order, encoded for the verifier: all of them, or those after `after_seq`.
+def _links(
+    conn: Session | Connection, after_seq: int | None = None, batch: int = 5000, *, upto: int | None = None
+) -> Iterator[Stored]:
+    """Stored entries in seq order, encoded for the verifier: all of them, or those after `after_seq`
+    (and, given `upto`, none past it: one range of a parallel verify).
 
     Reading all of them has no lower bound, so a row slipped in below seq 1 is seen and refused
     rather than skipped. Rows are read as plain tuples and encoded without building objects: this
@@ -213,6 +218,8 @@ def _links(conn: Session | Connection, after_seq: int | None = None, batch: int 
         c.hash,
     )
     time_of = _sqlite_iso if sqlite else _as_given
+    if upto is not None:
+        query = query.where(_entries.c.seq <= upto)
     last = after_seq
     while True:
         page = query if last is None else query.where(_entries.c.seq > last)
@@ -230,8 +237,18 @@ def _links(conn: Session | Connection, after_seq: int | None = None, batch: int 
         last = rows[-1][0]
 
 
+# A parallel verify splits the chain only when each range holds at least this many entries: below
+# it, starting the processes costs more than they save.
+PARALLEL_MIN_RANGE = 100_000
+
+
 def verify_log(
-    session: Session | Connection, checkpoint: Checkpoint | None = None, *, since_checkpoint: bool = False
+    session: Session | Connection,
+    checkpoint: Checkpoint | None = None,
+    *,
+    since_checkpoint: bool = False,
+    workers: int = 1,
+    min_range: int = PARALLEL_MIN_RANGE,
 ) -> Verdict:
     """Recompute the chain and compare it with the recorded head and, given one, a checkpoint.
 
@@ -239,18 +256,27 @@ def verify_log(
     checkpoint's seq must be the checkpoint's head: the stored hash alone proves nothing about the
     entries before it. `since_checkpoint` trusts the entries up to the checkpoint (verified on an
     earlier run) and recomputes only what came after: O(new entries).
+
+    `workers` > 1 splits the chain into that many ranges of seq, each recomputed in its own process
+    on its own connection (see `_verify_ranges`); the verdict is the one a single pass gives.
     """
     if checkpoint is not None and since_checkpoint:
-        return _verify_since(session, checkpoint)
+        return _verify_since(session, checkpoint, workers, min_range)
     witness: list[str] = []
+    verdict = _verify_ranges(session, None, GENESIS, workers, min_range)
+    if verdict is None:
 
-    def watched() -> Iterator[Stored]:
-        for entry in _links(session):
-            if checkpoint is not None and entry[0] == checkpoint.seq:
-                witness.append(entry[3])
-            yield entry
+        def watched() -> Iterator[Stored]:
+            for entry in _links(session):
+                if checkpoint is not None and entry[0] == checkpoint.seq:
+                    witness.append(entry[3])
+                yield entry
 
-    verdict = verify(watched())
+        verdict = verify(watched())
+    elif checkpoint is not None:
+        # Every entry up to the first bad one was recomputed: a stored hash there is a computed one.
+        stored = session.execute(select(_entries.c.hash).where(_entries.c.seq == checkpoint.seq)).scalar_one_or_none()
+        witness = [] if stored is None else [stored]
     if checkpoint is not None and checkpoint.seq > 0:
         # Entries up to the checkpoint are trustworthy only if the break, if any, comes after it.
         checked = verdict.ok or (verdict.first_bad is not None and verdict.first_bad > checkpoint.seq)
@@ -264,16 +290,92 @@ def verify_log(
     return _against_head(session, verdict)
 
 
-def _verify_since(session: Session | Connection, checkpoint: Checkpoint) -> Verdict:
+def _verify_since(session: Session | Connection, checkpoint: Checkpoint, workers: int, min_range: int) -> Verdict:
     if checkpoint.seq > 0:
         row = session.execute(select(_entries.c.hash).where(_entries.c.seq == checkpoint.seq)).scalar_one_or_none()
         if row != checkpoint.head:
             return Verdict(False, 0, GENESIS, checkpoint.seq, f"does not extend the checkpoint at {checkpoint.seq}")
-    verdict = verify(_links(session, checkpoint.seq), start_seq=checkpoint.seq + 1, start_hash=checkpoint.head)
+    verdict = _verify_ranges(session, checkpoint.seq, checkpoint.head, workers, min_range)
+    if verdict is None:
+        verdict = verify(_links(session, checkpoint.seq), start_seq=checkpoint.seq + 1, start_hash=checkpoint.head)
     verdict = Verdict(verdict.ok, verdict.entries + checkpoint.seq, verdict.head, verdict.first_bad, verdict.why)
     if not verdict.ok:
         return verdict
     return _against_head(session, verdict)
+
+
+def _url_of(session: Session | Connection) -> str | None:
+    """The database's URL for another process to open, or None where it cannot (SQLite in memory)."""
+    bind = session.engine if isinstance(session, Connection) else session.get_bind()
+    url = bind.engine.url if isinstance(bind, Connection) else bind.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+def _verify_ranges(
+    session: Session | Connection, after: int | None, start_hash: str, workers: int, min_range: int
+) -> Verdict | None:
+    """Recompute the entries after `after` (all of them if None) in `workers` processes, one range of
+    seq each; None when the chain is too short to be worth splitting (the caller verifies in one pass).
+
+    The ranges meet at boundary entries: range k recomputes the entries up to and including its
+    boundary b, and range k+1 starts from b's stored hash. Range k has checked that stored hash
+    against b's content and link, so the ranges together check every link a single pass checks; the
+    first range has no lower bound (a row slipped in below seq 1 is seen) and the last no upper bound
+    (a row past the head is seen), and a missing boundary entry is a gap the range after it names.
+    The first failing range, in seq order, holds the entry a single pass would name first.
+    """
+    if workers < 2:
+        return None
+    head = session.execute(select(_head.c.seq).where(_head.c.id == 1)).scalar_one_or_none()
+    low = after or 0
+    if head is None or int(head) - low < workers * max(min_range, 1):
+        return None
+    url = _url_of(session)
+    if url is None:
+        return None
+    step = (int(head) - low) // workers
+    bounds = [low + k * step for k in range(1, workers)]
+    jobs: list[tuple[str, int | None, int, str | None, int | None]] = []
+    for k in range(workers):
+        upto = bounds[k] if k < workers - 1 else None
+        if k == 0:
+            jobs.append((url, after, low + 1, start_hash, upto))
+        else:
+            jobs.append((url, bounds[k - 1], bounds[k - 1] + 1, None, upto))
+    # fork where there is one (the processes start in milliseconds and only open connections of their
+    # own; a forked child ends with os._exit, so it never closes the parent's); spawn elsewhere.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        results = list(pool.map(_verify_range, *zip(*jobs, strict=True)))
+    total, prev = 0, start_hash
+    for ok, entries, reached, first_bad, why in results:
+        if not ok:
+            return Verdict(False, total + entries, reached, first_bad, why)
+        total, prev = total + entries, reached
+    return Verdict(True, total, prev, None)
+
+
+def _verify_range(
+    url: str, after: int | None, start_seq: int, start_hash: str | None, upto: int | None
+) -> tuple[bool, int, str, int | None, str | None]:
+    """One range of a parallel verify, in a process of its own: the entries after `after` up to
+    `upto`, linked from `start_hash` or, if None, from the stored hash of the boundary entry `after`."""
+    from engine.database import make_engine
+
+    engine = make_engine(url, echo=False)
+    try:
+        with engine.connect() as conn:
+            if start_hash is None:
+                start_hash = conn.execute(select(_entries.c.hash).where(_entries.c.seq == after)).scalar_one_or_none()
+                if start_hash is None:
+                    return False, 0, GENESIS, after, f"sequence gap: entry {after} is missing"
+            verdict = verify(_links(conn, after, upto=upto), start_seq=start_seq, start_hash=start_hash)
+            return verdict.ok, verdict.entries, verdict.head, verdict.first_bad, verdict.why
+    finally:
+        engine.dispose()
 
 
 def _against_head(session: Session | Connection, verdict: Verdict) -> Verdict:

@@ -7,16 +7,30 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    false,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlmodel import Session
 
 from engine.access import Actor, Role, region_level, region_prefix
 from engine.definition import WorkflowDefinition
-from engine.tables import MAX_ID, Case
+from engine.tables import MAX_ID, Case, CaseCount
 
 _c = Case.__table__.c  # type: ignore[attr-defined]
+_k = CaseCount.__table__.c  # type: ignore[attr-defined]
 
 
 def waiting_states(definition: WorkflowDefinition) -> frozenset[str]:
@@ -45,11 +59,13 @@ def actionable_states(definitions: Iterable[WorkflowDefinition]) -> dict[str, fr
     return {role: frozenset(states) for role, states in found.items() if states}
 
 
-def scope_clause(region: str) -> ColumnElement[bool]:
-    """Cases at or below `region`, on the column an index leads with."""
+def scope_clause(region: str, columns: Any = _c) -> ColumnElement[bool]:
+    """Cases (or, given `columns`, rows of another table with the same region columns) at or below
+    `region`, on the column an index leads with."""
+    c = columns
     level = region_level(region)
-    column = {"village": _c.region_code, "township": _c.township_code, "county": _c.county_code}.get(level)
-    clause = column == region if column is not None else _c.county_code.like(region_prefix(region) + "%")
+    column = {"village": c.region_code, "township": c.township_code, "county": c.county_code}.get(level)
+    clause = column == region if column is not None else c.county_code.like(region_prefix(region) + "%")
     return cast("ColumnElement[bool]", clause)
 
 
@@ -100,6 +116,16 @@ def _queue_clause(
     return and_(or_(*parts), *narrow) if parts else false()
 
 
+def _ranges(actor: Actor, states_by_role: Mapping[str, frozenset[str]]) -> list[tuple[str, str]]:
+    """The (region, state) pairs of the actor's queue: each one range of a queue index."""
+    pairs: list[tuple[str, str]] = []
+    for grant in actor.grants:
+        for state in sorted(states_by_role.get(grant.role, ())):
+            if (grant.region_code, state) not in pairs:
+                pairs.append((grant.region_code, state))
+    return pairs
+
+
 def queue_query(
     actor: Actor,
     states_by_role: Mapping[str, frozenset[str]],
@@ -108,19 +134,87 @@ def queue_query(
     after: Cursor | None = None,
     undated: bool = False,
     narrow: Sequence[ColumnElement[bool]] = (),
-) -> Select[Case]:
+    postgres: bool = False,
+) -> Select[Any] | CompoundSelect[Any]:
     """One phase of the queue: cases with a deadline by (deadline, id), or those without by id.
-    `narrow` adds conditions (a village, a state) within the same index ranges."""
-    where = _queue_clause(actor, states_by_role, narrow)
-    if undated:
-        q = select(Case).where(where, _c.deadline.is_(None))
-        if after is not None and after.deadline is None:
-            q = q.where(_c.id > after.id)
-        return q.order_by(_c.id).limit(limit)
-    q = select(Case).where(where, _c.deadline.is_not(None))
+    `narrow` adds conditions (a village, a state) within the same index ranges.
+
+    One SELECT per (region, state) range of the index, each already in (deadline, id) order there,
+    merged by a UNION ALL under the ORDER BY: SQLite merges the ranges as they are read and PostgreSQL
+    plans a Merge Append, so neither sorts and the LIMIT stops both after `limit` rows. An IN list of
+    the states would read every case of the region in those states and sort them. On PostgreSQL each
+    range carries the limit too (see `_build`)."""
+    statement, params = _phase(actor, states_by_role, limit, after, undated, narrow, postgres)
+    return statement.params(params)
+
+
+_AFTER_DEADLINE = bindparam("after_deadline", type_=_c.deadline.type)
+_AFTER_ID = bindparam("after_id", type_=_c.id.type)
+_LIMIT = bindparam("n", type_=Integer())
+
+
+def _phase(
+    actor: Actor,
+    states_by_role: Mapping[str, frozenset[str]],
+    limit: int,
+    after: Cursor | None,
+    undated: bool,
+    narrow: Sequence[ColumnElement[bool]],
+    postgres: bool,
+) -> tuple[Select[Any] | CompoundSelect[Any], dict[str, Any]]:
+    """`queue_query`'s statement with the cursor and the limit as parameters, and their values.
+    Without `narrow` the statement is built once per shape: building a dozen SELECTs costs more
+    than the database takes to run them."""
+    mode = None if after is None else ("undated" if after.deadline is None else "dated")
+    params: dict[str, Any] = {"n": limit}
     if after is not None:
-        q = q.where(or_(_c.deadline > after.deadline, and_(_c.deadline == after.deadline, _c.id > after.id)))
-    return q.order_by(_c.deadline, _c.id).limit(limit)
+        params.update(after_deadline=after.deadline, after_id=after.id)
+    pairs = tuple(_ranges(actor, states_by_role))
+    if narrow:
+        return _build(pairs, undated, mode, tuple(narrow), postgres), params
+    return _built(pairs, undated, mode, postgres), params
+
+
+@lru_cache(maxsize=256)
+def _built(
+    pairs: tuple[tuple[str, str], ...], undated: bool, mode: str | None, postgres: bool
+) -> Select[Any] | CompoundSelect[Any]:
+    return _build(pairs, undated, mode, (), postgres)
+
+
+def _build(
+    pairs: tuple[tuple[str, str], ...],
+    undated: bool,
+    mode: str | None,
+    narrow: tuple[ColumnElement[bool], ...],
+    postgres: bool,
+) -> Select[Any] | CompoundSelect[Any]:
+    parts = []
+    for region, state in pairs:
+        q = select(*_c).where(scope_clause(region), _c.state == state, *narrow)
+        if undated:
+            q = q.where(_c.deadline.is_(None))
+            if mode == "undated":
+                q = q.where(_c.id > _AFTER_ID)
+        else:
+            q = q.where(_c.deadline.is_not(None))
+            if mode is not None:
+                # A row comparison: an index condition on both databases, where the equivalent OR is
+                # a filter PostgreSQL applies to every row from the start of the range.
+                q = q.where(tuple_(_c.deadline, _c.id) > tuple_(_AFTER_DEADLINE, _AFTER_ID))
+        parts.append(q)
+    if not parts:
+        return select(*_c).where(false()).limit(_LIMIT)
+    merged: Select[Any] | CompoundSelect[Any] = parts[0] if len(parts) == 1 else union_all(*parts)
+    if postgres and len(parts) > 1:
+        # PostgreSQL 15 plans this UNION ALL as an append and sorts it whole (no Merge Append), so
+        # each range stops at the limit itself: the sort is of (ranges × limit) rows, whatever the
+        # number of cases.
+        merged = union_all(*(q.order_by(_c.deadline, _c.id).limit(_LIMIT) for q in parts))
+    cols = merged.selected_columns
+    # Undated, every deadline is NULL and (deadline, id) is id order; said so, PostgreSQL sees that each
+    # range's index gives it (by id alone it sorts every undated case of the region).
+    return merged.order_by(cols.deadline, cols.id).limit(_LIMIT)
 
 
 def _batch(
@@ -133,11 +227,13 @@ def _batch(
 ) -> list[Case]:
     """Up to `n` cases in queue order after `after`: those with a deadline, then the rest."""
     rows: list[Case] = []
+    postgres = session.get_bind().dialect.name == "postgresql"
     if after is None or after.deadline is not None:
-        rows.extend(session.scalars(queue_query(actor, states_by_role, limit=n, after=after, narrow=narrow)))
+        dated, params = _phase(actor, states_by_role, n, after, False, narrow, postgres)
+        rows.extend(session.scalars(select(Case).from_statement(dated), params))
     if len(rows) < n:
-        rest = queue_query(actor, states_by_role, limit=n - len(rows), after=after, undated=True, narrow=narrow)
-        rows.extend(session.scalars(rest))
+        rest, params = _phase(actor, states_by_role, n - len(rows), after, True, narrow, postgres)
+        rows.extend(session.scalars(select(Case).from_statement(rest), params))
     return rows
 
 
@@ -160,10 +256,14 @@ def queue_page(
     returned short with a cursor to go on from.
     """
     page: list[Case] = []
+    seen: set[int | None] = set()  # grants over overlapping regions find a case in two ranges
     cursor = after
     for _ in range(max_batches):
         rows = _batch(session, actor, states_by_role, limit + 1, cursor, narrow)
-        page.extend(row for row in rows if keep is None or keep(row))
+        for row in rows:
+            if row.id not in seen and (keep is None or keep(row)):
+                page.append(row)
+            seen.add(row.id)
         if len(page) > limit:
             last = page[limit - 1]
             return page[:limit], Cursor(last.deadline, last.id or 0)
@@ -182,12 +282,23 @@ def queue_counts(
 ) -> dict[str, int]:
     """Cases per state in the actor's whole queue (the same cases its pages list, `keep` included).
 
-    Without `keep` a grouped count of the index ranges; with it every case of the queue is judged,
-    so the work is the length of one official's queue, not the size of their scope."""
-    where = _queue_clause(actor, states_by_role)
+    Without `keep` the kept counts (engine.tables.CaseCount: a few rows per village, whatever the
+    number of cases); with it every case of the queue is judged, so the work is the length of one
+    official's queue, not the size of their scope."""
     if keep is None:
-        q = select(_c.state, func.count()).where(where).group_by(_c.state)
-        return {state: int(n) for state, n in session.execute(q).all()}
+        parts = [
+            and_(scope_clause(grant.region_code, _k), _k.state.in_(sorted(states)))
+            for grant in actor.grants
+            if (states := states_by_role.get(grant.role))
+        ]
+        if not parts:
+            return {}
+        kept: dict[str, int] = {}
+        for state, n in session.execute(select(_k.state, _k.n).where(or_(*parts))).all():
+            if n:
+                kept[state] = kept.get(state, 0) + int(n)
+        return kept
+    where = _queue_clause(actor, states_by_role)
     counts: dict[str, int] = {}
     for case in session.scalars(select(Case).where(where)):
         if keep(case):

@@ -9,7 +9,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -35,6 +35,27 @@ _INSERT_TIMER = RawStatement(
     )
 )
 _case_updates: dict[tuple[str, ...], RawStatement] = {}
+
+# engine.tables.CaseCount, kept in the same transaction as each case opened or moved; after the
+# audit append, so under the chain head's lock: the count rows are never locked in two orders.
+_COUNTED = "INSERT INTO case_counts (region_code, workflow, state, township_code, county_code, n) VALUES "
+_ADD_UP = " ON CONFLICT (region_code, workflow, state) DO UPDATE SET n = case_counts.n + excluded.n"
+_COUNT_IN = RawStatement(text(_COUNTED + "(:region, :workflow, :state, :township, :county, 1)" + _ADD_UP))
+_COUNT_MOVE = RawStatement(
+    text(
+        _COUNTED + "(:region, :workflow, :before, :township, :county, -1), "
+        "(:region, :workflow, :after, :township, :county, 1)" + _ADD_UP
+    )
+)
+
+
+def _key(case: Case) -> dict[str, Any]:
+    return {
+        "region": case.region_code,
+        "workflow": case.workflow,
+        "township": case.township_code,
+        "county": case.county_code,
+    }
 
 
 def _case_update(columns: tuple[str, ...]) -> RawStatement:
@@ -186,6 +207,8 @@ def fire(
         data=act,
         due_at=due_at,
     )
+    if to_state != before.state:
+        _COUNT_MOVE.execute(conn, {**_key(case), "before": before.state, "after": to_state}).close()
     assert case.id is not None
     return TransitionRecord(
         case_id=case.id,
@@ -297,5 +320,6 @@ def create_case(
         to_state=start,
         data={**(audit_data if audit_data is not None else {}), FILE_DIGEST: file_digest(data)},
     )
+    _COUNT_IN.execute(session.connection(), {**_key(case), "state": start}).close()
     session.flush()
     return case

@@ -108,6 +108,24 @@ class Case(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class CaseCount(SQLModel, table=True):
+    """How many cases of a workflow are in a state in a village, kept by engine.runtime in the
+    transaction that opens a case or moves it: a queue's counts add up these rows, never count cases."""
+
+    __tablename__ = "case_counts"
+    __table_args__ = (
+        Index("ix_case_counts_township", "township_code", "state"),
+        Index("ix_case_counts_county", "county_code", "state"),
+    )
+
+    region_code: str = Field(primary_key=True, max_length=12)
+    workflow: str = Field(primary_key=True, max_length=40)
+    state: str = Field(primary_key=True, max_length=40)
+    township_code: str = Field(max_length=12)
+    county_code: str = Field(max_length=12)
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class AuditEntry(SQLModel, table=True):
     """One link of the hash chain. Never updated, never deleted."""
 

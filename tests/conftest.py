@@ -64,7 +64,7 @@ def db_url(template: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
+    database = Database(db_url, group_commit=os.environ.get("AIDFLOW_GROUP_COMMIT", "") in ("1", "true"))
     yield database
     database.dispose()
 

@@ -192,6 +192,17 @@ def audit_verify(
     public_key: Annotated[
         str | None, typer.Option("--public-key", help="the signer's public key (base64, as keygen printed it)")
     ] = None,
+    since_checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--since-checkpoint",
+            help="只重算检查点之后的条目 / recompute only the entries after the checkpoint",
+        ),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="进程数 / processes over ranges of the chain (default: the CPU count)"),
+    ] = None,
 ) -> None:
     """重算哈希链 / recompute the hash chain; exits 1 naming the first bad entry."""
     from engine.auditlog import Checkpoint, verify_log
@@ -216,8 +227,10 @@ def audit_verify(
             )
     from workflows.oversight.live import verify_live
 
+    if since_checkpoint and kept is None:
+        _fail("--since-checkpoint 需要 --checkpoint / --since-checkpoint needs --checkpoint", 2)
     with db.session(write=False) as session:
-        verdict = verify_log(session, kept)
+        verdict = verify_log(session, kept, since_checkpoint=since_checkpoint, workers=workers or os.cpu_count() or 1)
         live = verify_live(session)
     if not verdict.ok:
         _fail(

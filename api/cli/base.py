@@ -28,7 +28,7 @@ def _database(settings: Settings, *, migrate: bool = True) -> Database:
         import migrations
 
         migrations.upgrade(settings.database_url)
-    return Database(settings.database_url)
+    return Database(settings.database_url, group_commit=settings.group_commit)
 
 
 def _safe_url(url: str) -> str:

@@ -140,3 +140,30 @@ def test_a_state_the_calendar_moves_on_by_itself_is_nobodys_work_unless_it_sets_
     assert actionable_states([running]) == {Role.TOWNSHIP_OFFICER: frozenset({"review"})}
     dated = replace(running, deadlines=(Deadline("active", lambda _c: Delay(5, Unit.DAYS)),))
     assert actionable_states([dated]) == {Role.TOWNSHIP_OFFICER: frozenset({"active", "review"})}
+
+
+def test_PF3_a_queue_of_several_states_merges_index_ranges_and_sorts_nothing_of_the_township(
+    db: Database, now: datetime
+) -> None:
+    """Each (region, state) is one index range in (deadline, id) order; SQLite merges them as it reads
+    them (no temporary B-tree), PostgreSQL stops each at the limit before merging them, so what is
+    ordered is at most (ranges × limit) rows however many cases the township holds."""
+    officer = Actor(username="t", grants=(Grant(Role.TOWNSHIP_OFFICER, TOWNSHIP),))
+    assert len(STATES[Role.TOWNSHIP_OFFICER]) > 1
+    for undated in (False, True):
+        for after in (None, Cursor(None if undated else now, 7)):
+            query = queue_query(officer, STATES, limit=51, after=after, undated=undated, postgres=not db.is_sqlite)
+            compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+            with db.engine.connect() as conn:
+                if db.is_sqlite:
+                    plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+                    assert "MERGE (UNION ALL)" in plan, plan
+                    assert "TEMP B-TREE" not in plan, plan
+                    assert "SCAN cases" not in plan, plan
+                else:
+                    conn.execute(text("SET enable_seqscan = off"))
+                    plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+                    assert "Seq Scan" not in plan, plan
+                    scans = plan.count("Index Scan using ix_cases_township_queue")
+                    assert scans == len(STATES[Role.TOWNSHIP_OFFICER]), plan
+                    assert plan.count("Limit") == scans + 1, "every range stops at the limit: " + plan

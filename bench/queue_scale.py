@@ -1,0 +1,303 @@
+"""One township's queue at scale: N cases bulk-loaded into a fresh migrated database (the policy's
+workflows, every state, deadlines where the definition sets one, the kept counts filled as the engine
+keeps them), then p50/p99 of what GET /queue runs for a township officer, beside one state read in
+index order (the floor), and the query plans.
+
+    python -m bench.queue_scale --db sqlite|postgres --n 1000000 [--samples 300] [--dir .] [--pg-url URL]
+
+Measured, each `--samples` times at random points of the queue (the first page, and pages after a
+random case's (deadline, id)):
+- page query: `engine.queue.queue_page` without a per-person filter (both phases, the Case rows built);
+- counts: `engine.queue.queue_counts` without a per-person filter (the kept rows);
+- floor: one state's 51 cases read in index order after the same cursor (one index range, no merge);
+- before: the IN-list query and the grouped count this replaced, a tenth as many times (they read
+  the township's cases).
+GET /queue also judges each listed case for the person (recusal, separation of duties) and counts
+the person's whole queue that way: that part is not in these figures (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from sqlalchemy import func, select, text
+
+import migrations
+from engine.access import Actor, Grant, Role
+from engine.database import Database
+from engine.queue import Cursor, actionable_states, queue_counts, queue_page, queue_query
+from engine.tables import Case
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
+COUNTY, TOWNSHIP = "341122000000", "341122100000"
+VILLAGES = [f"3411221002{k:02d}" for k in range(1, 21)]
+START = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
+CHUNK = 20_000
+_c = Case.__table__.c  # type: ignore[attr-defined]
+COLUMNS = (
+    "id, workflow, workflow_version, reference, region_code, township_code, county_code, state, version, "
+    "entered_version, state_entered_at, deadline, data, created_at, updated_at"
+)
+
+
+def _definitions() -> list[Any]:
+    from workflows.env import Env
+
+    return Env.load(None, "bench-queue-scale-secret-0123456789").definitions()
+
+
+def cases(n: int, seed: int = 15) -> Iterator[list[tuple[Any, ...]]]:
+    """The township's cases in chunks, as rows of COLUMNS (times as datetimes, data as JSON text)."""
+    rng = random.Random(seed)
+    definitions = _definitions()
+    weights = [0.7 if d.key == "standard" else 0.2 if d.key == "temporary" else 0.1 for d in definitions]
+    chunk: list[tuple[Any, ...]] = []
+    for i in range(1, n + 1):
+        d = rng.choices(definitions, weights)[0]
+        state = rng.choice(d.states)
+        created = START + timedelta(seconds=rng.randrange(300 * 86400))
+        due = created + timedelta(days=rng.randrange(1, 60), seconds=rng.randrange(86400))
+        deadline = due if d.deadline_for(state) is not None else None
+        data = json.dumps({"aid_type": d.key, "household": i}, separators=(",", ":"))
+        village = rng.choice(VILLAGES)
+        row = (i, d.key, d.version, f"B-{i}", village, TOWNSHIP, COUNTY, state, 3, 3)
+        chunk.append((*row, created, deadline, data, created, created))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+
+
+def _regions() -> list[tuple[str, str, str, str | None]]:
+    return [(COUNTY, "县", "county", None), (TOWNSHIP, "镇", "township", COUNTY)] + [
+        (v, f"村{k}", "village", TOWNSHIP) for k, v in enumerate(VILLAGES)
+    ]
+
+
+def _counted(counts: dict[tuple[str, str, str], int], chunk: list[tuple[Any, ...]]) -> None:
+    for row in chunk:
+        key = (row[4], row[1], row[7])
+        counts[key] = counts.get(key, 0) + 1
+
+
+def load_sqlite(path: str, n: int, tick: Callable[[int], None]) -> None:
+    import sqlite3
+
+    def stamp(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous=OFF")  # loading only
+    conn.executemany("INSERT INTO regions (code, name, level, parent_code) VALUES (?,?,?,?)", _regions())
+    counts: dict[tuple[str, str, str], int] = {}
+    sql = f"INSERT INTO cases ({COLUMNS}) VALUES ({','.join('?' * 15)})"
+    for chunk in cases(n):
+        conn.executemany(sql, [(*r[:10], stamp(r[10]), stamp(r[11]), r[12], stamp(r[13]), stamp(r[14])) for r in chunk])
+        _counted(counts, chunk)
+        tick(len(chunk))
+    conn.executemany(
+        "INSERT INTO case_counts (region_code, workflow, state, township_code, county_code, n) VALUES (?,?,?,?,?,?)",
+        [(r, w, s, TOWNSHIP, COUNTY, k) for (r, w, s), k in counts.items()],
+    )
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def load_postgres(url: str, n: int, tick: Callable[[int], None]) -> None:
+    import psycopg
+
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO regions (code, name, level, parent_code) VALUES (%s,%s,%s,%s)", _regions())
+        counts: dict[tuple[str, str, str], int] = {}
+        for chunk in cases(n):
+            with cur.copy(f"COPY cases ({COLUMNS}) FROM STDIN") as copy:
+                for row in chunk:
+                    copy.write_row(row)
+            _counted(counts, chunk)
+            tick(len(chunk))
+        cur.executemany(
+            "INSERT INTO case_counts (region_code, workflow, state, township_code, county_code, n) "
+            "VALUES (%s,%s,%s,%s,%s,%s)",
+            [(r, w, s, TOWNSHIP, COUNTY, k) for (r, w, s), k in counts.items()],
+        )
+        cur.execute(f"SELECT setval(pg_get_serial_sequence('cases', 'id'), {n})")
+        conn.commit()
+        conn.execute("ANALYZE cases")
+        conn.commit()
+
+
+@dataclass
+class QueueFigures:
+    db: str
+    n: int
+    samples: int
+    load_s: float = 0.0
+    ms: dict[str, tuple[float, float]] = field(default_factory=dict)  # figure: (p50, p99)
+    plans: dict[str, str] = field(default_factory=dict)
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+
+def _plan(db: Database, statement: Any) -> str:
+    compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            return "\n".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all())
+        return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}").all())
+
+
+@contextmanager
+def fresh(db: str, directory: Path, pg_url: str) -> Iterator[tuple[str, str]]:
+    if db == "sqlite":
+        scratch = Path(tempfile.mkdtemp(prefix="aidflow-queue-", dir=directory))
+        try:
+            path = scratch / "queue.db"
+            migrations.upgrade(f"sqlite:///{path}")
+            yield f"sqlite:///{path}", str(path)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return
+    import psycopg
+
+    name = f"aidflow_bench_queue_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        migrations.upgrade(f"{pg_url}/{name}")
+        yield f"{pg_url}/{name}", f"{pg_url}/{name}"
+    finally:
+        with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def measure(
+    db_kind: str, n: int, *, samples: int = 300, directory: Path = Path("."), pg_url: str = PG_DEFAULT
+) -> QueueFigures:
+    figures = QueueFigures(db_kind, n, samples)
+    with fresh(db_kind, directory, pg_url) as (url, target):
+        with progress() as bar:
+            task = bar.add_task(f"{db_kind}: loading {n:,} cases of one township", total=n, rate="")
+            started = time.perf_counter()
+
+            def tick(k: int) -> None:
+                done = bar.tasks[0].completed + k
+                bar.update(task, advance=k, rate=f"{done / (time.perf_counter() - started):,.0f}/s")
+
+            (load_sqlite if db_kind == "sqlite" else load_postgres)(target, n, tick)
+            figures.load_s = time.perf_counter() - started
+        _measure(Database(url), figures)
+    return figures
+
+
+def _measure(db: Database, figures: QueueFigures) -> None:
+    rng = random.Random(1)
+    officer = Actor(username="bench-township", grants=(Grant(Role.TOWNSHIP_OFFICER, TOWNSHIP),))
+    states = actionable_states(_definitions())
+    mine = sorted(states[Role.TOWNSHIP_OFFICER])
+    try:
+        with db.session(write=False) as s:
+            dated = s.execute(
+                select(_c.deadline, _c.id).where(_c.deadline.is_not(None)).order_by(_c.id).limit(5000)
+            ).all()
+            cursors: list[Cursor | None] = [None] + [Cursor(d, i) for d, i in dated]
+            timings: dict[str, list[float]] = {"page query": [], "counts": [], "floor": []}
+            for k in range(figures.samples):
+                after = cursors[0] if k % 5 == 0 else rng.choice(cursors[1:])
+                start = time.perf_counter()
+                queue_page(s, officer, states, limit=50, after=after)
+                timings["page query"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                queue_counts(s, officer, states)
+                timings["counts"].append(time.perf_counter() - start)
+                one = select(Case).where(
+                    _c.township_code == TOWNSHIP, _c.state == rng.choice(mine), _c.deadline.is_not(None)
+                )
+                if after is not None:
+                    one = one.where(_c.deadline > after.deadline)
+                start = time.perf_counter()
+                list(s.scalars(one.order_by(_c.deadline, _c.id).limit(51)))
+                timings["floor"].append(time.perf_counter() - start)
+                s.expunge_all()
+            before: dict[str, list[float]] = {"before: IN-list page query": [], "before: grouped count": []}
+            where = _c.township_code == TOWNSHIP
+            for _ in range(max(figures.samples // 10, 3)):
+                start = time.perf_counter()
+                list(
+                    s.scalars(
+                        select(Case)
+                        .where(where, _c.state.in_(mine), _c.deadline.is_not(None))
+                        .order_by(_c.deadline, _c.id)
+                        .limit(51)
+                    )
+                )
+                before["before: IN-list page query"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                s.execute(select(_c.state, func.count()).where(where, _c.state.in_(mine)).group_by(_c.state)).all()
+                before["before: grouped count"].append(time.perf_counter() - start)
+                s.expunge_all()
+            for name, values in {**timings, **before}.items():
+                figures.ms[name] = (_pct(values, 50), _pct(values, 99))
+            if not db.is_sqlite:
+                s.execute(text("SELECT 1"))
+        middle = cursors[len(cursors) // 2]
+        figures.plans["page query, dated phase after a cursor"] = _plan(
+            db, queue_query(officer, states, limit=51, after=middle, postgres=not db.is_sqlite)
+        )
+        figures.plans["page query, undated phase"] = _plan(
+            db, queue_query(officer, states, limit=51, undated=True, postgres=not db.is_sqlite)
+        )
+    finally:
+        db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.queue_scale", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--dir", type=Path, default=Path("."))
+    parser.add_argument("--pg-url", default=os.environ.get("AIDFLOW_BENCH_PG_URL", PG_DEFAULT))
+    args = parser.parse_args()
+    f = measure(args.db, args.n, samples=args.samples, directory=args.dir, pg_url=args.pg_url.rstrip("/"))
+    out = sys.stdout.write
+    out(f"{f.db}: {f.n:,} cases loaded in {f.load_s:.0f} s; {f.samples} samples\n")
+    for name, (p50, p99) in f.ms.items():
+        out(f"  {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms\n")
+    for name, plan in f.plans.items():
+        out(f"\n{name}:\n{plan}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Group commit on SQLite (engine.database.Database(group_commit=True)): acts that queue for the single
+writer share one transaction and one commit, each in its own savepoint. A refused guard or a stale
+version rolls back that act alone and its caller hears its own error; no caller hears success before
+the commit that holds its act; a commit that fails loses every act of its batch, and none of their
+callers was told it succeeded. Group commit is SQLite's in-process writer, so these run on SQLite
+whichever database the suite is on."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+import migrations
+from engine.auditlog import verify_log
+from engine.database import Database
+from engine.errors import GuardRejected, StaleVersion
+from engine.tables import AuditEntry, Case
+from tests.cast import World, make_world
+from tests.engine.support import act, open_case
+
+WRITERS = 8
+
+
+@pytest.fixture
+def gdb(tmp_path: Path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'group.db'}"
+    migrations.upgrade(url)
+    database = Database(url, group_commit=True)
+    yield database
+    database.dispose()
+
+
+def _commits(db: Database) -> list[float]:
+    """The moments the engine's connections commit, as they happen."""
+    moments: list[float] = []
+    event.listen(db.engine, "commit", lambda _conn: moments.append(time.monotonic()))
+    return moments
+
+
+def _cases(db: Database, world: World, now: datetime) -> list[int]:
+    """Draft cases, and one moved to review (where 'reject' needs a reason)."""
+    ids = []
+    for i in range(WRITERS):
+        with db.session() as s:
+            case = open_case(s, world, now, reference=f"G-{i}")
+            if i == 1:
+                act(s, case, "submit", world.clerk, now)
+            assert case.id is not None
+            ids.append(case.id)
+    return ids
+
+
+def _batch_of_writers(db: Database, world: World, now: datetime, ids: list[int]) -> dict[int, tuple[str, float]]:
+    """WRITERS threads act at once; the first holds its transaction until all others queue behind it.
+    Writer 1 tries a refused act, writer 2 a stale version; the rest submit their draft."""
+    results: dict[int, tuple[str, float]] = {}
+    inside = threading.Event()
+
+    def unit(k: int) -> None:
+        try:
+            with db.session() as s:
+                if k == 0:
+                    inside.set()
+                    deadline = time.monotonic() + 20
+                    while len(db._write_lock._waiters) < WRITERS - 1 and time.monotonic() < deadline:
+                        time.sleep(0.005)
+                case = s.get(Case, ids[k])
+                assert case is not None
+                if k == 1:
+                    act(s, case, "reject", world.clerk, now, data={})
+                else:
+                    act(s, case, "submit", world.clerk, now, version=case.version - 1 if k == 2 else None)
+            results[k] = ("ok", time.monotonic())
+        except (GuardRejected, StaleVersion) as refused:
+            results[k] = (type(refused).__name__, time.monotonic())
+        except Exception as other:  # the shared commit failed
+            results[k] = (type(other).__name__, time.monotonic())
+
+    first = threading.Thread(target=unit, args=(0,))
+    first.start()
+    assert inside.wait(10)
+    rest = [threading.Thread(target=unit, args=(k,)) for k in range(1, WRITERS)]
+    for t in rest:
+        t.start()
+    for t in [first, *rest]:
+        t.join(60)
+    return results
+
+
+def _states(db: Database, ids: list[int]) -> dict[int, tuple[str, int]]:
+    with db.session(write=False) as s:
+        rows = s.execute(select(Case.id, Case.state, Case.version).where(Case.id.in_(ids))).all()  # type: ignore[union-attr,attr-defined]
+    return {i: (state, version) for i, state, version in rows}
+
+
+def test_acts_that_queue_share_one_commit_and_each_refusal_is_its_own(gdb: Database, now: datetime) -> None:
+    world = make_world(gdb)
+    ids = _cases(gdb, world, now)
+    commits = _commits(gdb)
+    results = _batch_of_writers(gdb, world, now, ids)
+    assert len(commits) == 1, f"{WRITERS} acts queued together are committed once, not {len(commits)} times"
+    assert results[1][0] == "GuardRejected", "a refused guard is that act's own error"
+    assert results[2][0] == "StaleVersion", "a stale version is that act's own error"
+    ok = [k for k, (outcome, _) in results.items() if outcome == "ok"]
+    assert sorted(ok) == [0, *range(3, WRITERS)]
+    for k in ok:
+        assert results[k][1] >= commits[0], "no caller hears success before the commit holding its act"
+    states = _states(gdb, ids)
+    assert all(states[ids[k]] == ("review", 2) for k in ok)
+    assert states[ids[1]] == ("review", 2), "the refused act left its case as it was"
+    assert states[ids[2]] == ("draft", 1), "the stale act left its case as it was"
+    with gdb.session(write=False) as s:
+        verdict = verify_log(s)
+        creates_and_moves = WRITERS + 1 + len(ok)
+        assert verdict.ok
+        assert verdict.entries == creates_and_moves
+        assert s.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == creates_and_moves
+
+
+def test_a_batch_whose_commit_fails_keeps_none_of_its_acts_and_tells_every_caller(gdb: Database, now: datetime) -> None:
+    world = make_world(gdb)
+    ids = _cases(gdb, world, now)
+    before = _states(gdb, ids)
+    with gdb.session(write=False) as s:
+        entries = verify_log(s).entries
+
+    def refuse(_conn: Any) -> None:
+        raise OSError("the disk refused the flush")
+
+    event.listen(gdb.engine, "commit", refuse)
+    try:
+        results = _batch_of_writers(gdb, world, now, ids)
+    finally:
+        event.remove(gdb.engine, "commit", refuse)
+    assert all(outcome != "ok" for outcome, _ in results.values()), results
+    assert results[1][0] == "GuardRejected"
+    assert results[2][0] == "StaleVersion"
+    assert {results[k][0] for k in (0, *range(3, WRITERS))} == {"RuntimeError"}
+    assert _states(gdb, ids) == before
+    with gdb.session(write=False) as s:
+        verdict = verify_log(s)
+    assert verdict.ok
+    assert verdict.entries == entries
+
+
+def test_a_lone_writer_commits_at_once(gdb: Database, now: datetime) -> None:
+    world = make_world(gdb)
+    commits = _commits(gdb)
+    with gdb.session() as s:
+        case = open_case(s, world, now, reference="G-alone")
+    assert len(commits) == 1
+    with gdb.session(write=False) as s:
+        assert s.get(Case, case.id) is not None
