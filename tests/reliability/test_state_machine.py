@@ -372,7 +372,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         if refusals:
             with self.db.session(write=False) as s:
                 last = s.exec(select(AuditEntry).where(AuditEntry.seq == after[1])).one()
-            assert (last.action, last.case_id) == ("refused", case_id)
+            # A conversion whose new case's filing is refused records the refusal on no case (it never was).
+            assert last.action == "refused"
+            assert last.case_id in (case_id, None)
 
     # ------------------------------------------------------------------ invariants
 
