@@ -27,10 +27,15 @@ test-postgres: $(STAMP)
 	@echo "=== test suite against PostgreSQL ($(AIDFLOW_TEST_DATABASE_URL), a database created and dropped by the run) ==="
 	AIDFLOW_TEST_DB=postgres AIDFLOW_TEST_DATABASE_URL=$(AIDFLOW_TEST_DATABASE_URL) $(PY) -m pytest -q -p no:cacheprovider
 
-# The reliability suites at length, on both databases: schemathesis with 200 examples an operation.
+# The reliability suites at length, on both databases: schemathesis with 200 examples an operation; the
+# workflows' state machines 2,000 examples of up to 50 steps in all (250 per workflow and database); the
+# parallel processes racing on 200 cases.
 soak: $(STAMP)
 	AIDFLOW_TEST_DB=sqlite AIDFLOW_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:cacheprovider tests/api/test_fuzz_api.py
 	AIDFLOW_TEST_DB=postgres AIDFLOW_TEST_DATABASE_URL=$(AIDFLOW_TEST_DATABASE_URL) AIDFLOW_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:cacheprovider tests/api/test_fuzz_api.py
+	AIDFLOW_TEST_DB=sqlite AIDFLOW_PROPERTY_EXAMPLES=250 AIDFLOW_PROPERTY_STEPS=50 $(PY) -m pytest -q -p no:cacheprovider tests/reliability/test_state_machine.py
+	AIDFLOW_TEST_DB=postgres AIDFLOW_TEST_DATABASE_URL=$(AIDFLOW_TEST_DATABASE_URL) AIDFLOW_PROPERTY_EXAMPLES=250 AIDFLOW_PROPERTY_STEPS=50 $(PY) -m pytest -q -p no:cacheprovider tests/reliability/test_state_machine.py
+	AIDFLOW_TEST_DB=postgres AIDFLOW_TEST_DATABASE_URL=$(AIDFLOW_TEST_DATABASE_URL) AIDFLOW_PARALLEL_CASES=200 $(PY) -m pytest -q -p no:cacheprovider tests/reliability/test_parallel_processes.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
