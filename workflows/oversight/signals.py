@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time
 from statistics import median
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,20 @@ class Signal:
         self.case_id, self.reference, self.state = case_id, reference, state
         self.official, self.detail = official, detail
 
+    @classmethod
+    def on(cls, kind: str, case: Any, *, official: str | None = None, detail: str | None = None) -> Signal:
+        """A signal about one case (a row of `_cases`), dated by its last change."""
+        return cls(
+            kind,
+            case.updated_at,
+            case.region_code,
+            case_id=int(case.id),
+            reference=case.reference,
+            state=case.state,
+            official=official,
+            detail=detail,
+        )
+
 
 def _cases(session: Session, actor: Actor) -> dict[int, Any]:
     rows = session.connection().execute(
@@ -120,13 +134,9 @@ def _pairs(kind: str, groups: Iterable[list[int]], cases: dict[int, Any], what: 
         for i in ids:
             c = cases[i]
             found.append(
-                Signal(
+                Signal.on(
                     kind,
-                    c.updated_at,
-                    c.region_code,
-                    case_id=i,
-                    reference=c.reference,
-                    state=c.state,
+                    c,
                     detail=f"{what}：{refs} / {what} shared by {refs}",
                 )
             )
@@ -172,13 +182,9 @@ def _declared_relatives(session: Session, cases: dict[int, Any]) -> list[Signal]
         c = cases[case_id]
         did = "，且经办了该案件 / and acted on the case" if (case_id, official) in acted else ""
         found.append(
-            Signal(
+            Signal.on(
                 "declared_relative",
-                c.updated_at,
-                c.region_code,
-                case_id=case_id,
-                reference=c.reference,
-                state=c.state,
+                c,
                 official=official,
                 detail=f"{official} 备案的{relation} / declared by {official} as {relation}{did}",
             )
@@ -190,10 +196,16 @@ def _shared_phones(env: Env, cases: dict[int, Any]) -> list[Signal]:
     groups: dict[str, list[int]] = defaultdict(list)
     for case_id, case in cases.items():
         applicant = (case.data or {}).get("applicant") or {}
-        phone = env.cipher.decrypt(applicant["phone_enc"]) if applicant.get("phone_enc") else applicant.get("phone")
+        phone = _contact(env, applicant, "phone")
         if phone and _open(case):
             groups[str(phone)].append(case_id)
     return _pairs("shared_phone", groups.values(), cases, "同一联系电话")
+
+
+def _contact(env: Env, applicant: Mapping[str, Any], field: str) -> Any:
+    """The applicant's phone or e-mail as given: encrypted on file (file_version 2) or plain (version 1)."""
+    kept = applicant.get(f"{field}_enc")
+    return env.cipher.decrypt(kept) if kept else applicant.get(field)
 
 
 def _officials(session: Session) -> list[tuple[str, str | None, str | None]]:
@@ -217,7 +229,7 @@ def _shared_with_officials(session: Session, cases: dict[int, Any], env: Env | N
     if env is not None and by_email:
         for case_id, case in cases.items():
             applicant = (case.data or {}).get("applicant") or {}
-            email = env.cipher.decrypt(applicant["email_enc"]) if applicant.get("email_enc") else applicant.get("email")
+            email = _contact(env, applicant, "email")
             official = by_email.get(str(email or "").strip().lower())
             if official and _open(case):
                 hits[case_id].append((official, "电子邮箱 / e-mail"))
@@ -236,13 +248,9 @@ def _shared_with_officials(session: Session, cases: dict[int, Any], env: Env | N
         c = cases[case_id]
         for official, what in sorted(set(shared)):
             found.append(
-                Signal(
+                Signal.on(
                     "shared_with_official",
-                    c.updated_at,
-                    c.region_code,
-                    case_id=case_id,
-                    reference=c.reference,
-                    state=c.state,
+                    c,
                     official=official,
                     detail=f"{official}：{what}",
                 )
@@ -331,13 +339,9 @@ def _paid_after_exit(session: Session, cases: dict[int, Any], env: Env | None) -
         if month > last[case_id]:
             c = cases[case_id]
             found.append(
-                Signal(
+                Signal.on(
                     "paid_after_exit",
-                    c.updated_at,
-                    c.region_code,
-                    case_id=case_id,
-                    reference=c.reference,
-                    state=c.state,
+                    c,
                     detail=f"发放明细 {line_id}：{month} {amount} 分 / line {line_id} for {month} after exit",
                 )
             )
@@ -346,19 +350,15 @@ def _paid_after_exit(session: Session, cases: dict[int, Any], env: Env | None) -
 
 def _grants_without_paperwork(cases: dict[int, Any]) -> list[Signal]:
     found = []
-    for case_id, c in cases.items():
+    for c in cases.values():
         data = c.data or {}
         grant, paperwork = data.get("grant"), data.get("paperwork") or {}
         # Still awaiting paperwork is the clock's business (paperwork_overdue); past it, a note must say what came in.
         if isinstance(grant, dict) and c.state != emergency.PAID and not str(paperwork.get("note") or "").strip():
             found.append(
-                Signal(
+                Signal.on(
                     "grant_without_paperwork",
-                    c.updated_at,
-                    c.region_code,
-                    case_id=case_id,
-                    reference=c.reference,
-                    state=c.state,
+                    c,
                     official=str(grant.get("by") or "") or None,
                     detail=f"{grant.get('amount_fen')} 分 / fen",
                 )
