@@ -21,9 +21,9 @@ class Settings(BaseSettings):
     timer_interval_seconds: float = 30.0
     outbox_interval_seconds: float = 5.0
     run_workers: bool = True
-    # SQLite: acts that queue for the single writer share one transaction and one flush, each in its
-    # own savepoint (engine.database.Database.session); no caller hears success before that commit.
-    group_commit: bool = False
+    # Acts that queue for the process's writer share one transaction and one flush, each in its own
+    # savepoint (engine.database.Database.session); no caller hears success before that commit.
+    group_commit: bool = True
 
     @property
     def using_dev_secret(self) -> bool:

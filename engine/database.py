@@ -16,6 +16,11 @@ from engine.statements import RawStatement
 
 _BEGIN_IMMEDIATE = RawStatement(text("BEGIN IMMEDIATE"))
 _BEGIN = RawStatement(text("BEGIN"))
+# PostgreSQL: a batch takes the audit chain's head first, before any row an act of it will lock. Every
+# write appends to the chain, so batches of different processes queue here holding nothing else, and
+# two batches can never wait on each other (an act locking a case, then waiting for the head that a
+# batch holding the head's next act on that case would need).
+_LOCK_CHAIN = RawStatement(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
 
 
 class _FairLock:
@@ -30,21 +35,31 @@ class _FairLock:
         self._mutex = threading.Lock()
         self._waiters: deque[threading.Lock] = deque()
         self._held = False
+        self._owner: int | None = None
 
     def acquire(self, timeout: float) -> bool:
+        me = threading.get_ident()
         with self._mutex:
+            if self._held and self._owner == me:
+                raise RuntimeError(
+                    "a write unit of work was opened inside another on the same thread; "
+                    "it would wait for itself: do the work in the unit already open"
+                )
             if not self._held:
                 self._held = True
+                self._owner = me
                 return True
             turn = threading.Lock()
             turn.acquire()
             self._waiters.append(turn)
         if turn.acquire(timeout=timeout):
+            self._owner = me
             return True
         with self._mutex:
             if turn in self._waiters:
                 self._waiters.remove(turn)
                 return False
+        self._owner = me
         return True  # handed over between the timeout and the check: it is ours now
 
     def has_waiters(self) -> bool:
@@ -53,6 +68,7 @@ class _FairLock:
 
     def release(self) -> None:
         with self._mutex:
+            self._owner = None
             if self._waiters:
                 self._waiters.popleft().release()  # ownership passes on; _held stays True
             else:
@@ -60,7 +76,7 @@ class _FairLock:
 
 
 class _Batch:
-    """Units of work sharing one SQLite transaction and its one commit (group commit)."""
+    """Units of work sharing one transaction and its one commit (group commit)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -75,9 +91,14 @@ GROUP_COMMIT_MAX = 64
 
 
 class Database:
-    """One engine per URL. On SQLite, writers are serialized in-process (see `session`)."""
+    """One engine per URL, and the unit of work (`session`).
 
-    def __init__(self, url: str, *, echo: bool = False, group_commit: bool = False) -> None:
+    Writers queue in-process on one lock. With group commit (the default), the writers that queue
+    while one is in its transaction join that transaction, each in a savepoint of its own, and the
+    last of them commits for all: acts arriving together share one flush. Without it, each writer
+    commits alone (on SQLite still one at a time, through the lock; on PostgreSQL side by side)."""
+
+    def __init__(self, url: str, *, echo: bool = False, group_commit: bool = True) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine: Engine = make_engine(url, echo=echo)
@@ -86,18 +107,17 @@ class Database:
         # handler's sleeping back-off (p99 ≈ 750 ms at 8 clients), they queue on this lock and
         # open their transaction with BEGIN IMMEDIATE only once they hold it.
         self._write_lock = _FairLock()
-        # Group commit (SQLite): writers that queue on the lock while one is in its transaction join
-        # that transaction, each in a savepoint of its own, and the last of them commits for all.
-        self.group_commit = group_commit and self.is_sqlite
+        self.group_commit = group_commit
         self._batch: _Batch | None = None
 
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back on any exception.
 
-        With group commit on (SQLite), the block's work is done in a savepoint of a transaction shared
-        with the writers queued behind it; the block returns only once that transaction is committed
-        (and raises if the commit fails), and an exception inside it rolls back its own savepoint alone."""
+        With group commit, the block's work is done in a transaction shared with the writers queued
+        behind it (in a savepoint of its own unless it opened the transaction); the block returns only
+        once that transaction is committed (and raises if the commit fails), and an exception inside
+        it rolls back its own work alone."""
         if self.group_commit and write:
             yield from self._grouped()
             return
@@ -113,18 +133,31 @@ class Database:
             with Session(self.engine, expire_on_commit=False) as session:
                 yield from _unit_of_work(session)
 
+    def _open_batch(self) -> _Batch:
+        conn = (self._immediate if self.is_sqlite else self.engine).connect()
+        try:
+            conn.begin()  # BEGIN IMMEDIATE on SQLite (make_engine's begin hook)
+            if not self.is_sqlite:
+                _LOCK_CHAIN.execute(conn).close()
+        except BaseException:
+            conn.close()
+            raise
+        return _Batch(conn)
+
     def _grouped(self) -> Iterator[Session]:
         if not self._write_lock.acquire(timeout=60):
             raise TimeoutError("database write lock not obtained within 60 s")
         batch = self._batch
+        opened = batch is None
         failed: BaseException | None = None
         try:
             if batch is None:
-                conn = self._immediate.connect()
-                conn.begin()  # BEGIN IMMEDIATE (make_engine's begin hook)
-                batch = self._batch = _Batch(conn)
+                batch = self._batch = self._open_batch()
             batch.size += 1
-            session = Session(bind=batch.conn, expire_on_commit=False, join_transaction_mode="create_savepoint")
+            # The act that opens the transaction needs no savepoint: if it fails, nothing else is in
+            # the transaction yet, and rolling the whole of it back is rolling back that act alone.
+            mode = "rollback_only" if opened else "create_savepoint"
+            session = Session(bind=batch.conn, expire_on_commit=False, join_transaction_mode=mode)
             try:
                 yield from _unit_of_work(session)
             finally:
@@ -132,7 +165,11 @@ class Database:
         except BaseException as exc:
             failed = exc
         finally:
-            if batch is not None and (batch.size >= GROUP_COMMIT_MAX or not self._write_lock.has_waiters()):
+            if batch is not None and opened and failed is not None:
+                self._batch = None  # rolled back whole with its only act: the next writer opens anew
+                batch.conn.close()
+                batch.done.set()
+            elif batch is not None and (batch.size >= GROUP_COMMIT_MAX or not self._write_lock.has_waiters()):
                 self._batch = None
                 try:
                     batch.conn.commit()
@@ -144,7 +181,7 @@ class Database:
                     batch.done.set()
             self._write_lock.release()
         if failed is not None:
-            raise failed  # its savepoint was rolled back: nothing of it is in the batch
+            raise failed  # its work was rolled back: nothing of it is in the batch
         assert batch is not None
         batch.done.wait()
         if batch.error is not None:

@@ -64,7 +64,8 @@ def db_url(template: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url, group_commit=os.environ.get("AIDFLOW_GROUP_COMMIT", "") in ("1", "true"))
+    # group commit is on unless AIDFLOW_GROUP_COMMIT=0 (the setting's default, as served)
+    database = Database(db_url, group_commit=os.environ.get("AIDFLOW_GROUP_COMMIT", "1") not in ("0", "false"))
     yield database
     database.dispose()
 

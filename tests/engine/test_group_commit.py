@@ -1,9 +1,9 @@
-"""Group commit on SQLite (engine.database.Database(group_commit=True)): acts that queue for the single
-writer share one transaction and one commit, each in its own savepoint. A refused guard or a stale
-version rolls back that act alone and its caller hears its own error; no caller hears success before
-the commit that holds its act; a commit that fails loses every act of its batch, and none of their
-callers was told it succeeded. Group commit is SQLite's in-process writer, so these run on SQLite
-whichever database the suite is on."""
+"""Group commit (engine.database.Database(group_commit=True), the default): acts that queue for the
+process's writer share one transaction and one commit, each in its own savepoint. A refused guard or a
+stale version rolls back that act alone and its caller hears its own error, also when it is the act
+that opened the transaction; no caller hears success before the commit that holds its act; a commit
+that fails loses every act of its batch, and none of their callers was told it succeeded. On the
+suite's database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
 
-import migrations
 from engine.auditlog import verify_log
 from engine.database import Database
 from engine.errors import GuardRejected, StaleVersion
@@ -29,10 +27,8 @@ WRITERS = 8
 
 
 @pytest.fixture
-def gdb(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'group.db'}"
-    migrations.upgrade(url)
-    database = Database(url, group_commit=True)
+def gdb(db_url: str) -> Iterator[Database]:
+    database = Database(db_url, group_commit=True)
     yield database
     database.dispose()
 
@@ -57,9 +53,11 @@ def _cases(db: Database, world: World, now: datetime) -> list[int]:
     return ids
 
 
-def _batch_of_writers(db: Database, world: World, now: datetime, ids: list[int]) -> dict[int, tuple[str, float]]:
+def _batch_of_writers(
+    db: Database, world: World, now: datetime, ids: list[int], *, stale: int = 2
+) -> dict[int, tuple[str, float]]:
     """WRITERS threads act at once; the first holds its transaction until all others queue behind it.
-    Writer 1 tries a refused act, writer 2 a stale version; the rest submit their draft."""
+    Writer 1 tries a refused act, writer `stale` a stale version; the rest submit their draft."""
     results: dict[int, tuple[str, float]] = {}
     inside = threading.Event()
 
@@ -76,7 +74,7 @@ def _batch_of_writers(db: Database, world: World, now: datetime, ids: list[int])
                 if k == 1:
                     act(s, case, "reject", world.clerk, now, data={})
                 else:
-                    act(s, case, "submit", world.clerk, now, version=case.version - 1 if k == 2 else None)
+                    act(s, case, "submit", world.clerk, now, version=case.version - 1 if k == stale else None)
             results[k] = ("ok", time.monotonic())
         except (GuardRejected, StaleVersion) as refused:
             results[k] = (type(refused).__name__, time.monotonic())
@@ -148,6 +146,32 @@ def test_a_batch_whose_commit_fails_keeps_none_of_its_acts_and_tells_every_calle
         verdict = verify_log(s)
     assert verdict.ok
     assert verdict.entries == entries
+
+
+def test_the_act_that_opened_the_transaction_is_refused_alone(gdb: Database, now: datetime) -> None:
+    """The first act runs without a savepoint of its own: when it fails, its transaction is rolled back
+    whole, and the acts queued behind it open the next one and are all kept."""
+    world = make_world(gdb)
+    ids = _cases(gdb, world, now)
+    commits = _commits(gdb)
+    results = _batch_of_writers(gdb, world, now, ids, stale=0)
+    assert results[0][0] == "StaleVersion", "the opener's stale version is its own error"
+    assert results[1][0] == "GuardRejected"
+    ok = [k for k, (outcome, _) in results.items() if outcome == "ok"]
+    assert sorted(ok) == list(range(2, WRITERS))
+    assert len(commits) == 1, "the acts queued behind the refused opener share the next transaction"
+    states = _states(gdb, ids)
+    assert states[ids[0]] == ("draft", 1), "the refused opener left its case as it was"
+    assert all(states[ids[k]] == ("review", 2) for k in ok)
+    with gdb.session(write=False) as s:
+        verdict = verify_log(s)
+    assert verdict.ok
+    assert verdict.entries == WRITERS + 1 + len(ok)
+
+
+def test_a_unit_opened_inside_another_on_the_same_thread_is_refused_at_once(gdb: Database) -> None:
+    with gdb.session(), pytest.raises(RuntimeError, match="inside another"), gdb.session():
+        pass
 
 
 def test_a_lone_writer_commits_at_once(gdb: Database, now: datetime) -> None:
