@@ -24,29 +24,37 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import io
 import json
 import os
 import platform
 import pstats
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import migrations
-from bench.workflow import BENCH, PASS_DATA
+from bench.figures import DB_NAMES, PG_DEFAULT, SPLIT_PARTS, Round, Run
+from bench.raw import (
+    RawDriver,
+    audit_sized_rows,
+    fdatasync_rate,
+    postgres_driver,
+    postgres_urls,
+    raw_inserts,
+    raw_transitions,
+    seed_raw_cases,
+    sqlite_driver,
+    sqlite_urls,
+)
+from bench.report import machine, markdown, scale_rows, text_report
+from bench.workflow import BENCH, COUNTY, PASS_DATA, TOWNSHIP, VILLAGE
 from engine.access import Actor, Grant, Role, region_level
 from engine.auditlog import verify_log
 from engine.authorize import authorize
@@ -54,325 +62,6 @@ from engine.calendar import WorkCalendar
 from engine.database import Database, durability_settings
 from engine.runtime import create_case, fire
 from engine.tables import Case, Region, RoleGrant, User, utcnow
-
-COUNTY, TOWNSHIP, VILLAGE = "341122000000", "341122100000", "341122100201"
-PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
-DB_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-VERSION_NAMES = {"python": "Python", "sqlite": "SQLite", "postgresql": "PostgreSQL"}
-
-
-# --------------------------------------------------------------------------- figures
-
-
-@dataclass
-class Round:
-    """One pass over every figure, in `order`; rates per second, latencies in ms, split in µs."""
-
-    index: int
-    order: list[str]
-    rates: dict[str, float] = field(default_factory=dict)
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    split_us: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Spread:
-    """A figure over the rounds: median, lowest and highest round, quartiles."""
-
-    median: float
-    low: float
-    high: float
-    q1: float
-    q3: float
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Spread:
-        ordered = sorted(values)
-        if len(ordered) == 1:
-            q1 = q3 = ordered[0]
-        else:
-            q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
-        return cls(statistics.median(ordered), ordered[0], ordered[-1], q1, q3)
-
-
-@dataclass
-class Run:
-    """Every round of one database, and what was measured once around them."""
-
-    db: str
-    rounds_n: int
-    n: int
-    threads: int
-    versions: dict[str, str]
-    durability: dict[str, str] = field(default_factory=dict)
-    rounds: list[Round] = field(default_factory=list)
-    verify_rows_per_s: float = 0.0
-    scale_rows: list[str] = field(default_factory=list)  # the scale figures' rows (bench.scale_rows)
-    profile: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def rate(self, figure: str) -> Spread | None:
-        values = [r.rates[figure] for r in self.rounds if figure in r.rates]
-        return Spread.of(values) if values else None
-
-    def latency(self, key: str) -> Spread:
-        return Spread.of([r.latency_ms[key] for r in self.rounds])
-
-    def split(self, part: str) -> Spread:
-        return Spread.of([r.split_us[part] for r in self.rounds])
-
-    def ratio(self, subject: str, baseline: str) -> Spread | None:
-        values = [
-            r.rates[subject] / r.rates[baseline] for r in self.rounds if subject in r.rates and r.rates.get(baseline)
-        ]
-        return Spread.of(values) if values else None
-
-
-@dataclass(frozen=True)
-class Target:
-    """A goal from the performance issue: `figure` compared with `bound` (">=" or "<")."""
-
-    figure: str
-    op: str
-    bound: float
-
-    def met(self, value: float) -> bool:
-        return value >= self.bound if self.op == ">=" else value < self.bound
-
-    def text(self) -> str:
-        return f"{'≥' if self.op == '>=' else '<'} {self.bound:g}" + (" ms" if self.figure.endswith("p99") else "")
-
-
-TARGETS: dict[str, tuple[Target, ...]] = {
-    "sqlite": (Target("S/L", ">=", 0.35), Target("S8/L", ">=", 0.6), Target("S8 p99", "<", 20.0)),
-    "postgres": (Target("S/L", ">=", 0.35), Target("S8/L", ">=", 1.0), Target("S8 p99", "<", 20.0)),
-}
-
-
-# --------------------------------------------------------------------------- databases
-
-
-@contextmanager
-def sqlite_urls(directory: Path) -> Iterator[tuple[Path, str, str, str]]:
-    """A scratch directory holding three fresh migrated files: for L, for Lt and for S."""
-    scratch = Path(tempfile.mkdtemp(prefix="aidflow-bench-", dir=directory))
-    try:
-        paths = [scratch / "raw.db", scratch / "raw_transition.db", scratch / "engine.db"]
-        for path in paths:
-            migrations.upgrade(f"sqlite:///{path}")
-        yield scratch, str(paths[0]), str(paths[1]), f"sqlite:///{paths[2]}"
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-@contextmanager
-def postgres_urls(base: str) -> Iterator[tuple[str, str, str]]:
-    """Three fresh migrated databases on the cluster (L, Lt, S), dropped afterwards."""
-    import psycopg
-
-    tag = uuid.uuid4().hex[:8]
-    names = [f"aidflow_bench_{part}_{tag}" for part in ("raw", "raw_transition", "engine")]
-    with psycopg.connect(base + "/postgres", autocommit=True) as admin:
-        for name in names:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        urls = [f"{base}/{name}" for name in names]
-        for url in urls:
-            migrations.upgrade(url)
-        yield urls[0], urls[1], urls[2]
-    finally:
-        with psycopg.connect(base + "/postgres", autocommit=True) as admin:
-            for name in names:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-# --------------------------------------------------------------------------- F, L and Lt
-
-
-def fdatasync_rate(directory: Path, seconds: float) -> float:
-    """Durable 4 KiB overwrites per second in `directory`: the floor under any single committer."""
-    path = directory / "fdatasync.probe"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        block = os.urandom(4096)
-        count, start = 0, time.perf_counter()
-        end = start + seconds
-        while time.perf_counter() < end:
-            os.pwrite(fd, block, 0)
-            os.fdatasync(fd)
-            count += 1
-        return count / (time.perf_counter() - start)
-    finally:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-
-
-_AUDIT_COLUMNS = (
-    "seq, at, actor, role, region_code, case_id, action, from_state, to_state, data, due_at, prev_hash, hash"
-)
-
-
-def audit_sized_rows(n: int) -> list[tuple[Any, ...]]:
-    """Rows shaped like the engine's entries (same columns, similar sizes), prepared before timing."""
-    data = json.dumps({"data": PASS_DATA, "set": {"proposed_monthly_fen": 70000}}, separators=(",", ":"))
-    at = datetime(2026, 9, 28, 2, 0, tzinfo=UTC)
-    rows, prev = [], "0" * 64
-    for seq in range(1, n + 1):
-        digest = hashlib.sha256(f"{prev}{seq}{data}".encode()).hexdigest()
-        rows.append(
-            (
-                seq,
-                at,
-                "clerk",
-                "village_officer",
-                VILLAGE,
-                seq,
-                "village_pass",
-                "village_review",
-                "notice",
-                data,
-                None,
-                prev,
-                digest,
-            )
-        )
-        prev = digest
-    return rows
-
-
-_CASE_COLUMNS = (
-    "id, workflow, workflow_version, reference, region_code, township_code, county_code, state, version,"
-    " entered_version, state_entered_at, data, created_at, updated_at"
-)
-_TRANSITION_SQL = (
-    "UPDATE cases SET state = {p}, version = {p}, updated_at = {p}, entered_version = {p},"
-    " state_entered_at = {p}, deadline = NULL, data = {p} WHERE id = {p} AND version = {p}",
-    "SELECT seq, hash FROM audit_head WHERE id = 1{lock}",
-    "INSERT INTO timers (case_id, action, state, entered_version, due_at) VALUES ({p}, {p}, {p}, {p}, {p})",
-    f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({{p13}})",
-    "UPDATE audit_head SET seq = {p}, hash = {p} WHERE id = 1",
-    "INSERT INTO case_counts (region_code, workflow, state, township_code, county_code, n) VALUES "
-    "({p}, {p}, {p}, {p}, {p}, -1), ({p}, {p}, {p}, {p}, {p}, 1) "
-    "ON CONFLICT (region_code, workflow, state) DO UPDATE SET n = case_counts.n + excluded.n",
-)
-
-
-def transition_sql(placeholder: str, lock: str) -> list[str]:
-    return [
-        q.replace("{p13}", ", ".join([placeholder] * 13)).replace("{p}", placeholder).replace("{lock}", lock)
-        for q in _TRANSITION_SQL
-    ]
-
-
-@dataclass
-class RawDriver:
-    """One raw-driver connection and the few things L and Lt need from it."""
-
-    execute: Callable[[str, Sequence[Any]], Any]
-    fetch_head: Callable[[str], tuple[int, str]]
-    begin: Callable[[], object]
-    commit: Callable[[], object]
-    placeholder: str
-    lock: str
-    stamp: Callable[[datetime], Any]
-
-
-def raw_inserts(driver: RawDriver, rows: Sequence[tuple[Any, ...]]) -> float:
-    """L: one audit-sized row per commit; rows per second."""
-    sql = f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({', '.join([driver.placeholder] * 13)})"
-    prepared = [(r[0], driver.stamp(r[1]), *r[2:]) for r in rows]
-    start = time.perf_counter()
-    for row in prepared:
-        driver.begin()
-        driver.execute(sql, row)
-        driver.commit()
-    return len(rows) / (time.perf_counter() - start)
-
-
-def seed_raw_cases(driver: RawDriver, n: int) -> None:
-    """Lt's cases 1..n waiting at village review, written untimed before the rounds."""
-    now = driver.stamp(datetime(2026, 9, 28, 2, 0, tzinfo=UTC))
-    driver.begin()
-    driver.execute("INSERT INTO regions (code, name, level) VALUES ('341122100201', 'v', 'village')", ())
-    sql = f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES ({', '.join([driver.placeholder] * 14)})"
-    for i in range(1, n + 1):
-        row = (i, "bench", 1, f"R-{i}", VILLAGE, TOWNSHIP, COUNTY, "village_review", 1, 1, now, '{"household":1}')
-        driver.execute(sql, (*row, now, now))
-    driver.commit()
-
-
-def raw_transitions(driver: RawDriver, ids: Sequence[int]) -> float:
-    """Lt: one transition per commit in raw SQL on the cases `ids`; transitions per second."""
-    now = driver.stamp(datetime(2026, 9, 28, 2, 0, tzinfo=UTC))
-    statements = transition_sql(driver.placeholder, driver.lock)
-    update_case, read_head, insert_timer, insert_entry, move_head, count_move = statements
-    data = json.dumps({"data": PASS_DATA, "set": {"proposed_monthly_fen": 70000}}, separators=(",", ":"))
-    execute = driver.execute
-    start = time.perf_counter()
-    for i in ids:
-        driver.begin()
-        execute(update_case, ("notice", 2, now, 2, now, '{"household":1}', i, 1))
-        seq, prev = driver.fetch_head(read_head)
-        execute(insert_timer, (i, "notice_ends", "notice", 2, now))
-        digest = hashlib.sha256(f"{prev}{seq + 1}{data}".encode()).hexdigest()
-        entry = (seq + 1, now, "clerk", "village_officer", VILLAGE, i, "village_pass", "village_review", "notice")
-        execute(insert_entry, (*entry, data, None, prev, digest))
-        execute(move_head, (seq + 1, digest))
-        execute(
-            count_move,
-            (VILLAGE, "bench", "village_review", TOWNSHIP, COUNTY, VILLAGE, "bench", "notice", TOWNSHIP, COUNTY),
-        )
-        driver.commit()
-    return len(ids) / (time.perf_counter() - start)
-
-
-@contextmanager
-def sqlite_driver(path: str, begin: str) -> Iterator[RawDriver]:
-    """A raw connection in WAL with synchronous=FULL, as the engine opens its files."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-
-        def fetch_head(q: str) -> tuple[int, str]:
-            seq, digest = conn.execute(q).fetchone()
-            return int(seq), str(digest)
-
-        yield RawDriver(
-            conn.execute,
-            fetch_head,
-            lambda: conn.execute(begin),
-            lambda: conn.execute("COMMIT"),
-            "?",
-            "",
-            lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S.%f"),
-        )
-    finally:
-        conn.close()
-
-
-@contextmanager
-def postgres_driver(url: str) -> Iterator[RawDriver]:
-    """A raw psycopg connection, statements prepared; synchronous_commit as the cluster has it."""
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-
-        def fetch_head(q: str) -> tuple[int, str]:
-            row = conn.execute(q, prepare=True).fetchone()
-            assert row is not None
-            return int(row[0]), str(row[1])
-
-        yield RawDriver(
-            lambda q, params: conn.execute(q, params, prepare=True),
-            fetch_head,
-            lambda: None,
-            conn.commit,
-            "%s",
-            " FOR UPDATE",
-            lambda moment: moment,
-        )
-
 
 # --------------------------------------------------------------------------- S
 
@@ -430,9 +119,6 @@ def fire_one(db: Database, case_id: int, clerk: Actor, calendar: WorkCalendar) -
         t2 = time.perf_counter()
     t3 = time.perf_counter()
     return t1 - t0, t2 - t1, t3 - t2
-
-
-SPLIT_PARTS = ("open_and_load", "fire", "commit")
 
 
 def engine_rate_serial(db: Database, ids: Sequence[int], clerk: Actor) -> tuple[float, dict[str, float], list[float]]:
@@ -519,6 +205,8 @@ def measure(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) 
         rounds_n=args.rounds,
         n=args.n,
         threads=args.threads,
+        many=args.many,
+        group_commit=args.group_commit,
         versions={"python": platform.python_version(), "sqlite": sqlite3.sqlite_version},
     )
     warmup = min(args.n, args.warmup)
@@ -527,16 +215,23 @@ def measure(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) 
     now = utcnow()
 
     def rounds(fsync_dir: Path | None, l_driver: RawDriver, lt_driver: RawDriver, engine_url: str) -> None:
-        log(f"{DB_NAMES[db_kind]}: seeding {2 * per_figure + profile_n} engine cases and {per_figure} raw ones")
+        engine_figures = 4 if args.many else 3
+        log(
+            f"{DB_NAMES[db_kind]}: seeding {engine_figures * per_figure + profile_n} engine cases"
+            f" and {per_figure} raw ones"
+        )
         seed_raw_cases(lt_driver, per_figure)
         l_rows = Cursor(audit_sized_rows(per_figure))
         lt_ids = Cursor(range(1, per_figure + 1))
         db = Database(engine_url, group_commit=args.group_commit)
+        alone = Database(engine_url, group_commit=False)  # S8a: the same writers, each act its own commit
         try:
             run.durability = durability_settings(db)
-            clerk, ids = seed(db, 2 * per_figure + profile_n, now)
+            clerk, ids = seed(db, engine_figures * per_figure + profile_n, now)
             s_ids = Cursor(ids)
-            figures = ["F", "L", "Lt", "S", "S8"] if fsync_dir is not None else ["L", "Lt", "S", "S8"]
+            figures = ["F", "L", "Lt", "S", "S8", "S8a"] + (["S50"] if args.many else [])
+            if fsync_dir is None:
+                figures.remove("F")
 
             def one_round(index: int, size: int) -> Round:
                 order = figures if index % 2 == 1 else figures[::-1]
@@ -554,9 +249,11 @@ def measure(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) 
                         result.latency_ms["S p50"] = percentile_ms(lat, 50)
                         result.latency_ms["S p99"] = percentile_ms(lat, 99)
                     else:
-                        result.rates["S8"], lat8 = engine_rate_threads(db, s_ids.take(size), clerk, args.threads)
-                        result.latency_ms["S8 p50"] = percentile_ms(lat8, 50)
-                        result.latency_ms["S8 p99"] = percentile_ms(lat8, 99)
+                        writers = args.many if figure == "S50" else args.threads
+                        on = alone if figure == "S8a" else db
+                        result.rates[figure], lat = engine_rate_threads(on, s_ids.take(size), clerk, writers)
+                        result.latency_ms[f"{figure} p50"] = percentile_ms(lat, 50)
+                        result.latency_ms[f"{figure} p99"] = percentile_ms(lat, 99)
                 return result
 
             if warmup:
@@ -576,6 +273,7 @@ def measure(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) 
                 raise SystemExit(f"the audit chain is not what the run wrote: {verdict}, expected {expected}")
             run.notes.append(f"audit chain verified after the run: {verdict.entries} entries")
         finally:
+            alone.dispose()
             db.dispose()
 
     if db_kind == "sqlite":
@@ -599,208 +297,8 @@ def measure(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) 
 
 def round_line(r: Round) -> str:
     rates = ", ".join(f"{k} {v:,.0f}/s" for k, v in r.rates.items())
-    ratios = f"S/L {r.rates['S'] / r.rates['L']:.2f}, S8/L {r.rates['S8'] / r.rates['L']:.2f}"
+    ratios = ", ".join(f"{k}/L {r.rates[k] / r.rates['L']:.2f}" for k in ("S", "S8", "S50", "S8a") if k in r.rates)
     return f"{rates}; {ratios}; S8 p99 {r.latency_ms['S8 p99']:.1f} ms"
-
-
-# --------------------------------------------------------------------------- the report
-
-
-def machine() -> dict[str, str]:
-    """What the figures were measured on: nproc, CPU model, kernel."""
-    model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
-    return {"nproc": str(nproc), "cpu": model, "kernel": f"{platform.system()} {platform.release()}"}
-
-
-def fmt(value: float, unit: str) -> str:
-    if unit == "/s":
-        return f"{value:,.0f}"
-    if unit == "ratio":
-        return f"{value:.2f}"
-    if unit == "ms":
-        return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-    return f"{value:,.0f}"  # µs
-
-
-def spread_text(s: Spread | None, unit: str) -> str:
-    if s is None:
-        return "—"
-    return f"{fmt(s.median, unit)} ({fmt(s.low, unit)}–{fmt(s.high, unit)})"
-
-
-def verdict(target: Target, s: Spread) -> str:
-    """Judged on the median; says so when some rounds fall on the other side of the bound."""
-    met = target.met(s.median)
-    crossed = target.met(s.low) != target.met(s.high)
-    word = "**met**" if met else "**missed**"
-    if crossed:
-        return f"{word} on the median; some rounds {'miss' if met else 'meet'} it"
-    return f"{word} in every round"
-
-
-FIGURE_NAMES = {
-    "F": "F fdatasync, 4 KiB, in the DB directory",
-    "L": "L raw INSERT + COMMIT, audit-sized row",
-    "Lt": "Lt raw transition SQL + COMMIT",
-    "S": "S engine fire(), 1 writer",
-    "S8": "S8 engine fire(), {threads} writers",
-}
-
-
-def table(runs: Sequence[Run]) -> str:
-    """One Markdown table: every figure, its baseline, the ratio to it, and the target if any."""
-    head = [
-        "| database | figure | median (lowest–highest round) | baseline | ratio, median of rounds (lowest–highest) "
-        "| target | against the target |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    return "\n".join(head + [line for run in runs for line in table_rows(run)])
-
-
-def table_rows(run: Run) -> list[str]:
-    name = DB_NAMES[run.db]
-    targets = {t.figure: t for t in TARGETS[run.db]}
-    rows: list[str] = []
-
-    def row(figure: str, value: str, baseline: str = "—", ratio: Spread | None = None, key: str = "") -> None:
-        target = targets.get(key)
-        judged = ratio if ratio is not None else (run.latency(key) if key.endswith("p99") else None)
-        tt = target.text() if target else "—"
-        vv = verdict(target, judged) if target and judged else ""
-        rr = spread_text(ratio, "ratio") if ratio is not None else "—"
-        rows.append(f"| {name} | {figure} | {value} | {baseline} | {rr} | {tt} | {vv} |")
-
-    for figure in ("F", "L", "Lt", "S", "S8"):
-        rate = run.rate(figure)
-        if rate is None:
-            continue
-        label = FIGURE_NAMES[figure].format(threads=run.threads) + ", per s"
-        value = spread_text(rate, "/s")
-        if figure in ("F", "L"):
-            row(label, value)
-        elif figure == "Lt":
-            row(label, value, "L", run.ratio("Lt", "L"))
-        else:
-            row(label, value, "L", run.ratio(figure, "L"), f"{figure}/L")
-            row(label, value, "Lt", run.ratio(figure, "Lt"))
-    for key in ("S p50", "S p99", "S8 p50", "S8 p99"):
-        writers = "1 writer" if key.startswith("S ") else f"{run.threads} writers"
-        row(f"{key.split()[1]} latency per transition, {writers}, ms", spread_text(run.latency(key), "ms"), key=key)
-    labels = ("open db.session() + load the case", "fire() up to the commit", "commit + close")
-    for part, label in zip(SPLIT_PARTS, labels, strict=True):
-        row(f"S, mean time in: {label}, µs", spread_text(run.split(part), "µs"))
-    row("verify_log, entries per s (once, after the rounds)", f"{run.verify_rows_per_s:,.0f}")
-    return rows + run.scale_rows
-
-
-def setting_lines(runs: Sequence[Run], when: str, load: tuple[float, float]) -> list[str]:
-    m = machine()
-    versions: dict[str, str] = {}
-    for run in runs:
-        versions.update(run.versions)
-    run0 = runs[0]
-    lines = [
-        f"- date: {when}",
-        f"- machine: nproc {m['nproc']}, {m['cpu']}, {m['kernel']}",
-        "- versions: " + ", ".join(f"{VERSION_NAMES.get(k, k)} {v}" for k, v in versions.items()),
-        "- durability: "
-        + "; ".join(f"{DB_NAMES[r.db]} " + ", ".join(f"{k}={v}" for k, v in r.durability.items()) for r in runs),
-        f"- sizes: {run0.rounds_n} rounds of {run0.n} operations per figure, {run0.threads} writers for S8",
-        f"- host load average (1 min) at the start and at the end: {load[0]:.1f}, {load[1]:.1f} (other work on the"
-        " host shows here; above nproc, read the ratios with care)",
-    ]
-    return lines
-
-
-def markdown(runs: Sequence[Run], when: str, load: tuple[float, float], *, small: bool) -> str:
-    """The BENCHMARKS.md page."""
-    lines = [
-        "# Benchmarks",
-        "",
-        "Written by `make bench` (`python -m bench.ratio`); what each figure runs and how to read it:",
-        "[bench/README.md](bench/README.md). Each database gets fresh migrated databases; every round runs",
-        "each figure once, forwards (F L Lt S S8) in odd rounds and backwards in even ones, after one",
-        "discarded warm-up round. A figure is the median of its rounds with the lowest and highest round in",
-        "brackets; a ratio is taken within each round (S of round k over L of round k) and then its median.",
-        "Targets are judged on the median. Ratios are what compares across runs and machines: absolute",
-        "rates follow the disk and whatever else the host is running.",
-        "",
-    ]
-    if small:
-        lines += ["**Small sizes (`make bench-quick`): the spread is wide and p99 rests on a few samples.**", ""]
-    lines += [*setting_lines(runs, when, load), "", table(runs), ""]
-    return "\n".join(lines)
-
-
-def text_report(run: Run) -> str:
-    """What one database's run prints besides the table: the profile and notes."""
-    lines = [f"{DB_NAMES[run.db]}:"]
-    lines.extend(f"note: {n}" for n in run.notes)
-    if run.profile:
-        lines.extend(["", "cProfile of fire_one (top 25 by own time):", run.profile])
-    return "\n".join(lines)
-
-
-def scale_rows(db_kind: str, args: argparse.Namespace, log: Callable[[str], None]) -> list[str]:
-    """The figures at scale (bench.verify_scale, bench.queue_scale) as rows of the table; measured once
-    each (a load of N rows per figure is too long to repeat in rounds), so no spread."""
-    from bench import queue_scale, verify_scale
-
-    name = DB_NAMES[db_kind]
-    rows: list[str] = []
-    base = args.pg_url.rstrip("/")
-    if args.verify_n:
-        log(f"{name}: audit verify over {args.verify_n:,} entries")
-        workers = os.cpu_count() or 2
-        v = verify_scale.measure(db_kind, args.verify_n, workers=workers, directory=Path(args.dir), pg_url=base)
-        hashlib_rate = v.n / v.hashlib_s
-        target = 10_000_000 / 30  # the issue: 10M entries in under 30 s
-        for label, seconds in (("1 process", v.one_s), (f"{workers} processes", v.split_s)):
-            rate = v.n / seconds
-            met = "**met**" if rate >= target else "**missed**"
-            rows.append(
-                f"| {name} | audit verify, {label}, {v.n:,} entries, per s | {rate:,.0f} | hashlib "
-                f"| {rate / hashlib_rate:.2f} | ≥ {target:,.0f} (10 M in < 30 s) | {met} (one run) |"
-            )
-        rows.append(
-            f"| {name} | hashlib SHA-256 chained over the same bytes, per s | {hashlib_rate:,.0f} | — | — | — |  |"
-        )
-        rows.append(
-            f"| {name} | audit verify from a checkpoint {v.since_entries:,} entries back, ms | "
-            f"{v.since_s * 1000:,.0f} | — | — | O(entries after it) |  |"
-        )
-    if args.queue_n:
-        log(f"{name}: one township's queue at {args.queue_n:,} cases")
-        q = queue_scale.measure(
-            db_kind, args.queue_n, samples=args.queue_samples, directory=Path(args.dir), pg_url=base
-        )
-        floor = q.ms["floor"]
-        for figure, label in (
-            ("page query", "queue page query (both phases, Case rows built)"),
-            ("counts", "queue counts (kept rows)"),
-            ("before: IN-list page query", "before: IN-list page query"),
-            ("before: grouped count", "before: grouped count of the township"),
-        ):
-            p50, p99 = q.ms[figure]
-            judged = figure in ("page query", "counts")
-            verdict_text = ("**met**" if p99 < 5 else "**missed**") + " (one run)" if judged else ""
-            rows.append(
-                f"| {name} | {label}, {q.n:,} cases, p50 / p99 ms | {p50:.2f} / {p99:.2f} | floor p99 {floor[1]:.2f} "
-                f"| {p99 / floor[1]:.2f} | {'p99 < 5 ms' if judged else '—'} | {verdict_text} |"
-            )
-        rows.append(
-            f"| {name} | floor: one state's 51 cases in index order, {q.n:,} cases, p50 / p99 ms "
-            f"| {floor[0]:.2f} / {floor[1]:.2f} | — | — | — |  |"
-        )
-    return rows
 
 
 def say(line: str) -> None:
@@ -816,13 +314,19 @@ def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = say)
     parser.add_argument("--warmup", type=int, default=100, help="operations per figure in the discarded first round")
     parser.add_argument("--fsync-seconds", type=float, default=0.3, help="length of F in each round")
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--many", type=int, default=50, help="writers of S50 (0: skip it)")
     parser.add_argument("--dir", default=".", help="where the SQLite scratch files go (same disk as production)")
     parser.add_argument("--pg-url", default=os.environ.get("AIDFLOW_BENCH_PG_URL", PG_DEFAULT))
     parser.add_argument("--profile", action="store_true", help="also cProfile up to 1000 extra transitions")
     parser.add_argument("--markdown", type=Path, help="write the figures as a Markdown page here (BENCHMARKS.md)")
     parser.add_argument("--small", action="store_true", help="mark the page as measured at small sizes")
     parser.add_argument("--json", type=Path, help="write every round's figures as JSON here")
-    parser.add_argument("--group-commit", action="store_true", help="S and S8 with group commit (SQLite)")
+    parser.add_argument(
+        "--group-commit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="S, S8 and S50 through group commit (the default, as served); S8a always commits every act alone",
+    )
     parser.add_argument("--verify-n", type=int, default=0, help="audit verify over a loaded chain this long (0: skip)")
     parser.add_argument("--queue-n", type=int, default=0, help="one township's queue with this many cases (0: skip)")
     parser.add_argument("--queue-samples", type=int, default=300, help="samples of each queue figure")

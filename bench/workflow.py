@@ -47,3 +47,6 @@ BENCH = validate(
 )
 
 PASS_DATA = {"investigators": ["li", "zhao"], "visit_date": "2026-09-21", "proposed_monthly_fen": 70000}
+
+# The county, township and village every benchmark's cases and raw rows belong to.
+COUNTY, TOWNSHIP, VILLAGE = "341122000000", "341122100000", "341122100201"

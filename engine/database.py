@@ -156,8 +156,11 @@ class Database:
             batch.size += 1
             # The act that opens the transaction needs no savepoint: if it fails, nothing else is in
             # the transaction yet, and rolling the whole of it back is rolling back that act alone.
-            mode = "rollback_only" if opened else "create_savepoint"
-            session = Session(bind=batch.conn, expire_on_commit=False, join_transaction_mode=mode)
+            session = Session(
+                bind=batch.conn,
+                expire_on_commit=False,
+                join_transaction_mode="rollback_only" if opened else "create_savepoint",
+            )
             try:
                 yield from _unit_of_work(session)
             finally:
