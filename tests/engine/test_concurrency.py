@@ -1,9 +1,10 @@
 """Racing writers: one act wins per version, the others are told the case moved; the chain never forks.
 
-Threads meet at a barrier so the race is real. On PostgreSQL they meet after each has read the
-case, so every loser is caught by the version-checked UPDATE (waiting on the winner's row lock).
-On SQLite the in-process writer lock admits one session at a time, so they meet just before
-opening it and every loser reads the winner's version.
+Threads meet at a barrier so the race is real. Where writers are not queued in-process (PostgreSQL
+with group commit off) they meet after each has read the case, so every loser is caught by the
+version-checked UPDATE (waiting on the winner's row lock). Where the process's writer lock admits one
+unit of work at a time (SQLite; group commit, the default, on either database) they meet just before
+opening it and every loser reads the winner's version. The two-officer race runs both ways.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from engine.access import Actor
@@ -30,13 +32,14 @@ def _race(
 ) -> tuple[str, int, tuple[int, int | None] | None]:
     """One attempt at 'pass' on version 2: 'won' or 'stale', the version the case showed when firing,
     and for the stale the versions the refusal names."""
-    if db.is_sqlite:
+    queued = db.is_sqlite or db.group_commit
+    if queued:
         barrier.wait(timeout=30)
     try:
         with db.session() as s:
             case = s.get(Case, case_id)
             assert case is not None
-            if not db.is_sqlite:
+            if not queued:
                 barrier.wait(timeout=30)
             seen = case.version
             act(s, case, "pass", actor, now, version=2)
@@ -76,21 +79,26 @@ def _cases_in_review(db: Database, world: World, now: datetime, n: int) -> list[
     return ids
 
 
+@pytest.mark.parametrize("grouped", [True, False], ids=["group-commit", "each-act-alone"])
 def test_two_officers_passing_the_same_version_at_once_one_wins_and_the_other_is_stale(
-    db: Database, world: World, now: datetime
+    db: Database, world: World, now: datetime, grouped: bool
 ) -> None:
     second = world.clerk2
     (case_id,) = _cases_in_review(db, world, now, 1)
     barrier = threading.Barrier(2)
     results: dict[int, tuple[str, int, tuple[int, int | None] | None]] = {}
+    racing = Database(db.url, group_commit=grouped)
 
     def racer(k: int) -> None:
-        results[k] = _race(db, case_id, barrier, (world.clerk, second)[k], now)
+        results[k] = _race(racing, case_id, barrier, (world.clerk, second)[k], now)
 
-    _in_threads(2, racer)
+    try:
+        _in_threads(2, racer)
+    finally:
+        racing.dispose()
     assert sorted(outcome for outcome, _, _ in results.values()) == ["stale", "won"]
     assert [named for outcome, _, named in results.values() if outcome == "stale"] == [(2, 3)]
-    if not db.is_sqlite:
+    if not (racing.is_sqlite or grouped):
         assert [seen for _, seen, _ in results.values()] == [2, 2]  # the UPDATE, not a re-read, refused the loser
     with db.session(write=False) as s:
         case = s.get(Case, case_id)
