@@ -1,6 +1,6 @@
 """HTTP load: the app served as production serves it, against a bare FastAPI app on the same server.
 
-    python -m bench.http_load --db sqlite|postgres|both [--rounds 5] [--seconds 1] [--cases 2000]
+    python -m bench.http_load --db sqlite|postgres|both [--rounds 3] [--seconds 1] [--cases 1000]
                               [--pg-url URL] [--dir .]
 
 `aidflow serve` (uvicorn, one process, its timer and mail workers in-process) runs on 127.0.0.1 and a
@@ -10,15 +10,15 @@ village review, filed through the services as an official files them. Beside it,
 returning a small JSON, one POST reading a small JSON body) is served by uvicorn with the same
 settings. Both log to files, never to an unread pipe.
 
-A closed loop of 1, 8 and 50 clients (asyncio + httpx, one connection pool, keep-alive) runs for
+A closed loop of 1, 8 and 50 clients (asyncio + httpx, a fresh keep-alive pool per run) runs for
 `--seconds` each of: the action endpoint (village_pass, each request on a case of its own, so every one
 is a real transition), GET /api/v1/queue, the /queue page and a case's page (cookie login), each beside
 the bare endpoint (POST for the action, GET for the reads), subject and baseline alternating in short
 rounds (subject first in odd rounds, baseline first in even ones), after one discarded warm-up pass at
-the lowest level. Every status is checked; anything
-but 200 counts as an error. A figure is the median of its rounds with the lowest and highest round; a
-ratio is taken within each round, then its median. The server's peak RSS (VmHWM) is reset before each
-run where the kernel lets it (clear_refs), so it is the peak of that run.
+the lowest level. Every status is checked; anything but 200 counts as an error. A figure is the
+median of its rounds with the lowest and highest round; a ratio is taken within each round, then its
+median. The server's peak RSS (VmHWM) is reset before each run where the kernel lets it (clear_refs),
+so it is the peak of that run.
 """
 
 from __future__ import annotations
@@ -308,6 +308,14 @@ async def login(http: httpx.AsyncClient, app: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+def action_budget(cases: int, rounds: int, clients: Sequence[int]) -> int:
+    """Cases for each action run: one warm-up run, then one per round at each level (one case is read)."""
+    runs = len(clients) * rounds + 1
+    if (cases - 1) // runs < max(clients):  # fewer cases than clients would run fewer clients than it says
+        raise ValueError(f"{cases} cases are too few for these rounds and clients: at least {max(clients) * runs + 1}")
+    return (cases - 1) // runs
+
+
 async def drive(
     result: Result, app: Server, bare: Server, cases: list[tuple[int, int]], log: Callable[[str], None]
 ) -> None:
@@ -322,7 +330,7 @@ async def drive(
     visit = local_date(utcnow()).isoformat()
     data = {"investigators": [OFFICER, SECOND], "visit_date": visit, "proposed_monthly_fen": 50_000}
     # Every action run takes its own slice of the cases: one warm-up pass, then each round at each level.
-    budget = (len(cases) - 1) // (len(result.clients) * result.rounds + 1)
+    budget = action_budget(len(cases), result.rounds, result.clients)
 
     def act(slice_: Iterator[tuple[int, int]]) -> Callable[[httpx.AsyncClient], Any]:
         def send(h: httpx.AsyncClient) -> Any:
@@ -384,13 +392,14 @@ def measure(
     pg_url: str = PG_DEFAULT,
     directory: Path = Path("."),
     seconds: float = 1.0,
-    rounds: int = 5,
+    rounds: int = 3,
     clients: Sequence[int] = CLIENTS,
-    cases: int = 2000,
+    cases: int = 1000,
     log: Callable[[str], None] = lambda line: None,
 ) -> Result:
     """Serve the app on a fresh seeded database and the bare app beside it; run every figure in rounds."""
     result = Result(db_kind, rounds, seconds, tuple(clients), cases)
+    action_budget(cases, rounds, clients)  # before anything is seeded
     logs = Path(tempfile.mkdtemp(prefix="aidflow-http-logs-"))
     with database(db_kind, directory, pg_url) as url:
         started = time.perf_counter()
@@ -457,9 +466,9 @@ def errors(result: Result) -> int:
 def main(argv: Sequence[str] | None = None) -> list[Result]:
     parser = argparse.ArgumentParser(prog="python -m bench.http_load", description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds at each level of clients")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds at each level of clients")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of each figure's run in a round")
-    parser.add_argument("--cases", type=int, default=2000, help="applications at village review (the action's)")
+    parser.add_argument("--cases", type=int, default=1000, help="applications at village review (the action's)")
     parser.add_argument("--clients", default="1,8,50", help="concurrent clients, comma-separated")
     parser.add_argument("--dir", default=".", help="where the SQLite scratch file goes")
     parser.add_argument("--pg-url", default=os.environ.get("AIDFLOW_BENCH_PG_URL", PG_DEFAULT))
@@ -471,19 +480,8 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    results = []
-    for kind in kinds:
-        result = measure(
-            kind,
-            pg_url=args.pg_url,
-            directory=Path(args.dir),
-            seconds=args.seconds,
-            rounds=args.rounds,
-            clients=clients,
-            cases=args.cases,
-            log=say,
-        )
-        results.append(result)
+    options = {"pg_url": args.pg_url, "directory": Path(args.dir), "seconds": args.seconds, "cases": args.cases}
+    results = [measure(kind, rounds=args.rounds, clients=clients, log=say, **options) for kind in kinds]
     say("")
     say("| database | figure | value | baseline | ratio | target | against the target |")
     say("|---|---|---|---|---|---|---|")
