@@ -46,8 +46,9 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 import migrations
-from bench.ratio import DB_NAMES, PG_DEFAULT, Spread, spread_text, verdict
-from bench.ratio import Target as RatioTarget
+from bench.figures import DB_NAMES, PG_DEFAULT, Spread
+from bench.figures import Target as RatioTarget
+from bench.report import spread_text, verdict
 
 COUNTY, TOWNSHIP, VILLAGE = "341122000000", "341122100000", "341122100201"
 PASSWORD = "load-bench-2026-passphrase"
