@@ -213,4 +213,18 @@ def scale_rows(db_kind: str, args: argparse.Namespace, log: Callable[[str], None
             f"| {name} | floor: one state's 51 cases in index order, {q.n:,} cases, p50 / p99 ms "
             f"| {floor[0]:.2f} / {floor[1]:.2f} | — | — | — |  |"
         )
+    if args.http_seconds:
+        from bench import http_load
+
+        log(f"{name}: HTTP load at {', '.join(str(c) for c in http_load.CLIENTS)} clients")
+        result = http_load.measure(
+            db_kind,
+            pg_url=base,
+            directory=Path(args.dir),
+            seconds=args.http_seconds,
+            rounds=args.http_rounds,
+            cases=args.http_cases,
+            log=log,
+        )
+        rows.extend(http_load.rows(result))
     return rows
