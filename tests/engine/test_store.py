@@ -42,10 +42,22 @@ def test_the_writer_lock_is_handed_to_waiters_in_the_order_they_came() -> None:
 def test_a_writer_that_gives_up_waiting_leaves_the_queue() -> None:
     lock = _FairLock()
     assert lock.acquire(timeout=1)
-    assert lock.acquire(timeout=0.02) is False
+    got: list[bool] = []
+    other = threading.Thread(target=lambda: got.append(lock.acquire(timeout=0.02)))
+    other.start()
+    other.join(5)
+    assert got == [False], "another thread waiting past its timeout gives up"
     assert not lock._waiters
     lock.release()
     assert lock.acquire(timeout=0.02)
+    lock.release()
+
+
+def test_a_unit_opened_inside_another_on_the_same_thread_is_refused_not_waited_for() -> None:
+    lock = _FairLock()
+    assert lock.acquire(timeout=1)
+    with pytest.raises(RuntimeError, match="inside another"):
+        lock.acquire(timeout=0.02)
     lock.release()
 
 
