@@ -82,7 +82,7 @@ def case_data(env: Any, spec: dict[str, Any], i: int, amount: int, activated: da
             **{k: members[0][k] for k in ("name", "id_enc", "id_hash")},
             "phone_enc": c.encrypt(f"1380000{i % 10000:04d}"),
             "email_enc": None,
-        },  # noqa: E501
+        },
         "members": members,
         "assets_fen": 500_000,
         "reason": "家庭收入低，生活困难",
@@ -102,7 +102,7 @@ def case_data(env: Any, spec: dict[str, Any], i: int, amount: int, activated: da
             "at": filed,
             "investigators": ["clerk", "clerk2"],
             "proposed_monthly_fen": amount,
-        },  # noqa: E501
+        },
         "proposed_monthly_fen": amount,
         "township_pass": {
             "by": "boss",
@@ -117,7 +117,7 @@ def case_data(env: Any, spec: dict[str, Any], i: int, amount: int, activated: da
             "monthly_amount_fen": amount,
             "mode": "household",
             "basis": "人均收入低于当地低保标准",
-        },  # noqa: E501
+        },
         "monthly_amount_fen": amount,
         "mode": "household",
         "review_class": "stable",
