@@ -182,12 +182,12 @@ def run_payments(
     rules: dict[tuple[str, date], Rules] = {}  # the policy in force, read once per region and day
     for case in read_cases(session, wanted):
         assert case.id is not None
+        amount = payable_amount(env, case, month, rules)
+        if amount is None or (case.state == OBJECTION_REVIEW and not case.data.get("activated_at")):
+            continue  # a held line of a case no longer paid stays held
         if case.id in lines:
             already += 1
             held += _release_or_keep_held(session, case=case, month=month, actor=actor, now=now)
-            continue
-        amount = payable_amount(env, case, month, rules)
-        if amount is None or (case.state == OBJECTION_REVIEW and not case.data.get("activated_at")):
             continue
         hold = None if case.data.get("bank_account_enc") else NO_ACCOUNT
         made.append((case, _line_row(case, month, amount, hold, now)))
