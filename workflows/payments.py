@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -18,12 +18,13 @@ from engine.errors import InvalidInput, StaleVersion, TransitionNotAllowed
 from engine.queue import visible_clause
 from engine.tables import Case, Region
 from workflows import review
-from workflows.base import CASES, LINES, insert_or_skip, local_midnight, role_of
+from workflows.base import CASES, LINES, local_midnight, role_of
 from workflows.base import month_start as month_start  # kept importable from here
 from workflows.common import OBJECTION_REVIEW
 from workflows.firing import decide, fire_act
 from workflows.models import PaymentLine
-from workflows.policy import VOLUNTARY_EXIT_MONTHS_MAX
+from workflows.paylines import cached_rules, case_entry, insert_lines, read_cases
+from workflows.policy import VOLUNTARY_EXIT_MONTHS_MAX, Rules
 from workflows.spec import StandardSpec, TemporarySpec
 from workflows.temporary import GRANTED as TEMPORARY_GRANTED
 
@@ -67,7 +68,7 @@ def month_of(moment: datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def payable_amount(env: Env, case: Case, month: str) -> int | None:
+def payable_amount(env: Env, case: Case, month: str, rules: dict[tuple[str, date], Rules] | None = None) -> int | None:
     """The amount due to a case for `month`, or None: from the month after activation (P10) to its exit;
     for granted temporary aid, the instalment of that month (K6)."""
     if case.workflow == TemporarySpec.key:
@@ -78,7 +79,10 @@ def payable_amount(env: Env, case: Case, month: str) -> int | None:
         return None
     at = datetime.fromisoformat(activated)
     start = month_of(
-        add_months(local_midnight(local_date(at).replace(day=1)), env.rules(case.region_code, at).payment_start_months)
+        add_months(
+            local_midnight(local_date(at).replace(day=1)),
+            cached_rules(env, case.region_code, at, rules).payment_start_months,
+        )
     )
     if month < start or (case.data.get("termination") or {}).get("ground") == review.UNCLAIMED:
         return None  # D3: support ended for unclaimed payments makes no further line
@@ -155,53 +159,54 @@ def run_payments(
     if after_case_id == 0:
         ended = end_unclaimed(session, env=env, actor=actor, month=month, now=now)
     retried = _retry_failed(session, actor=actor, month=month, now=now) if after_case_id == 0 else 0
-    query = payable_cases(month).where(col(Case.id) > after_case_id).order_by(col(Case.id))
+    conn = session.connection()
+    # The part's cases, by id only: their data is read below for those that may need a line.
+    query = core_select(CASES.id).where(payable_clause(month), CASES.id > after_case_id).order_by(CASES.id)
     if not actor.is_system:
         query = query.where(visible_clause(actor))
     if limit is not None:
         query = query.limit(limit)
-    conn = session.connection()
-    created = already = held = 0
-    cases = session.exec(query).all()
-    for case in cases:
+    ids = list(conn.execute(query).scalars())
+    # The month's lines of these cases, read once: a case with a line gets none (a rerun inserts
+    # nothing to skip it); only a held line may have work left (its release).
+    lines: dict[int, tuple[str | None, str]] = {}
+    if ids:
+        existing = core_select(LINES.c.case_id, LINES.c.held_reason, LINES.c.status).where(
+            LINES.c.month == month, LINES.c.case_id > after_case_id, LINES.c.case_id <= ids[-1]
+        )
+        lines = {int(r[0]): (r[1], r[2]) for r in conn.execute(existing)}
+    wanted = [i for i in ids if i not in lines or (lines[i][0] is not None and lines[i][1] == PENDING)]
+    created = held = 0
+    already = len(ids) - len(wanted)
+    made: list[tuple[Case, dict[str, Any]]] = []
+    rules: dict[tuple[str, date], Rules] = {}  # the policy in force, read once per region and day
+    for case in read_cases(session, wanted):
         assert case.id is not None
-        amount = payable_amount(env, case, month)
+        amount = payable_amount(env, case, month, rules)
         if amount is None or (case.state == OBJECTION_REVIEW and not case.data.get("activated_at")):
-            if progress is not None:
-                progress(1)
-            continue
-        hold = None if case.data.get("bank_account_enc") else NO_ACCOUNT
-        line_id = conn.execute(
-            insert_or_skip(conn, LINES)
-            .values(
-                case_id=case.id,
-                month=month,
-                amount_fen=amount,
-                status=PENDING,
-                region_code=case.region_code,
-                township_code=case.township_code,
-                county_code=case.county_code,
-                created_at=now,
-                reference=line_reference(case.id, month),
-                held_reason=hold,
-                attempt=1,
-            )
-            .on_conflict_do_nothing(index_elements=["case_id", "month"])
-            .returning(LINES.c.id)
-        ).scalar()
-        if line_id is not None:
-            created += 1
-            held += int(hold is not None)
-            line = session.get(PaymentLine, line_id)
-            assert line is not None
-            line_event(session, case=case, line=line, actor=actor, action="payment_line", now=now, held_reason=hold)
-        else:
+            continue  # a held line of a case no longer paid stays held
+        if case.id in lines:
             already += 1
             held += _release_or_keep_held(session, case=case, month=month, actor=actor, now=now)
-        if progress is not None:
-            progress(1)
-    done = limit is None or len(cases) < limit
-    last = int(cases[-1].id or 0) if cases else after_case_id
+            continue
+        hold = None if case.data.get("bank_account_enc") else NO_ACCOUNT
+        made.append((case, _line_row(case, month, amount, hold, now)))
+    inserted = insert_lines(conn, [row for _, row in made])
+    events = []
+    for case, row in made:
+        if case.id not in inserted:  # another run made it first
+            already += 1
+            held += _release_or_keep_held(session, case=case, month=month, actor=actor, now=now)
+            continue
+        created += 1
+        held += int(row["held_reason"] is not None)
+        data = {"reference": row["reference"], "month": month, "amount_fen": row["amount_fen"]}
+        events.append(case_entry(case, actor, "payment_line", now, {**data, "held_reason": row["held_reason"]}))
+    auditlog.append_many(session, events)  # each line's record, in the same unit of work as the line
+    if progress is not None and ids:
+        progress(len(ids))
+    done = limit is None or len(ids) < limit
+    last = ids[-1] if ids else after_case_id
     total_q = core_select(func.coalesce(func.sum(LINES.c.amount_fen), 0)).where(LINES.c.month == month)
     total = int(conn.execute(total_q).scalar_one())
     auditlog.append(
@@ -236,8 +241,30 @@ def run_payments(
     )
 
 
+def _line_row(case: Case, month: str, amount: int, hold: str | None, now: datetime) -> dict[str, Any]:
+    assert case.id is not None
+    return {
+        "case_id": case.id,
+        "month": month,
+        "amount_fen": amount,
+        "status": PENDING,
+        "region_code": case.region_code,
+        "township_code": case.township_code,
+        "county_code": case.county_code,
+        "created_at": now,
+        "reference": line_reference(case.id, month),
+        "held_reason": hold,
+        "attempt": 1,
+    }
+
+
 def payable_cases(month: str) -> Any:
     """The cases a run for `month` looks at: those paid now, and those that left since it began."""
+    return select(Case).where(payable_clause(month))
+
+
+def payable_clause(month: str) -> Any:
+    """The condition of `payable_cases`."""
     start = month_start(month)
     # E7: a case that left voluntarily is paid some months more (at most the policy's bound).
     left_since = add_months(start, -VOLUNTARY_EXIT_MONTHS_MAX)
@@ -250,7 +277,7 @@ def payable_cases(month: str) -> Any:
     )
     # granted temporary aid: its instalments are at most the policy's months after the decision
     temporary = and_(CASES.workflow == TemporarySpec.key, CASES.state == TEMPORARY_GRANTED)
-    return select(Case).where(or_(standard, temporary))
+    return or_(standard, temporary)
 
 
 def count_payable(session: Session, *, month: str, actor: Actor) -> int:

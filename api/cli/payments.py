@@ -14,7 +14,7 @@ from engine.tables import utcnow
 
 payments_app = typer.Typer(help="发放 / payments", no_args_is_help=True)
 MONTH = re.compile(r"[1-9]\d{3}-(0[1-9]|1[0-2])")
-RUN_PART = 200
+RUN_PART = 2000  # each part also sums the month so far and records itself: fewer, larger parts
 MAX_RESULT_BYTES = 20 * 1024 * 1024
 
 
