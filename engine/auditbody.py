@@ -1,0 +1,253 @@
+"""Reading the stored chain for verify: each entry's sealed body streamed, its fields bound to it.
+
+An entry keeps `body`, the exact bytes its hash seals (engine.audit.body). Verify streams
+(seq, prev_hash, body, hash) and hashes the body, which alone would let someone change a field and
+leave the body be; so the same scan has the database spell each row's fields as the encoder spells
+them and say whether that is the body, byte for byte. SQLite's json_quote and PostgreSQL's to_json
+escape text as Python's encoder does (`"`, `\\`, \\b \\f \\n \\r \\t, other controls as \\u00xx,
+everything else as is), and a stored time is spelled as `iso` spells it only from the one form the
+engine writes (on SQLite, text `YYYY-MM-DD HH:MM:SS.ffffff`). A row the database flags is then read
+in full and judged here by encoding its fields in Python, as entries without a body always are: the
+verdict names the fields that changed, and a flag the Python encoding does not confirm is no break.
+
+Entries written before migration 0010 have no body and are encoded from their fields. Once an
+entry has a body every later one has: a body missing after that is named too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, String, func, select, type_coerce
+from sqlmodel import Session
+
+from engine.audit import ENCODING_VERSION, Stored, Unreadable, encode_fields, seal
+from engine.tables import AuditEntry
+
+_entries = AuditEntry.__table__  # type: ignore[attr-defined]
+
+FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "region_code",
+    "case_id",
+    "action",
+    "from_state",
+    "to_state",
+    "data",
+    "due_at",
+)
+_TEXT = ("actor", "role", "region_code", "action", "from_state", "to_state", "data")
+_TIMES = ("at", "due_at")
+
+# ---------------------------------------------------------------------- the fields, encoded by the database
+
+_SQLITE_TIME_GLOB = (
+    "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]"
+)
+
+
+def _sqlite_field(name: str) -> str:
+    # '!' never appears where the encoder writes a value: a field stored in a foreign form is flagged.
+    if name in _TIMES:
+        return (
+            f"CASE WHEN {name} IS NULL THEN 'null' WHEN typeof({name}) = 'text' AND {name} GLOB "
+            f"'{_SQLITE_TIME_GLOB}' THEN '\"' || substr({name}, 1, 10) || 'T' || substr({name}, 12) || 'Z\"' "
+            "ELSE '!' END"
+        )
+    if name in _TEXT:
+        return f"CASE typeof({name}) WHEN 'text' THEN json_quote({name}) WHEN 'null' THEN 'null' ELSE '!' END"
+    return f"CASE typeof({name}) WHEN 'integer' THEN CAST({name} AS TEXT) WHEN 'null' THEN 'null' ELSE '!' END"
+
+
+def _postgres_field(name: str) -> str:
+    if name in _TIMES:  # as engine.auditlog has PostgreSQL spell `iso`: digits, '-', ':', '.', 'T', 'Z'
+        spelled = f"to_char(timezone('UTC', {name}), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        return f"coalesce('\"' || {spelled} || '\"', 'null')"
+    if name in _TEXT:
+        return f"coalesce(to_json({name})::text, 'null')"
+    return f"coalesce({name}::text, 'null')"
+
+
+def _encoded(field: Any) -> str:
+    parts = " || ',' || ".join(field(name) for name in FIELDS)
+    return f"'[{ENCODING_VERSION},' || {parts} || ']'"
+
+
+# A row is flagged when its body is not its fields' encoding, or when it has no body although an
+# entry before it in the range has one (`first_body`, the first entry with a body).
+_SQLITE_FLAG = f"CASE WHEN body IS NULL THEN seq > ? ELSE body IS NOT ({_encoded(_sqlite_field)}) END"
+_POSTGRES_FLAG = (
+    f"CASE WHEN body IS NULL THEN seq > CAST(%s AS bigint) ELSE body IS DISTINCT FROM ({_encoded(_postgres_field)}) END"
+)
+
+
+def _stream_sql(sqlite: bool, *, lower: bool, upper: bool) -> str:
+    mark = "?" if sqlite else "%s"
+    where = [f"seq > {mark}"] if lower else []
+    if upper:
+        where.append(f"seq <= {mark}")
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    flag = _SQLITE_FLAG if sqlite else _POSTGRES_FLAG
+    return f"SELECT seq, prev_hash, body, hash, {flag} FROM audit_entries{condition} ORDER BY seq LIMIT {mark}"
+
+
+# ---------------------------------------------------------------------- the fields, encoded here
+
+_RAW_AT = type_coerce(_entries.c.at, String).label("at")
+_RAW_DUE_AT = type_coerce(_entries.c.due_at, String).label("due_at")
+
+
+def _pg_iso(column: Any) -> Any:
+    """PostgreSQL spells the time as `iso` does, in C, rather than Python formatting each one."""
+    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"').label(column.name)
+
+
+_PG_AT, _PG_DUE_AT = _pg_iso(_entries.c.at), _pg_iso(_entries.c.due_at)
+# The one form the engine writes a time in on SQLite (SQLAlchemy's, always with microseconds).
+_SQLITE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}").fullmatch
+
+
+def _sqlite_iso(raw: object) -> str | None:
+    """A stored SQLite time as `iso` spells it, accepted only in the form the engine writes: SQLite
+    keeps text, and the same moment spelled another way ('T' for ' ') would otherwise read back
+    unchanged. The stored text is UTC, so its digits are the ISO string's."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ValueError(f"time stored as {type(raw).__name__}")
+    if not _SQLITE_TIME(raw):
+        raise ValueError(f"time {raw!r} is not in the stored form")
+    return f"{raw[:10]}T{raw[11:]}Z"
+
+
+def _as_given(text: str | None) -> str | None:
+    return text
+
+
+def _fields_query(sqlite: bool) -> Any:
+    c = _entries.c
+    at, due_at = (_RAW_AT, _RAW_DUE_AT) if sqlite else (_PG_AT, _PG_DUE_AT)
+    return select(
+        c.seq, at, c.actor, c.role, c.region_code, c.case_id, c.action, c.from_state, c.to_state, c.data, due_at
+    )
+
+
+def _encode_row(sqlite: bool, row: Any) -> tuple[list[object], bytes] | str:
+    """A row's fields as the encoder takes them and their encoding, or why they cannot be read."""
+    time_of = _sqlite_iso if sqlite else _as_given
+    seq, at, actor, role, region, case_id, action, before, after, data, due = row
+    try:
+        values = [seq, time_of(at), actor, role, region, case_id, action, before, after, data, time_of(due)]
+        return values, encode_fields(*values)
+    except ValueError as exc:
+        return f"cannot be read as written: {exc}"
+
+
+def _same(a: object, b: object) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _judged(conn: Session | Connection, sqlite: bool, stored: tuple[Any, ...]) -> str | None:
+    """Why a flagged entry's fields are not what its body seals, or None if encoding them here gives
+    the body after all."""
+    seq, prev_hash, sealed, digest = stored[:4]
+    row = conn.execute(_fields_query(sqlite).where(_entries.c.seq == seq)).one()
+    encoded = _encode_row(sqlite, row)
+    if isinstance(encoded, str):
+        return encoded
+    values, encoding = encoded
+    if encoding == sealed.encode():
+        return None
+    if isinstance(prev_hash, str) and seal(prev_hash, encoding) == digest:
+        return "its stored body was changed: its fields still match its hash"
+    try:
+        kept = json.loads(sealed)
+    except ValueError:
+        kept = None
+    if not isinstance(kept, list) or len(kept) != len(FIELDS) + 1 or not _same(kept[0], ENCODING_VERSION):
+        return "its sealed body is not an entry's encoding: the body was changed"
+    changed = [name for name, value, was in zip(FIELDS, values, kept[1:], strict=True) if not _same(value, was)]
+    if not changed:
+        return "its sealed body is not the canonical encoding of its fields: the body was changed"
+    return f"stored {', '.join(changed)} {'differs' if len(changed) == 1 else 'differ'} from what its hash seals"
+
+
+def first_body(conn: Session | Connection, after: int | None) -> int | None:
+    """The first entry after `after` (or of all) that keeps a body: none after it may lack one."""
+    query = select(_entries.c.seq).where(_entries.c.body.is_not(None))
+    if after is not None:
+        query = query.where(_entries.c.seq > after)
+    found = conn.execute(query.order_by(_entries.c.seq).limit(1)).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def links(
+    conn: Session | Connection,
+    after_seq: int | None = None,
+    batch: int = 10_000,
+    *,
+    upto: int | None = None,
+    bodies_from: int | None = None,
+) -> Iterator[Stored]:
+    """Stored entries in seq order for the verifier: all of them, or those after `after_seq` (and,
+    given `upto`, none past it: one range of a parallel verify). `bodies_from` is `first_body` over
+    everything being verified, so that a range sees a body missing after an earlier range's.
+
+    Reading all of them has no lower bound, so a row slipped in below seq 1 is seen and refused
+    rather than skipped. Pages are read on the DBAPI cursor as plain tuples: this loop is most of
+    what a full verify costs.
+    """
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    sqlite = connection.dialect.name == "sqlite"
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    first = _stream_sql(sqlite, lower=False, upper=upto is not None)
+    rest = _stream_sql(sqlite, lower=True, upper=upto is not None)
+    tail = (upto, batch) if upto is not None else (batch,)
+    last = after_seq
+    try:
+        while True:
+            if last is None:
+                cursor.execute(first, (bodies_from, *tail))
+            else:
+                cursor.execute(rest, (bodies_from, last, *tail))
+            rows = cursor.fetchall()
+            legacy = _legacy(connection, sqlite, rows)
+            for seq, prev_hash, sealed, digest, flagged in rows:
+                encoding: bytes | Unreadable
+                if sealed is None:
+                    if flagged:
+                        encoding = Unreadable(seq, "its sealed body is missing, although entries before it keep theirs")
+                    else:
+                        encoding = legacy.get(seq) or Unreadable(seq, "cannot be read as written")
+                elif flagged:
+                    why = _judged(connection, sqlite, (seq, prev_hash, sealed, digest))
+                    encoding = sealed.encode() if why is None else Unreadable(seq, why)
+                else:
+                    encoding = sealed.encode()
+                yield seq, prev_hash, encoding, digest
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+    finally:
+        cursor.close()
+
+
+def _legacy(conn: Connection, sqlite: bool, rows: Sequence[Any]) -> dict[object, bytes | Unreadable]:
+    """The encodings of the page's entries that have no body, from their fields (as before 0010)."""
+    seqs = [row[0] for row in rows if row[2] is None and not row[4] and type(row[0]) is int]
+    if not seqs:
+        return {}
+    query = _fields_query(sqlite).where(
+        _entries.c.body.is_(None), _entries.c.seq >= min(seqs), _entries.c.seq <= max(seqs)
+    )
+    found: dict[object, bytes | Unreadable] = {}
+    for row in conn.execute(query):
+        encoded = _encode_row(sqlite, row)
+        found[row[0]] = Unreadable(row[0], encoded) if isinstance(encoded, str) else encoded[1]
+    return found
