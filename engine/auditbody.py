@@ -47,26 +47,28 @@ _TIMES = ("at", "due_at")
 
 # ---------------------------------------------------------------------- the fields, encoded by the database
 
-_SQLITE_TIME_GLOB = (
-    "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]"
+
+def _sqlite_time(name: str) -> str:
+    """A stored time as `iso` spells it. The engine stores `YYYY-MM-DD HH:MM:SS.ffffff`: compared with
+    the body's `YYYY-MM-DDTHH:MM:SS.ffffffZ`, every character is pinned but the eleventh, which must be
+    the space; any other form gives '!', which no body holds."""
+    return (
+        f"CASE WHEN typeof({name}) = 'text' AND substr({name}, 11, 1) = ' ' "
+        f"THEN substr({name}, 1, 10) || 'T' || substr({name}, 12) || 'Z' WHEN {name} IS NULL THEN NULL ELSE '!' END"
+    )
+
+
+# json_array writes what Python's encoder writes for text, integers and NULL (no spaces; text quoted
+# and escaped as above); a number where text belongs, or text where a number does, is written as
+# such and so differs from the body. A BLOB makes it fail: `links` then judges the page here.
+_SQLITE_ENCODED = (
+    f"json_array({ENCODING_VERSION}, seq, {_sqlite_time('at')}, actor, role, region_code, case_id, action, "
+    f"from_state, to_state, data, {_sqlite_time('due_at')})"
 )
 
 
-def _sqlite_field(name: str) -> str:
-    # '!' never appears where the encoder writes a value: a field stored in a foreign form is flagged.
-    if name in _TIMES:
-        return (
-            f"CASE WHEN {name} IS NULL THEN 'null' WHEN typeof({name}) = 'text' AND {name} GLOB "
-            f"'{_SQLITE_TIME_GLOB}' THEN '\"' || substr({name}, 1, 10) || 'T' || substr({name}, 12) || 'Z\"' "
-            "ELSE '!' END"
-        )
-    if name in _TEXT:
-        return f"CASE typeof({name}) WHEN 'text' THEN json_quote({name}) WHEN 'null' THEN 'null' ELSE '!' END"
-    return f"CASE typeof({name}) WHEN 'integer' THEN CAST({name} AS TEXT) WHEN 'null' THEN 'null' ELSE '!' END"
-
-
 def _postgres_field(name: str) -> str:
-    if name in _TIMES:  # as engine.auditlog has PostgreSQL spell `iso`: digits, '-', ':', '.', 'T', 'Z'
+    if name in _TIMES:  # as the fields are read below: digits, '-', ':', '.', 'T', 'Z', nothing to escape
         spelled = f"to_char(timezone('UTC', {name}), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
         return f"coalesce('\"' || {spelled} || '\"', 'null')"
     if name in _TEXT:
@@ -74,27 +76,34 @@ def _postgres_field(name: str) -> str:
     return f"coalesce({name}::text, 'null')"
 
 
-def _encoded(field: Any) -> str:
-    parts = " || ',' || ".join(field(name) for name in FIELDS)
-    return f"'[{ENCODING_VERSION},' || {parts} || ']'"
-
-
-# A row is flagged when its body is not its fields' encoding, or when it has no body although an
-# entry before it in the range has one (`first_body`, the first entry with a body).
-_SQLITE_FLAG = f"CASE WHEN body IS NULL THEN seq > ? ELSE body IS NOT ({_encoded(_sqlite_field)}) END"
-_POSTGRES_FLAG = (
-    f"CASE WHEN body IS NULL THEN seq > CAST(%s AS bigint) ELSE body IS DISTINCT FROM ({_encoded(_postgres_field)}) END"
+# json_build_array would put a space after each comma: the encoding is spelled out instead.
+_POSTGRES_ENCODED = (
+    "'[" + str(ENCODING_VERSION) + ",' || " + " || ',' || ".join(map(_postgres_field, FIELDS)) + " || ']'"
 )
 
+# A row is flagged when its body is not its fields' encoding, or when it has no body although an
+# entry before it has one (`bodies_from`, the first entry with a body).
+_FLAG = {
+    "sqlite": f"CASE WHEN body IS NULL THEN seq > ? ELSE body IS NOT {_SQLITE_ENCODED} END",
+    "sqlite-all": "CASE WHEN body IS NULL THEN seq > ? ELSE 1 END",  # when json_array fails on a page
+    "postgresql": (
+        f"CASE WHEN body IS NULL THEN seq > CAST(%s AS bigint) ELSE body IS DISTINCT FROM ({_POSTGRES_ENCODED}) END"
+    ),
+}
 
-def _stream_sql(sqlite: bool, *, lower: bool, upper: bool) -> str:
+
+def _stream_sql(flag: str, *, lower: bool, upper: bool) -> str:
+    """The page query: seq, prev_hash, the body (as bytes on SQLite, as stored), hash and the flag."""
+    sqlite = flag.startswith("sqlite")
     mark = "?" if sqlite else "%s"
     where = [f"seq > {mark}"] if lower else []
     if upper:
         where.append(f"seq <= {mark}")
     condition = f" WHERE {' AND '.join(where)}" if where else ""
-    flag = _SQLITE_FLAG if sqlite else _POSTGRES_FLAG
-    return f"SELECT seq, prev_hash, body, hash, {flag} FROM audit_entries{condition} ORDER BY seq LIMIT {mark}"
+    sealed = "CAST(body AS BLOB)" if sqlite else "body"
+    return (
+        f"SELECT seq, prev_hash, {sealed}, hash, {_FLAG[flag]} FROM audit_entries{condition} ORDER BY seq LIMIT {mark}"
+    )
 
 
 # ---------------------------------------------------------------------- the fields, encoded here
@@ -145,7 +154,7 @@ def _encode_row(sqlite: bool, row: Any) -> tuple[list[object], bytes] | str:
     try:
         values = [seq, time_of(at), actor, role, region, case_id, action, before, after, data, time_of(due)]
         return values, encode_fields(*values)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # a time in another form; bytes where text belongs
         return f"cannot be read as written: {exc}"
 
 
@@ -153,7 +162,7 @@ def _same(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _judged(conn: Session | Connection, sqlite: bool, stored: tuple[Any, ...]) -> str | None:
+def _judged(conn: Connection, sqlite: bool, stored: tuple[Any, ...]) -> str | None:
     """Why a flagged entry's fields are not what its body seals, or None if encoding them here gives
     the body after all."""
     seq, prev_hash, sealed, digest = stored[:4]
@@ -162,7 +171,7 @@ def _judged(conn: Session | Connection, sqlite: bool, stored: tuple[Any, ...]) -
     if isinstance(encoded, str):
         return encoded
     values, encoding = encoded
-    if encoding == sealed.encode():
+    if encoding == sealed:
         return None
     if isinstance(prev_hash, str) and seal(prev_hash, encoding) == digest:
         return "its stored body was changed: its fields still match its hash"
@@ -206,36 +215,49 @@ def links(
     connection = conn.connection() if isinstance(conn, Session) else conn
     sqlite = connection.dialect.name == "sqlite"
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    first = _stream_sql(sqlite, lower=False, upper=upto is not None)
-    rest = _stream_sql(sqlite, lower=True, upper=upto is not None)
-    tail = (upto, batch) if upto is not None else (batch,)
+    bounded = upto is not None
+    flag = "sqlite" if sqlite else "postgresql"
+    first, rest = _stream_sql(flag, lower=False, upper=bounded), _stream_sql(flag, lower=True, upper=bounded)
+    tail = (upto, batch) if bounded else (batch,)
     last = after_seq
     try:
         while True:
-            if last is None:
-                cursor.execute(first, (bodies_from, *tail))
-            else:
-                cursor.execute(rest, (bodies_from, last, *tail))
+            params = (bodies_from, *tail) if last is None else (bodies_from, last, *tail)
+            try:
+                cursor.execute(first if last is None else rest, params)
+            except connection.dialect.loaded_dbapi.Error:
+                if not sqlite:
+                    raise
+                # json_array refused a field (a BLOB): every entry of the page is judged here.
+                cursor.execute(_stream_sql("sqlite-all", lower=last is not None, upper=bounded), params)
             rows = cursor.fetchall()
             legacy = _legacy(connection, sqlite, rows)
             for seq, prev_hash, sealed, digest, flagged in rows:
-                encoding: bytes | Unreadable
-                if sealed is None:
-                    if flagged:
-                        encoding = Unreadable(seq, "its sealed body is missing, although entries before it keep theirs")
-                    else:
-                        encoding = legacy.get(seq) or Unreadable(seq, "cannot be read as written")
-                elif flagged:
-                    why = _judged(connection, sqlite, (seq, prev_hash, sealed, digest))
-                    encoding = sealed.encode() if why is None else Unreadable(seq, why)
+                if sealed is not None and not sqlite:
+                    sealed = sealed.encode()
+                if flagged or sealed is None:
+                    stored = (seq, prev_hash, sealed, digest, flagged)
+                    yield seq, prev_hash, _second_look(connection, sqlite, legacy, stored), digest
                 else:
-                    encoding = sealed.encode()
-                yield seq, prev_hash, encoding, digest
+                    yield seq, prev_hash, sealed, digest
             if len(rows) < batch:
                 return
             last = rows[-1][0]
     finally:
         cursor.close()
+
+
+def _second_look(
+    conn: Connection, sqlite: bool, legacy: dict[object, bytes | Unreadable], stored: tuple[Any, ...]
+) -> bytes | Unreadable:
+    """The encoding to hash for an entry without a body or one the database flagged."""
+    seq, _, sealed, _, flagged = stored
+    if sealed is None:
+        if flagged:
+            return Unreadable(seq, "its sealed body is missing, although entries before it keep theirs")
+        return legacy.get(seq) or Unreadable(seq, "cannot be read as written")
+    why = _judged(conn, sqlite, stored)
+    return sealed if why is None else Unreadable(seq, why)
 
 
 def _legacy(conn: Connection, sqlite: bool, rows: Sequence[Any]) -> dict[object, bytes | Unreadable]:
