@@ -224,13 +224,13 @@ def links(
         while True:
             params = (bodies_from, *tail) if last is None else (bodies_from, last, *tail)
             try:
-                cursor.execute(first if last is None else rest, params)
+                rows = cursor.execute(first if last is None else rest, params).fetchall()
             except connection.dialect.loaded_dbapi.Error:
                 if not sqlite:
                     raise
                 # json_array refused a field (a BLOB): every entry of the page is judged here.
-                cursor.execute(_stream_sql("sqlite-all", lower=last is not None, upper=bounded), params)
-            rows = cursor.fetchall()
+                all_flagged = _stream_sql("sqlite-all", lower=last is not None, upper=bounded)
+                rows = cursor.execute(all_flagged, params).fetchall()
             legacy = _legacy(connection, sqlite, rows)
             for seq, prev_hash, sealed, digest, flagged in rows:
                 if sealed is not None and not sqlite:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import DBAPIError
 
 from engine import auditbody, auditlog
 from engine.audit import _DOMAIN, Link, Verdict, body, iso, link_hash
@@ -226,3 +227,18 @@ def test_the_database_spells_any_entry_exactly_as_the_engine_seals_it(
         verdict = verify_log(s)
         bodies = s.execute(select(func.count()).where(_audit.c.body.is_not(None))).scalar_one()
     assert (verdict.ok, verdict.entries, bodies) == (True, written, written), verdict
+
+
+def test_a_field_stored_as_bytes_is_named_and_on_postgresql_cannot_be_stored(db: Database, chain: Chain) -> None:
+    """SQLite keeps whatever it is given, bytes in a text column too; its json_array refuses them, and
+    verify then judges the page entry by entry. PostgreSQL's column type refuses them."""
+    with attacker(db) as conn:
+        if not db.is_sqlite:
+            with pytest.raises(DBAPIError), conn.begin_nested():
+                conn.exec_driver_sql(f"UPDATE audit_entries SET actor = '\\x6e6f'::bytea WHERE seq = {chain.target}")
+            return
+        conn.exec_driver_sql(f"UPDATE audit_entries SET actor = CAST(actor AS BLOB) WHERE seq = {chain.target}")
+    verdict = _verdict(db)
+    assert (verdict.ok, verdict.first_bad) == (False, chain.target)
+    assert verdict.why is not None
+    assert verdict.why.startswith("cannot be read as written")
