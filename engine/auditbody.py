@@ -3,7 +3,7 @@
 An entry keeps `body`, the exact bytes its hash seals (engine.audit.body). Verify streams
 (seq, prev_hash, body, hash) and hashes the body, which alone would let someone change a field and
 leave the body be; so the same scan has the database spell each row's fields as the encoder spells
-them and say whether that is the body, byte for byte. SQLite's json_quote and PostgreSQL's to_json
+them and say whether that is the body, byte for byte. SQLite's json_array and PostgreSQL's to_json
 escape text as Python's encoder does (`"`, `\\`, \\b \\f \\n \\r \\t, other controls as \\u00xx,
 everything else as is), and a stored time is spelled as `iso` spells it only from the one form the
 engine writes (on SQLite, text `YYYY-MM-DD HH:MM:SS.ffffff`). A row the database flags is then read

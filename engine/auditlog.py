@@ -186,11 +186,14 @@ def verify_log(
     witness: list[str] = []
     bodies = first_body(session, None)
     verdict = _verify_ranges(session, None, GENESIS, workers, min_range, bodies)
-    if verdict is None:
+    if verdict is None and checkpoint is None:
+        verdict = verify(links(session, bodies_from=bodies))
+    elif verdict is None:
+        kept_seq = checkpoint.seq if checkpoint is not None else None
 
         def watched() -> Iterator[Stored]:
             for entry in links(session, bodies_from=bodies):
-                if checkpoint is not None and entry[0] == checkpoint.seq:
+                if entry[0] == kept_seq:
                     witness.append(entry[3])
                 yield entry
 
