@@ -80,8 +80,15 @@ def fdatasync_rate(directory: Path, seconds: float) -> float:
 
 
 _AUDIT_COLUMNS = (
-    "seq, at, actor, role, region_code, case_id, action, from_state, to_state, data, due_at, prev_hash, hash"
+    "seq, at, actor, role, region_code, case_id, action, from_state, to_state, data, due_at, prev_hash, hash, body"
 )
+_AT_ISO = "2026-09-28T02:00:00.000000Z"
+
+
+def _body(seq: int, case_id: int, data: str) -> str:
+    """The sealed bytes the engine keeps with each entry (migration 0010), as text of the same size."""
+    fields = [1, seq, _AT_ISO, "clerk", "village_officer", VILLAGE, case_id, "village_pass", "village_review"]
+    return json.dumps([*fields, "notice", data, None], separators=(",", ":"), ensure_ascii=False)
 
 
 def audit_sized_rows(n: int) -> list[tuple[Any, ...]]:
@@ -106,6 +113,7 @@ def audit_sized_rows(n: int) -> list[tuple[Any, ...]]:
                 None,
                 prev,
                 digest,
+                _body(seq, seq, data),
             )
         )
         prev = digest
@@ -121,7 +129,7 @@ _TRANSITION_SQL = (
     " state_entered_at = {p}, deadline = NULL, data = {p} WHERE id = {p} AND version = {p}",
     "SELECT seq, hash FROM audit_head WHERE id = 1{lock}",
     "INSERT INTO timers (case_id, action, state, entered_version, due_at) VALUES ({p}, {p}, {p}, {p}, {p})",
-    f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({{p13}})",
+    f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({{p14}})",
     "UPDATE audit_head SET seq = {p}, hash = {p} WHERE id = 1",
     "INSERT INTO case_counts (region_code, workflow, state, township_code, county_code, n) VALUES "
     "({p}, {p}, {p}, {p}, {p}, -1), ({p}, {p}, {p}, {p}, {p}, 1) "
@@ -131,7 +139,7 @@ _TRANSITION_SQL = (
 
 def transition_sql(placeholder: str, lock: str) -> list[str]:
     return [
-        q.replace("{p13}", ", ".join([placeholder] * 13)).replace("{p}", placeholder).replace("{lock}", lock)
+        q.replace("{p14}", ", ".join([placeholder] * 14)).replace("{p}", placeholder).replace("{lock}", lock)
         for q in _TRANSITION_SQL
     ]
 
@@ -151,7 +159,7 @@ class RawDriver:
 
 def raw_inserts(driver: RawDriver, rows: Sequence[tuple[Any, ...]]) -> float:
     """L: one audit-sized row per commit; rows per second."""
-    sql = f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({', '.join([driver.placeholder] * 13)})"
+    sql = f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({', '.join([driver.placeholder] * 14)})"
     prepared = [(r[0], driver.stamp(r[1]), *r[2:]) for r in rows]
     start = time.perf_counter()
     for row in prepared:
@@ -188,7 +196,7 @@ def raw_transitions(driver: RawDriver, ids: Sequence[int]) -> float:
         execute(insert_timer, (i, "notice_ends", "notice", 2, now))
         digest = hashlib.sha256(f"{prev}{seq + 1}{data}".encode()).hexdigest()
         entry = (seq + 1, now, "clerk", "village_officer", VILLAGE, i, "village_pass", "village_review", "notice")
-        execute(insert_entry, (*entry, data, None, prev, digest))
+        execute(insert_entry, (*entry, data, None, prev, digest, _body(seq + 1, i, data)))
         execute(move_head, (seq + 1, digest))
         execute(
             count_move,

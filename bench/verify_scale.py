@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import text
 
 import migrations
-from engine.audit import _DOMAIN, GENESIS, encode_fields, iso
+from engine.audit import _DOMAIN, GENESIS, Link, body
 from engine.auditlog import Checkpoint, verify_log
 from engine.database import Database
 
@@ -50,7 +50,8 @@ def progress() -> Progress:
 
 def entries(n: int) -> Iterator[list[tuple[Any, ...]]]:
     """The chain in chunks: (seq, at, actor, role, region, case, action, from, to, data, due, prev, hash,
-    encoding). Entries look like the engine's: acts on cases, an act's data, a deadline on some."""
+    body, encoding), `body` the text the engine keeps and `encoding` its bytes. Entries look like the
+    engine's: acts on cases, an act's data, a deadline on some."""
     prev = GENESIS
     chunk: list[tuple[Any, ...]] = []
     for seq in range(1, n + 1):
@@ -63,9 +64,13 @@ def entries(n: int) -> Iterator[list[tuple[Any, ...]]]:
         due = at + timedelta(days=10) if seq % 2 else None
         region = f"3411221{seq % 40:03d}01"
         actor, role = f"official{seq % 50}", "township_officer"
-        encoding = encode_fields(seq, iso(at), actor, role, region, case_id, action, before, after, data, iso(due))
+        link = Link(seq, at, actor, role, region, case_id, action, before, after, data, due, prev)
+        sealed = body(link)
+        encoding = sealed.encode()
         digest = hashlib.sha256(_DOMAIN + prev.encode() + b"\x00" + encoding).hexdigest()
-        chunk.append((seq, at, actor, role, region, case_id, action, before, after, data, due, prev, digest, encoding))
+        chunk.append(
+            (seq, at, actor, role, region, case_id, action, before, after, data, due, prev, digest, sealed, encoding)
+        )
         prev = digest
         if len(chunk) == CHUNK:
             yield chunk
@@ -87,8 +92,8 @@ def load_sqlite(path: str, n: int, tick: Callable[[int], None]) -> str:
     for chunk in entries(n):
         conn.executemany(
             "INSERT INTO audit_entries (seq, at, actor, role, region_code, case_id, action, from_state, to_state, "
-            "data, due_at, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(*r[:1], _sqlite_time(r[1]), *r[2:10], _sqlite_time(r[10]), r[11], r[12]) for r in chunk],
+            "data, due_at, prev_hash, hash, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(*r[:1], _sqlite_time(r[1]), *r[2:10], _sqlite_time(r[10]), r[11], r[12], r[13]) for r in chunk],
         )
         head = chunk[-1][12]
         tick(len(chunk))
@@ -107,10 +112,10 @@ def load_postgres(url: str, n: int, tick: Callable[[int], None]) -> str:
             for chunk in entries(n):
                 with cur.copy(
                     "COPY audit_entries (seq, at, actor, role, region_code, case_id, action, from_state, to_state, "
-                    "data, due_at, prev_hash, hash) FROM STDIN"
+                    "data, due_at, prev_hash, hash, body) FROM STDIN"
                 ) as copy:
                     for r in chunk:
-                        copy.write_row(r[:13])
+                        copy.write_row(r[:14])
                 head = chunk[-1][12]
                 tick(len(chunk))
             cur.execute("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1", (n, head))
@@ -125,7 +130,7 @@ def hashlib_seconds(n: int) -> float:
     spent = 0.0
     for chunk in entries(n):
         prev = GENESIS if chunk[0][0] == 1 else chunk[0][11]
-        encodings = [r[13] for r in chunk]
+        encodings = [r[14] for r in chunk]
         start = time.perf_counter()
         sha256, domain = hashlib.sha256, _DOMAIN
         for encoding in encodings:

@@ -81,20 +81,28 @@ def encode_fields(
     ).encode()
 
 
-def encode(link: Link) -> bytes:
-    return encode_fields(
-        link.seq,
-        iso(link.at),
-        link.actor,
-        link.role,
-        link.region_code,
-        link.case_id,
-        link.action,
-        link.from_state,
-        link.to_state,
-        link.data,
-        iso(link.due_at),
+def body(link: Link) -> str:
+    """The canonical encoding as text (JSON, UTF-8 once encoded): what an entry keeps as its `body`."""
+    return _encode_list(
+        [
+            ENCODING_VERSION,
+            link.seq,
+            iso(link.at),
+            link.actor,
+            link.role,
+            link.region_code,
+            link.case_id,
+            link.action,
+            link.from_state,
+            link.to_state,
+            link.data,
+            iso(link.due_at),
+        ]
     )
+
+
+def encode(link: Link) -> bytes:
+    return body(link).encode()
 
 
 def seal(prev_hash: str, encoding: bytes) -> str:

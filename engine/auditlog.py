@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import multiprocessing
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -16,21 +15,21 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, String, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlmodel import Session
 
 from engine.audit import (
     GENESIS,
     Link,
     Stored,
-    Unreadable,
     Verdict,
+    body,
     canonical_data,
-    encode_fields,
     iso,
-    link_hash,
+    seal,
     verify,
 )
+from engine.auditbody import first_body, links
 from engine.errors import AuditUnavailable
 from engine.statements import RawStatement
 from engine.tables import AuditEntry, AuditHead, Case
@@ -107,7 +106,8 @@ def append(
         due_at=due_at,
         prev_hash=head_hash,
     )
-    digest = link_hash(link)
+    sealed = body(link)
+    digest = seal(link.prev_hash, sealed.encode())
     row = {
         "seq": link.seq,
         "at": at,
@@ -122,6 +122,7 @@ def append(
         "due_at": due_at,
         "prev_hash": link.prev_hash,
         "hash": digest,
+        "body": sealed,
     }
     moved = {"new_seq": link.seq, "new_hash": digest}
     if conn.dialect.name == "postgresql":
@@ -153,8 +154,9 @@ def append_many(session: Session, entries: Sequence[Mapping[str, Any]]) -> Appen
         fields = {"region_code": "", "case_id": None, "from_state": None, "to_state": None, "due_at": None, **entry}
         fields["data"] = canonical_data(entry.get("data") or {})
         seq += 1
-        digest = link_hash(Link(seq=seq, prev_hash=prev, **fields))
-        rows.append({**fields, "seq": seq, "prev_hash": prev, "hash": digest})
+        sealed = body(Link(seq=seq, prev_hash=prev, **fields))
+        digest = seal(prev, sealed.encode())
+        rows.append({**fields, "seq": seq, "prev_hash": prev, "hash": digest, "body": sealed})
         prev = digest
     conn.execute(insert(_entries), rows)
     _MOVE_HEAD_ONLY.execute(conn, {"new_seq": seq, "new_hash": prev}).close()
@@ -186,86 +188,6 @@ def record(
     )
 
 
-_RAW_AT = type_coerce(_entries.c.at, String).label("at")
-_RAW_DUE_AT = type_coerce(_entries.c.due_at, String).label("due_at")
-
-
-def _pg_iso(column: Any) -> Any:
-    """PostgreSQL spells the time as `iso` does, in C, rather than Python formatting each one."""
-    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"').label(column.name)
-
-
-_PG_AT, _PG_DUE_AT = _pg_iso(_entries.c.at), _pg_iso(_entries.c.due_at)
-# The one form the engine writes a time in on SQLite (SQLAlchemy's, always with microseconds).
-_SQLITE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}").fullmatch
-
-
-def _sqlite_iso(raw: object) -> str | None:
-    """A stored SQLite time as `iso` spells it, accepted only in the form the engine writes: SQLite
-    keeps text, and the same moment spelled another way ('T' for ' ') would otherwise read back
-    unchanged. The stored text is UTC, so its digits are the ISO string's."""
-    if raw is None:
-        return None
-    if not isinstance(raw, str):
-        raise ValueError(f"time stored as {type(raw).__name__}")
-    if not _SQLITE_TIME(raw):
-        raise ValueError(f"time {raw!r} is not in the stored form")
-    return f"{raw[:10]}T{raw[11:]}Z"
-
-
-def _as_given(text: str | None) -> str | None:
-    return text
-
-
-def _links(
-    conn: Session | Connection, after_seq: int | None = None, batch: int = 5000, *, upto: int | None = None
-) -> Iterator[Stored]:
-    """Stored entries in seq order, encoded for the verifier: all of them, or those after `after_seq`
-    (and, given `upto`, none past it: one range of a parallel verify).
-
-    Reading all of them has no lower bound, so a row slipped in below seq 1 is seen and refused
-    rather than skipped. Rows are read as plain tuples and encoded without building objects: this
-    loop is most of what a full verify costs.
-    """
-    dialect = conn.dialect.name if isinstance(conn, Connection) else conn.get_bind().dialect.name
-    sqlite = dialect == "sqlite"
-    at, due_at = (_RAW_AT, _RAW_DUE_AT) if sqlite else (_PG_AT, _PG_DUE_AT)
-    c = _entries.c
-    query = select(
-        c.seq,
-        c.actor,
-        c.role,
-        c.region_code,
-        c.case_id,
-        c.action,
-        c.from_state,
-        c.to_state,
-        c.data,
-        at,
-        due_at,
-        c.prev_hash,
-        c.hash,
-    )
-    time_of = _sqlite_iso if sqlite else _as_given
-    if upto is not None:
-        query = query.where(_entries.c.seq <= upto)
-    last = after_seq
-    while True:
-        page = query if last is None else query.where(_entries.c.seq > last)
-        rows = conn.execute(page.order_by(_entries.c.seq).limit(batch)).all()
-        for seq, actor, role, region, case_id, action, before, after, data, when, due, prev_hash, digest in rows:
-            try:
-                encoding: bytes | Unreadable = encode_fields(
-                    seq, time_of(when), actor, role, region, case_id, action, before, after, data, time_of(due)
-                )
-            except ValueError as exc:
-                encoding = Unreadable(seq, f"cannot be read as written: {exc}")
-            yield seq, prev_hash, encoding, digest
-        if len(rows) < batch:
-            return
-        last = rows[-1][0]
-
-
 # A parallel verify splits the chain only when each range holds at least this many entries: below
 # it, starting the processes costs more than they save.
 PARALLEL_MIN_RANGE = 100_000
@@ -292,12 +214,16 @@ def verify_log(
     if checkpoint is not None and since_checkpoint:
         return _verify_since(session, checkpoint, workers, min_range)
     witness: list[str] = []
-    verdict = _verify_ranges(session, None, GENESIS, workers, min_range)
-    if verdict is None:
+    bodies = first_body(session, None)
+    verdict = _verify_ranges(session, None, GENESIS, workers, min_range, bodies)
+    if verdict is None and checkpoint is None:
+        verdict = verify(links(session, bodies_from=bodies))
+    elif verdict is None:
+        kept_seq = checkpoint.seq if checkpoint is not None else None
 
         def watched() -> Iterator[Stored]:
-            for entry in _links(session):
-                if checkpoint is not None and entry[0] == checkpoint.seq:
+            for entry in links(session, bodies_from=bodies):
+                if entry[0] == kept_seq:
                     witness.append(entry[3])
                 yield entry
 
@@ -324,9 +250,11 @@ def _verify_since(session: Session | Connection, checkpoint: Checkpoint, workers
         row = session.execute(select(_entries.c.hash).where(_entries.c.seq == checkpoint.seq)).scalar_one_or_none()
         if row != checkpoint.head:
             return Verdict(False, 0, GENESIS, checkpoint.seq, f"does not extend the checkpoint at {checkpoint.seq}")
-    verdict = _verify_ranges(session, checkpoint.seq, checkpoint.head, workers, min_range)
+    bodies = first_body(session, checkpoint.seq)
+    verdict = _verify_ranges(session, checkpoint.seq, checkpoint.head, workers, min_range, bodies)
     if verdict is None:
-        verdict = verify(_links(session, checkpoint.seq), start_seq=checkpoint.seq + 1, start_hash=checkpoint.head)
+        entries = links(session, checkpoint.seq, bodies_from=bodies)
+        verdict = verify(entries, start_seq=checkpoint.seq + 1, start_hash=checkpoint.head)
     verdict = Verdict(verdict.ok, verdict.entries + checkpoint.seq, verdict.head, verdict.first_bad, verdict.why)
     if not verdict.ok:
         return verdict
@@ -343,7 +271,12 @@ def _url_of(session: Session | Connection) -> str | None:
 
 
 def _verify_ranges(
-    session: Session | Connection, after: int | None, start_hash: str, workers: int, min_range: int
+    session: Session | Connection,
+    after: int | None,
+    start_hash: str,
+    workers: int,
+    min_range: int,
+    bodies_from: int | None,
 ) -> Verdict | None:
     """Recompute the entries after `after` (all of them if None) in `workers` processes, one range of
     seq each; None when the chain is too short to be worth splitting (the caller verifies in one pass).
@@ -366,13 +299,13 @@ def _verify_ranges(
         return None
     step = (int(head) - low) // workers
     bounds = [low + k * step for k in range(1, workers)]
-    jobs: list[tuple[str, int | None, int, str | None, int | None]] = []
+    jobs: list[tuple[str, int | None, int, str | None, int | None, int | None]] = []
     for k in range(workers):
         upto = bounds[k] if k < workers - 1 else None
         if k == 0:
-            jobs.append((url, after, low + 1, start_hash, upto))
+            jobs.append((url, after, low + 1, start_hash, upto, bodies_from))
         else:
-            jobs.append((url, bounds[k - 1], bounds[k - 1] + 1, None, upto))
+            jobs.append((url, bounds[k - 1], bounds[k - 1] + 1, None, upto, bodies_from))
     # fork where there is one (the processes start in milliseconds and only open connections of their
     # own; a forked child ends with os._exit, so it never closes the parent's); spawn elsewhere.
     methods = multiprocessing.get_all_start_methods()
@@ -388,7 +321,7 @@ def _verify_ranges(
 
 
 def _verify_range(
-    url: str, after: int | None, start_seq: int, start_hash: str | None, upto: int | None
+    url: str, after: int | None, start_seq: int, start_hash: str | None, upto: int | None, bodies_from: int | None
 ) -> tuple[bool, int, str, int | None, str | None]:
     """One range of a parallel verify, in a process of its own: the entries after `after` up to
     `upto`, linked from `start_hash` or, if None, from the stored hash of the boundary entry `after`."""
@@ -401,7 +334,8 @@ def _verify_range(
                 start_hash = conn.execute(select(_entries.c.hash).where(_entries.c.seq == after)).scalar_one_or_none()
                 if start_hash is None:
                     return False, 0, GENESIS, after, f"sequence gap: entry {after} is missing"
-            verdict = verify(_links(conn, after, upto=upto), start_seq=start_seq, start_hash=start_hash)
+            entries = links(conn, after, upto=upto, bodies_from=bodies_from)
+            verdict = verify(entries, start_seq=start_seq, start_hash=start_hash)
             return verdict.ok, verdict.entries, verdict.head, verdict.first_bad, verdict.why
     finally:
         engine.dispose()

@@ -145,6 +145,9 @@ class AuditEntry(SQLModel, table=True):
     due_at: datetime | None = _ts(nullable=True)
     prev_hash: str = Field(max_length=64, unique=True)
     hash: str = Field(max_length=64, unique=True)
+    # The bytes `hash` seals (engine.audit.encode, as UTF-8 text); NULL on entries written before
+    # migration 0010, which verify encodes again from their fields.
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class AuditHead(SQLModel, table=True):

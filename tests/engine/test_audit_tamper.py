@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text, update
 from sqlalchemy.exc import DBAPIError
 
 from engine import auditlog
-from engine.audit import Link, Verdict, link_hash
+from engine.audit import Link, Verdict, body, link_hash
 from engine.auditlog import Checkpoint, verify_log
 from engine.database import Database
 from engine.errors import AuditUnavailable
@@ -39,7 +39,15 @@ COLUMNS = (
     "due_at",
     "prev_hash",
     "hash",
+    "body",
 )
+# What verify says when one column of an entry that keeps its sealed body is changed.
+_WHY = {
+    "seq": "sequence gap",
+    "prev_hash": "does not link",
+    "hash": "does not match its hash",
+    "body": "body was changed",
+}
 
 
 def _verdict(db: Database, checkpoint: Checkpoint | None = None) -> Verdict:
@@ -111,7 +119,7 @@ def test_changing_any_column_of_one_entry_is_found_at_that_entry(db: Database, c
     verdict = _verdict(db)
     assert not verdict.ok
     assert verdict.first_bad == chain.target, verdict
-    expected_why = {"seq": "sequence gap", "prev_hash": "does not link"}.get(column, "does not match its hash")
+    expected_why = _WHY.get(column, f"stored {column} differs from what its hash seals")
     assert verdict.why is not None
     assert expected_why in verdict.why
 
@@ -164,7 +172,7 @@ def _forged(seq: int, prev_hash: str, at: datetime) -> dict[str, object]:
         due_at=None,
         prev_hash=prev_hash,
     )
-    return {**link.__dict__, "hash": link_hash(link)}
+    return {**link.__dict__, "hash": link_hash(link), "body": body(link)}
 
 
 def test_a_forged_entry_appended_after_the_head_is_found_at_its_seq(db: Database, chain: Chain, now: datetime) -> None:
@@ -224,9 +232,9 @@ def _rewrite_forward(conn: Connection, k: int, n: int) -> None:
         row = _row(conn, seq)
         if seq == k:
             row["data"] = '{"data":{"amount_fen":1}}'
-        link = Link(**{**{c: row[c] for c in COLUMNS if c != "hash"}, "prev_hash": prev})  # type: ignore[arg-type]
+        link = Link(**{**{c: row[c] for c in COLUMNS if c not in ("hash", "body")}, "prev_hash": prev})  # type: ignore[arg-type]
         prev = link_hash(link)
-        _set(conn, seq, data=link.data, prev_hash=link.prev_hash, hash=prev)
+        _set(conn, seq, data=link.data, prev_hash=link.prev_hash, hash=prev, body=body(link))
     conn.execute(text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": prev})
 
 
@@ -269,7 +277,7 @@ def test_a_time_rewritten_in_place_is_found(db: Database, chain: Chain) -> None:
     verdict = _verdict(db)
     assert (verdict.ok, verdict.first_bad) == (False, chain.target)
     assert verdict.why is not None
-    expected = "cannot be read as written" if db.is_sqlite else "does not match its hash"
+    expected = "cannot be read as written" if db.is_sqlite else "stored at differs from what its hash seals"
     assert expected in verdict.why
 
 
@@ -286,7 +294,7 @@ _SOME_CHARACTER = st.one_of(
 def test_any_single_changed_character_in_any_stored_field_is_found_at_that_entry(
     db: Database, chain: Chain, column: str
 ) -> None:
-    # Four stored changes per column, 52 in all: the property of R1, kept quick.
+    # Four stored changes per column, 56 in all: the property of R1, kept quick.
     tried: list[str] = []
 
     @settings(max_examples=4, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

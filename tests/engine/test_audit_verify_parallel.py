@@ -73,6 +73,18 @@ def _edit_link_after_boundary(conn: Connection, chain: Chain, now: datetime) -> 
     _set(conn, _boundary(chain) + 1, prev_hash="e" * 64)
 
 
+def _edit_action_under_its_body_at_boundary(conn: Connection, chain: Chain, now: datetime) -> None:
+    _set(conn, _boundary(chain), action="rewritten")  # the body still says what the entry was
+
+
+def _edit_body_after_boundary(conn: Connection, chain: Chain, now: datetime) -> None:
+    _set(conn, _boundary(chain) + 1, body=str(_row(conn, _boundary(chain) + 1)["body"]).replace(",", ", ", 1))
+
+
+def _drop_body_in_last_range(conn: Connection, chain: Chain, now: datetime) -> None:
+    _set(conn, chain.n - 1, body=None)
+
+
 def _delete_boundary(conn: Connection, chain: Chain, now: datetime) -> None:
     conn.execute(_audit.delete().where(_audit.c.seq == _boundary(chain)))
 
@@ -109,6 +121,9 @@ def _two_breaks(conn: Connection, chain: Chain, now: datetime) -> None:
         _edit_data_at_boundary,
         _edit_hash_at_boundary,
         _edit_link_after_boundary,
+        _edit_action_under_its_body_at_boundary,
+        _edit_body_after_boundary,
+        _drop_body_in_last_range,
         _delete_boundary,
         _delete_after_boundary,
         _delete_last,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from engine import auditlog
-from engine.audit import Link, link_hash
+from engine.audit import Link, body, link_hash
 from engine.auditlog import Checkpoint, make_checkpoint, verify_log
 from engine.database import Database
 from engine.tables import AuditEntry
@@ -136,7 +136,8 @@ def test_audit_verify_against_a_kept_checkpoint_catches_a_rewrite_the_chain_alon
     with attacker(db) as conn:  # the last entry rewritten, its hash and the head recomputed
         last = conn.execute(_audit.select().where(_audit.c.seq == chain.n)).one()._mapping
         link = Link(**{**{name: last[name] for name in Link.__dataclass_fields__}, "actor": "nobody"})
-        conn.execute(update(_audit).where(_audit.c.seq == chain.n).values(actor="nobody", hash=link_hash(link)))
+        rewritten = {"actor": "nobody", "hash": link_hash(link), "body": body(link)}
+        conn.execute(update(_audit).where(_audit.c.seq == chain.n).values(**rewritten))
         conn.execute(text("UPDATE audit_head SET hash = :h"), {"h": link_hash(link)})
     assert _cli(db_url, "verify")[0] == 0  # the chain alone is blind to it
     code, output = _cli(db_url, "verify", "--checkpoint", str(kept))
