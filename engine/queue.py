@@ -306,6 +306,37 @@ def queue_counts(
     return counts
 
 
+def kept_rows(
+    session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]]
+) -> list[tuple[str, str, str, int]]:
+    """The kept counts (region, workflow, state, n) in the actor's queue ranges, each row once however
+    many grants reach it: a few rows per village, whatever the number of cases."""
+    parts = [
+        and_(scope_clause(grant.region_code, _k), _k.state.in_(sorted(states)))
+        for grant in actor.grants
+        if (states := states_by_role.get(grant.role))
+    ]
+    if not parts:
+        return []
+    rows = session.execute(select(_k.region_code, _k.workflow, _k.state, _k.n).where(or_(*parts))).all()
+    return [(str(r), str(w), str(s), int(n)) for r, w, s, n in rows if n]
+
+
+def queue_cases_among(
+    session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]], ids: Select[Any] | CompoundSelect[Any]
+) -> list[Case]:
+    """The cases of the actor's queue ranges whose id is among `ids` (a subquery on an index): the
+    work is the number of ids, not the size of the queue."""
+    where = _queue_clause(actor, states_by_role, (_c.id.in_(ids),))
+    return list(session.scalars(select(Case).where(where)))
+
+
+def cases_in(session: Session, region: str, workflow: str, state: str) -> list[Case]:
+    """Every case of a workflow in a state in one village (one range of the village queue index)."""
+    q = select(Case).where(_c.region_code == region, _c.state == state, _c.workflow == workflow)
+    return list(session.scalars(q))
+
+
 def visible_page(
     session: Session, actor: Actor, *, limit: int = 50, after_id: int | None = None, state: str | None = None
 ) -> tuple[Sequence[Case], int | None]:
