@@ -283,7 +283,8 @@ def queue_cases(
     that judge the person (recusal, separation of duties) drop the rest, from the rows and the counts
     alike."""
     after = _cursor(cursor)
-    states = actionable_states(env.definitions())
+    definitions = env.definitions()
+    states = actionable_states(definitions)
     narrow = []
     if only.village:
         if not valid_region_code(only.village):
@@ -303,7 +304,7 @@ def queue_cases(
     return QueuePage(
         cases=list(cases),
         next_cursor=nxt.encode() if nxt else None,
-        counts=task_counts(session, env, actor, states, now, same=same),
+        counts=task_counts(session, env, actor, states, now, same=same, definitions=definitions),
     )
 
 

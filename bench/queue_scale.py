@@ -11,9 +11,14 @@ random case's (deadline, id)):
 - counts: `engine.queue.queue_counts` without a per-person filter (the kept rows);
 - floor: one state's 51 cases read in index order after the same cursor (one index range, no merge);
 - before: the IN-list query and the grouped count this replaced, a tenth as many times (they read
-  the township's cases).
-GET /queue also judges each listed case for the person (recusal, separation of duties) and counts
-the person's whole queue that way: that part is not in these figures (see bench/README.md).
+  the township's cases);
+- GET /queue: `api.services.queue_cases` as the route runs it for the officer (each listed case
+  judged for the person, the counts of the person's queue: `workflows.tasks.task_counts`), and those
+  counts alone; before: the same page with the counts judged over every case of the queue
+  (`queue_counts` with `has_task`, main's code before the kept person counts), a few times.
+The officer (two accounts under one identity number) acted on one case in LINK_EVERY (an audit entry
+each; such a case is left in a terminal state but for one in IN_FLIGHT, where their act bars them),
+and is a declared relative on one case in RELATIVE_EVERY (a case_identifiers row).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 import migrations
 from engine.access import Actor, Grant, Role
@@ -48,6 +53,8 @@ COUNTY, TOWNSHIP = "341122000000", "341122100000"
 VILLAGES = [f"3411221002{k:02d}" for k in range(1, 21)]
 START = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 CHUNK = 20_000
+OFFICER, OTHER_ACCOUNT, OFFICER_HASH = "bench-township", "bench-township-b", "f" * 64
+LINK_EVERY, IN_FLIGHT, RELATIVE_EVERY = 200, 20, 2000
 _c = Case.__table__.c  # type: ignore[attr-defined]
 COLUMNS = (
     "id, workflow, workflow_version, reference, region_code, township_code, county_code, state, version, "
@@ -55,10 +62,13 @@ COLUMNS = (
 )
 
 
+SECRET = "bench-queue-scale-secret-0123456789"
+
+
 def _definitions() -> list[Any]:
     from workflows.env import Env
 
-    return Env.load(None, "bench-queue-scale-secret-0123456789").definitions()
+    return Env.load(None, SECRET).definitions()
 
 
 def cases(n: int, seed: int = 15) -> Iterator[list[tuple[Any, ...]]]:
@@ -72,8 +82,15 @@ def cases(n: int, seed: int = 15) -> Iterator[list[tuple[Any, ...]]]:
         state = rng.choice(d.states)
         created = START + timedelta(seconds=rng.randrange(300 * 86400))
         due = created + timedelta(days=rng.randrange(1, 60), seconds=rng.randrange(86400))
+        facts: dict[str, Any] = {"aid_type": d.key, "household": i}
+        if i % LINK_EVERY == 0:  # the officer acted on it: done with, or waiting on someone else
+            facts.update(township_passers=[OFFICER], township_actors=[OFFICER])
+            if i % (LINK_EVERY * IN_FLIGHT):
+                state = rng.choice(sorted(d.terminal))
+        if i % RELATIVE_EVERY == 1:
+            facts["relatives_in_office"] = [{"id_hash": OFFICER_HASH}]
         deadline = due if d.deadline_for(state) is not None else None
-        data = json.dumps({"aid_type": d.key, "household": i}, separators=(",", ":"))
+        data = json.dumps(facts, separators=(",", ":"))
         village = rng.choice(VILLAGES)
         row = (i, d.key, d.version, f"B-{i}", village, TOWNSHIP, COUNTY, state, 3, 3)
         chunk.append((*row, created, deadline, data, created, created))
@@ -155,6 +172,56 @@ def load_postgres(url: str, n: int, tick: Callable[[int], None]) -> None:
         conn.commit()
 
 
+def load_links(url: str, n: int) -> None:
+    """The officer's two accounts, an audit entry for each case they acted on, an identifier row per
+    case (the applicant's) and one for each case naming them as a relative."""
+    from engine.tables import AuditEntry, User
+    from workflows.models import CaseIdentifier
+
+    db = Database(url)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(
+                User.__table__.insert(),  # type: ignore[attr-defined]
+                [
+                    {"username": u, "password_hash": "!", "id_number_hash": OFFICER_HASH, "created_at": START}
+                    for u in (OFFICER, OTHER_ACCOUNT)
+                ],
+            )
+            audit = [
+                {
+                    "seq": k,
+                    "at": START,
+                    "actor": OFFICER,
+                    "role": Role.TOWNSHIP_OFFICER,
+                    "region_code": VILLAGES[0],
+                    "case_id": i,
+                    "action": "township_pass",
+                    "data": "{}",
+                    "prev_hash": f"{k - 1:064x}",
+                    "hash": f"{k:064x}",
+                }
+                for k, i in enumerate(range(LINK_EVERY, n + 1, LINK_EVERY), start=1)
+            ]
+            for start in range(0, len(audit), CHUNK):
+                conn.execute(AuditEntry.__table__.insert(), audit[start : start + CHUNK])  # type: ignore[attr-defined]
+            ids = CaseIdentifier.__table__  # type: ignore[attr-defined]
+            for start in range(1, n + 1, CHUNK):
+                rows = [
+                    {"case_id": i, "kind": "applicant", "lookup_hash": f"{i:064x}", "county_code": COUNTY}
+                    for i in range(start, min(start + CHUNK, n + 1))
+                ]
+                rows += [
+                    {"case_id": r["case_id"], "kind": "relative", "lookup_hash": OFFICER_HASH, "county_code": COUNTY}
+                    for r in rows
+                    if int(str(r["case_id"])) % RELATIVE_EVERY == 1
+                ]
+                conn.execute(ids.insert(), rows)
+            conn.execute(text("ANALYZE"))
+    finally:
+        db.dispose()
+
+
 @dataclass
 class QueueFigures:
     db: str
@@ -216,6 +283,7 @@ def measure(
                 bar.update(task, advance=k, rate=f"{done / (time.perf_counter() - started):,.0f}/s")
 
             (load_sqlite if db_kind == "sqlite" else load_postgres)(target, n, tick)
+            load_links(url, n)
             figures.load_s = time.perf_counter() - started
         _measure(Database(url), figures)
     return figures
@@ -271,6 +339,7 @@ def _measure(db: Database, figures: QueueFigures) -> None:
                 figures.ms[name] = (_pct(values, 50), _pct(values, 99))
             if not db.is_sqlite:
                 s.execute(text("SELECT 1"))
+        _measure_person(db, figures, cursors, rng)
         middle = cursors[len(cursors) // 2]
         figures.plans["page query, dated phase after a cursor"] = _plan(
             db, queue_query(officer, states, limit=51, after=middle, postgres=not db.is_sqlite)
@@ -280,6 +349,67 @@ def _measure(db: Database, figures: QueueFigures) -> None:
         )
     finally:
         db.dispose()
+
+
+def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | None], rng: random.Random) -> None:
+    """What GET /queue runs for the officer, now and before; EXPLAIN of every statement the counts run."""
+    from api.services import queue_cases
+    from engine.tables import User
+    from workflows.env import Env
+    from workflows.facts import same_person
+    from workflows.tasks import has_task, task_counts
+
+    env = Env.load(None, SECRET)
+    states = actionable_states(env.definitions())
+    now = START + timedelta(days=400)
+    with db.session(write=False) as s:
+        user_id = s.execute(select(User.__table__.c.id).where(User.__table__.c.username == OFFICER)).scalar_one()  # type: ignore[attr-defined]
+        officer = Actor(
+            OFFICER, (Grant(Role.TOWNSHIP_OFFICER, TOWNSHIP),), user_id=user_id, id_number_hash=OFFICER_HASH
+        )
+        timings: dict[str, list[float]] = {"GET /queue now (queue_cases)": [], "person's counts now (task_counts)": []}
+        for k in range(figures.samples):
+            after = cursors[0] if k % 5 == 0 else rng.choice(cursors[1:])
+            token = after.encode() if after is not None else None
+            start = time.perf_counter()
+            queue_cases(s, env, officer, limit=50, cursor=token, now=now)
+            timings["GET /queue now (queue_cases)"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            counts = task_counts(s, env, officer, states, now)
+            timings["person's counts now (task_counts)"].append(time.perf_counter() - start)
+            s.expunge_all()
+        same = same_person(s, officer)
+
+        def keep(case: Case) -> bool:
+            return has_task(s, env, case, officer, now, same=same)
+
+        before: list[float] = []
+        for _ in range(3 if figures.n < 200_000 else 1):  # each reads and judges the whole queue
+            start = time.perf_counter()
+            queue_page(s, officer, states, limit=50, keep=keep)
+            judged = queue_counts(s, officer, states, keep=keep)
+            before.append(time.perf_counter() - start)
+            s.expunge_all()
+        if judged != counts:
+            raise AssertionError(f"the kept person counts {counts} differ from judging every case: {judged}")
+        timings["before: GET /queue (counts judged case by case)"] = before
+        for name, values in timings.items():
+            figures.ms[name] = (_pct(values, 50), _pct(values, 99))
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    with db.session(write=False) as s:
+        task_counts(s, env, officer, states, now)
+    event.remove(db.engine, "before_cursor_execute", capture)
+    explain = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
+    with db.engine.connect() as conn:
+        for k, (statement, parameters) in enumerate(seen, start=1):
+            rows = conn.exec_driver_sql(explain + statement, parameters).all()
+            plan = "\n".join(str(r[-1]) if db.is_sqlite else str(r[0]) for r in rows)
+            figures.plans[f"person's counts, statement {k}: {statement[:90]}..."] = plan
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from engine.access import Actor, Role, covers
+from engine.access import Actor, Role
 from engine.authorize import available_actions
 from engine.definition import WorkflowDefinition, judges_actor
 from engine.queue import cases_in, kept_rows, queue_cases_among
@@ -63,6 +63,7 @@ def task_counts(
     now: datetime,
     *,
     same: frozenset[str] | None = None,
+    definitions: list[WorkflowDefinition] | None = None,
 ) -> dict[str, int]:
     """Per state, the cases of the actor's queue that hold a task for them: what `queue_counts` gives
     with `has_task` as its filter, without judging every case.
@@ -72,15 +73,18 @@ def task_counts(
     (workflows.links), judged one by one in place of their row's assumption. A (village, workflow,
     state) whose cases cannot be judged without reading them is judged case by case."""
     same = same_person(session, actor) if same is None else same
-    definitions = env.definitions()
+    definitions = env.definitions() if definitions is None else definitions
     verdicts: dict[tuple[frozenset[str], str, str], bool | None] = {}
     counts: dict[str, int] = {}
     assumed: dict[tuple[str, str, str], bool] = {}
     judged_whole: list[tuple[str, str, str]] = []
+    roles_on: dict[str, frozenset[str]] = {}
     for region, workflow, state, n in kept_rows(session, actor, states_by_role):
-        if not any(covers(g.region_code, region) and state in states_by_role.get(g.role, ()) for g in actor.grants):
-            continue
-        held = actor.roles_on(region) - {Role.APPLICANT}
+        if region not in roles_on:
+            roles_on[region] = actor.roles_on(region)
+        if not any(state in states_by_role.get(role, ()) for role in roles_on[region]):
+            continue  # in another grant's range, not in a state this region's roles queue
+        held = roles_on[region] - {Role.APPLICANT}
         if (held, workflow, state) not in verdicts:
             verdicts[(held, workflow, state)] = _unlinked_task(definitions, held, workflow, state)
         verdict = verdicts[(held, workflow, state)]
@@ -90,7 +94,9 @@ def task_counts(
         assumed[(region, workflow, state)] = verdict
         if verdict:
             counts[state] = counts.get(state, 0) + n
-    for case in queue_cases_among(session, actor, states_by_role, linked_ids(actor, same)):
+    names = tuple(sorted({actor.username, *same}))
+    key = (names, actor.id_number_hash, actor.user_id)
+    for case in queue_cases_among(session, actor, states_by_role, lambda: linked_ids(actor, names), key):
         key = (case.region_code, case.workflow, case.state)
         if key in assumed:
             change = int(has_task(session, env, case, actor, now, same=same)) - int(assumed[key])
