@@ -95,11 +95,11 @@ def task_counts(
         if verdict:
             counts[state] = counts.get(state, 0) + n
     names = tuple(sorted({actor.username, *same}))
-    key = (names, actor.id_number_hash, actor.user_id)
-    for case in queue_cases_among(session, actor, states_by_role, lambda: linked_ids(actor, names), key):
-        key = (case.region_code, case.workflow, case.state)
-        if key in assumed:
-            change = int(has_task(session, env, case, actor, now, same=same)) - int(assumed[key])
+    person = (names, actor.id_number_hash, actor.user_id)
+    for case in queue_cases_among(session, actor, states_by_role, lambda: linked_ids(actor, names), person):
+        where = (case.region_code, case.workflow, case.state)
+        if where in assumed:
+            change = int(has_task(session, env, case, actor, now, same=same)) - int(assumed[where])
             counts[case.state] = counts.get(case.state, 0) + change
     for region, workflow, state in judged_whole:
         for case in cases_in(session, region, workflow, state):
