@@ -23,7 +23,6 @@ from engine.queue import (
     Cursor,
     actionable_states,
     data_equals,
-    queue_counts,
     queue_page,
     scope_clause,
     visible_clause,
@@ -38,13 +37,13 @@ from workflows.acting import authorize_act, carry_out
 from workflows.applications import submit_application
 from workflows.casefile_view import case_details
 from workflows.env import Env
-from workflows.facts import actor_facts
+from workflows.facts import actor_facts, same_person
 from workflows.models import CaseIdentifier
 from workflows.objections import ObjectionReceipt, raise_objection
 from workflows.oversight.live import verify_live
 from workflows.oversight.supervision import tasks_waiting
 from workflows.schemas import ApplicationIn
-from workflows.tasks import has_task
+from workflows.tasks import has_task, task_counts
 from workflows.tracking import case_clocks, step_due, step_provisional
 
 M = TypeVar("M", bound=BaseModel)
@@ -284,7 +283,8 @@ def queue_cases(
     that judge the person (recusal, separation of duties) drop the rest, from the rows and the counts
     alike."""
     after = _cursor(cursor)
-    states = actionable_states(env.definitions())
+    definitions = env.definitions()
+    states = actionable_states(definitions)
     narrow = []
     if only.village:
         if not valid_region_code(only.village):
@@ -295,14 +295,16 @@ def queue_cases(
     if only.aid_type:
         narrow.append(data_equals("aid_type", only.aid_type))
 
+    same = same_person(session, actor)
+
     def keep(case: Case) -> bool:
-        return has_task(session, env, case, actor, now)
+        return has_task(session, env, case, actor, now, same=same)
 
     cases, nxt = queue_page(session, actor, states, limit=limit, after=after, keep=keep, narrow=narrow)
     return QueuePage(
         cases=list(cases),
         next_cursor=nxt.encode() if nxt else None,
-        counts=queue_counts(session, actor, states, keep=keep),
+        counts=task_counts(session, env, actor, states, now, same=same, definitions=definitions),
     )
 
 

@@ -11,9 +11,14 @@ random case's (deadline, id)):
 - counts: `engine.queue.queue_counts` without a per-person filter (the kept rows);
 - floor: one state's 51 cases read in index order after the same cursor (one index range, no merge);
 - before: the IN-list query and the grouped count this replaced, a tenth as many times (they read
-  the township's cases).
-GET /queue also judges each listed case for the person (recusal, separation of duties) and counts
-the person's whole queue that way: that part is not in these figures (see bench/README.md).
+  the township's cases);
+- GET /queue: `api.services.queue_cases` as the route runs it for the officer (each listed case
+  judged for the person, the counts of the person's queue: `workflows.tasks.task_counts`), and those
+  counts alone; before: the same page with the counts judged over every case of the queue
+  (`queue_counts` with `has_task`, main's code before the kept person counts), a few times.
+The officer (two accounts under one identity number) acted on `--acted` cases (an audit entry each;
+all closed since but `--in-flight` of them, in a random state) and is a declared relative of the
+household on `--relative` cases (a case_identifiers row): the cases the counts judge one by one.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 import migrations
 from engine.access import Actor, Grant, Role
@@ -48,6 +53,30 @@ COUNTY, TOWNSHIP = "341122000000", "341122100000"
 VILLAGES = [f"3411221002{k:02d}" for k in range(1, 21)]
 START = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 CHUNK = 20_000
+OFFICER, OTHER_ACCOUNT, OFFICER_HASH = "bench-township", "bench-township-b", "f" * 64
+
+
+@dataclass(frozen=True)
+class Links:
+    """How the officer is linked to the township's cases, whatever their number: the cases they acted
+    on (an audit entry each), how many of those are still in flight (in a random state; the rest
+    are closed), and the cases naming them as a household's relative."""
+
+    acted: int = 5000
+    in_flight: int = 50
+    relative: int = 10
+
+    def acted_on(self, i: int, n: int) -> bool:
+        return self.acted > 0 and i % max(n // self.acted, 1) == 0
+
+    def open_after(self, i: int, n: int) -> bool:
+        return self.in_flight > 0 and i % max(n // self.in_flight, 1) == 0
+
+    def related(self, i: int, n: int) -> bool:
+        return self.relative > 0 and i % max(n // self.relative, 1) == 1
+
+
+LINKS = Links()
 _c = Case.__table__.c  # type: ignore[attr-defined]
 COLUMNS = (
     "id, workflow, workflow_version, reference, region_code, township_code, county_code, state, version, "
@@ -55,13 +84,16 @@ COLUMNS = (
 )
 
 
+SECRET = "bench-queue-scale-secret-0123456789"
+
+
 def _definitions() -> list[Any]:
     from workflows.env import Env
 
-    return Env.load(None, "bench-queue-scale-secret-0123456789").definitions()
+    return Env.load(None, SECRET).definitions()
 
 
-def cases(n: int, seed: int = 15) -> Iterator[list[tuple[Any, ...]]]:
+def cases(n: int, seed: int = 15, links: Links = LINKS) -> Iterator[list[tuple[Any, ...]]]:
     """The township's cases in chunks, as rows of COLUMNS (times as datetimes, data as JSON text)."""
     rng = random.Random(seed)
     definitions = _definitions()
@@ -72,8 +104,15 @@ def cases(n: int, seed: int = 15) -> Iterator[list[tuple[Any, ...]]]:
         state = rng.choice(d.states)
         created = START + timedelta(seconds=rng.randrange(300 * 86400))
         due = created + timedelta(days=rng.randrange(1, 60), seconds=rng.randrange(86400))
+        facts: dict[str, Any] = {"aid_type": d.key, "household": i}
+        if links.acted_on(i, n):  # the officer acted on it: closed since, or waiting on someone else
+            facts.update(township_passers=[OFFICER], township_actors=[OFFICER])
+            if not links.open_after(i, n):
+                state = rng.choice(sorted(d.terminal))
+        if links.related(i, n):
+            facts["relatives_in_office"] = [{"id_hash": OFFICER_HASH}]
         deadline = due if d.deadline_for(state) is not None else None
-        data = json.dumps({"aid_type": d.key, "household": i}, separators=(",", ":"))
+        data = json.dumps(facts, separators=(",", ":"))
         village = rng.choice(VILLAGES)
         row = (i, d.key, d.version, f"B-{i}", village, TOWNSHIP, COUNTY, state, 3, 3)
         chunk.append((*row, created, deadline, data, created, created))
@@ -108,7 +147,7 @@ def _counted(counts: dict[tuple[str, str, str], int], chunk: list[tuple[Any, ...
         counts[key] = counts.get(key, 0) + 1
 
 
-def load_sqlite(path: str, n: int, tick: Callable[[int], None]) -> None:
+def load_sqlite(path: str, n: int, tick: Callable[[int], None], links: Links = LINKS) -> None:
     import sqlite3
 
     def stamp(moment: datetime | None) -> str | None:
@@ -119,7 +158,7 @@ def load_sqlite(path: str, n: int, tick: Callable[[int], None]) -> None:
     conn.executemany("INSERT INTO regions (code, name, level, parent_code) VALUES (?,?,?,?)", _regions())
     counts: dict[tuple[str, str, str], int] = {}
     sql = f"INSERT INTO cases ({COLUMNS}) VALUES ({','.join('?' * 15)})"
-    for chunk in cases(n):
+    for chunk in cases(n, links=links):
         conn.executemany(sql, [(*r[:10], stamp(r[10]), stamp(r[11]), r[12], stamp(r[13]), stamp(r[14])) for r in chunk])
         _counted(counts, chunk)
         tick(len(chunk))
@@ -132,13 +171,13 @@ def load_sqlite(path: str, n: int, tick: Callable[[int], None]) -> None:
     conn.close()
 
 
-def load_postgres(url: str, n: int, tick: Callable[[int], None]) -> None:
+def load_postgres(url: str, n: int, tick: Callable[[int], None], links: Links = LINKS) -> None:
     import psycopg
 
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.executemany("INSERT INTO regions (code, name, level, parent_code) VALUES (%s,%s,%s,%s)", _regions())
         counts: dict[tuple[str, str, str], int] = {}
-        for chunk in cases(n):
+        for chunk in cases(n, links=links):
             with cur.copy(f"COPY cases ({COLUMNS}) FROM STDIN") as copy:
                 for row in chunk:
                     copy.write_row(row)
@@ -155,6 +194,56 @@ def load_postgres(url: str, n: int, tick: Callable[[int], None]) -> None:
         conn.commit()
 
 
+def load_links(url: str, n: int, links: Links = LINKS) -> None:
+    """The officer's two accounts, an audit entry for each case they acted on, an identifier row per
+    case (the applicant's) and one for each case naming them as a relative."""
+    from engine.tables import AuditEntry, User
+    from workflows.models import CaseIdentifier
+
+    db = Database(url)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(
+                User.__table__.insert(),  # type: ignore[attr-defined]
+                [
+                    {"username": u, "password_hash": "!", "id_number_hash": OFFICER_HASH, "created_at": START}
+                    for u in (OFFICER, OTHER_ACCOUNT)
+                ],
+            )
+            audit = [
+                {
+                    "seq": k,
+                    "at": START,
+                    "actor": OFFICER,
+                    "role": Role.TOWNSHIP_OFFICER,
+                    "region_code": VILLAGES[0],
+                    "case_id": i,
+                    "action": "township_pass",
+                    "data": "{}",
+                    "prev_hash": f"{k - 1:064x}",
+                    "hash": f"{k:064x}",
+                }
+                for k, i in enumerate((i for i in range(1, n + 1) if links.acted_on(i, n)), start=1)
+            ]
+            for start in range(0, len(audit), CHUNK):
+                conn.execute(AuditEntry.__table__.insert(), audit[start : start + CHUNK])  # type: ignore[attr-defined]
+            ids = CaseIdentifier.__table__  # type: ignore[attr-defined]
+            for start in range(1, n + 1, CHUNK):
+                rows = [
+                    {"case_id": i, "kind": "applicant", "lookup_hash": f"{i:064x}", "county_code": COUNTY}
+                    for i in range(start, min(start + CHUNK, n + 1))
+                ]
+                rows += [
+                    {"case_id": r["case_id"], "kind": "relative", "lookup_hash": OFFICER_HASH, "county_code": COUNTY}
+                    for r in rows
+                    if links.related(int(str(r["case_id"])), n)
+                ]
+                conn.execute(ids.insert(), rows)
+            conn.execute(text("ANALYZE"))
+    finally:
+        db.dispose()
+
+
 @dataclass
 class QueueFigures:
     db: str
@@ -163,6 +252,7 @@ class QueueFigures:
     load_s: float = 0.0
     ms: dict[str, tuple[float, float]] = field(default_factory=dict)  # figure: (p50, p99)
     plans: dict[str, str] = field(default_factory=dict)
+    linked: int = 0
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -203,7 +293,13 @@ def fresh(db: str, directory: Path, pg_url: str) -> Iterator[tuple[str, str]]:
 
 
 def measure(
-    db_kind: str, n: int, *, samples: int = 300, directory: Path = Path("."), pg_url: str = PG_DEFAULT
+    db_kind: str,
+    n: int,
+    *,
+    samples: int = 300,
+    directory: Path = Path("."),
+    pg_url: str = PG_DEFAULT,
+    links: Links = LINKS,
 ) -> QueueFigures:
     figures = QueueFigures(db_kind, n, samples)
     with fresh(db_kind, directory, pg_url) as (url, target):
@@ -215,7 +311,8 @@ def measure(
                 done = bar.tasks[0].completed + k
                 bar.update(task, advance=k, rate=f"{done / (time.perf_counter() - started):,.0f}/s")
 
-            (load_sqlite if db_kind == "sqlite" else load_postgres)(target, n, tick)
+            (load_sqlite if db_kind == "sqlite" else load_postgres)(target, n, tick, links)
+            load_links(url, n, links)
             figures.load_s = time.perf_counter() - started
         _measure(Database(url), figures)
     return figures
@@ -271,6 +368,7 @@ def _measure(db: Database, figures: QueueFigures) -> None:
                 figures.ms[name] = (_pct(values, 50), _pct(values, 99))
             if not db.is_sqlite:
                 s.execute(text("SELECT 1"))
+        _measure_person(db, figures, cursors, rng)
         middle = cursors[len(cursors) // 2]
         figures.plans["page query, dated phase after a cursor"] = _plan(
             db, queue_query(officer, states, limit=51, after=middle, postgres=not db.is_sqlite)
@@ -282,6 +380,72 @@ def _measure(db: Database, figures: QueueFigures) -> None:
         db.dispose()
 
 
+def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | None], rng: random.Random) -> None:
+    """What GET /queue runs for the officer, now and before; EXPLAIN of every statement the counts run."""
+    from api.services import queue_cases
+    from engine.queue import queue_cases_among
+    from engine.tables import User
+    from workflows.env import Env
+    from workflows.facts import same_person
+    from workflows.links import linked_ids
+    from workflows.tasks import has_task, task_counts
+
+    env = Env.load(None, SECRET)
+    states = actionable_states(env.definitions())
+    now = START + timedelta(days=400)
+    with db.session(write=False) as s:
+        user_id = s.execute(select(User.__table__.c.id).where(User.__table__.c.username == OFFICER)).scalar_one()  # type: ignore[attr-defined]
+        officer = Actor(
+            OFFICER, (Grant(Role.TOWNSHIP_OFFICER, TOWNSHIP),), user_id=user_id, id_number_hash=OFFICER_HASH
+        )
+        timings: dict[str, list[float]] = {"GET /queue now (queue_cases)": [], "person's counts now (task_counts)": []}
+        for k in range(figures.samples):
+            after = cursors[0] if k % 5 == 0 else rng.choice(cursors[1:])
+            token = after.encode() if after is not None else None
+            start = time.perf_counter()
+            queue_cases(s, env, officer, limit=50, cursor=token, now=now)
+            timings["GET /queue now (queue_cases)"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            counts = task_counts(s, env, officer, states, now)
+            timings["person's counts now (task_counts)"].append(time.perf_counter() - start)
+            s.expunge_all()
+        same = same_person(s, officer)
+        names = tuple(sorted({OFFICER, *same}))
+        key = ("bench", names)
+        figures.linked = len(queue_cases_among(s, officer, states, lambda: linked_ids(officer, names), key))
+
+        def keep(case: Case) -> bool:
+            return has_task(s, env, case, officer, now, same=same)
+
+        before: list[float] = []
+        for _ in range(3 if figures.n < 200_000 else 1):  # each reads and judges the whole queue
+            start = time.perf_counter()
+            queue_page(s, officer, states, limit=50, keep=keep)
+            judged = queue_counts(s, officer, states, keep=keep)
+            before.append(time.perf_counter() - start)
+            s.expunge_all()
+        if judged != counts:
+            raise AssertionError(f"the kept person counts {counts} differ from judging every case: {judged}")
+        timings["before: GET /queue (counts judged case by case)"] = before
+        for name, values in timings.items():
+            figures.ms[name] = (_pct(values, 50), _pct(values, 99))
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    with db.session(write=False) as s:
+        task_counts(s, env, officer, states, now)
+    event.remove(db.engine, "before_cursor_execute", capture)
+    explain = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
+    with db.engine.connect() as conn:
+        for k, (statement, parameters) in enumerate(seen, start=1):
+            rows = conn.exec_driver_sql(explain + statement, parameters).all()
+            plan = "\n".join(str(r[-1]) if db.is_sqlite else str(r[0]) for r in rows)
+            figures.plans[f"person's counts, statement {k}: {statement[:90]}..."] = plan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.queue_scale", description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
@@ -289,10 +453,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--dir", type=Path, default=Path("."))
     parser.add_argument("--pg-url", default=os.environ.get("AIDFLOW_BENCH_PG_URL", PG_DEFAULT))
+    parser.add_argument("--acted", type=int, default=LINKS.acted)
+    parser.add_argument("--in-flight", type=int, default=LINKS.in_flight)
+    parser.add_argument("--relative", type=int, default=LINKS.relative)
     args = parser.parse_args()
-    f = measure(args.db, args.n, samples=args.samples, directory=args.dir, pg_url=args.pg_url.rstrip("/"))
+    links = Links(args.acted, args.in_flight, args.relative)
+    f = measure(args.db, args.n, samples=args.samples, directory=args.dir, pg_url=args.pg_url.rstrip("/"), links=links)
     out = sys.stdout.write
-    out(f"{f.db}: {f.n:,} cases loaded in {f.load_s:.0f} s; {f.samples} samples\n")
+    out(f"{f.db}: {f.n:,} cases loaded in {f.load_s:.0f} s; {f.samples} samples; {links}\n")
+    out(f"  the officer's linked cases in their queue's ranges (judged one by one): {f.linked}\n")
     for name, (p50, p99) in f.ms.items():
         out(f"  {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms\n")
     for name, plan in f.plans.items():

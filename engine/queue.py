@@ -306,6 +306,63 @@ def queue_counts(
     return counts
 
 
+def kept_rows(
+    session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]]
+) -> list[tuple[str, str, str, int]]:
+    """The kept counts (region, workflow, state, n) in the actor's queue ranges, each row once however
+    many grants reach it: a few rows per village, whatever the number of cases."""
+    statement = _kept_rows(_ranges_by_grant(actor, states_by_role))
+    if statement is None:
+        return []
+    return [(str(r), str(w), str(s), int(n)) for r, w, s, n in session.execute(statement).all() if n]
+
+
+def _ranges_by_grant(
+    actor: Actor, states_by_role: Mapping[str, frozenset[str]]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(
+        (grant.region_code, tuple(sorted(states)))
+        for grant in actor.grants
+        if (states := states_by_role.get(grant.role))
+    )
+
+
+@lru_cache(maxsize=256)
+def _kept_rows(ranges: tuple[tuple[str, tuple[str, ...]], ...]) -> Select[Any] | None:
+    parts = [and_(scope_clause(region, _k), _k.state.in_(states)) for region, states in ranges]
+    return select(_k.region_code, _k.workflow, _k.state, _k.n).where(or_(*parts)) if parts else None
+
+
+def queue_cases_among(
+    session: Session,
+    actor: Actor,
+    states_by_role: Mapping[str, frozenset[str]],
+    ids: Callable[[], Select[Any] | CompoundSelect[Any]],
+    key: Any,
+) -> list[Case]:
+    """The cases of the actor's queue ranges whose id is among `ids()` (a subquery on an index): the
+    work is the number of ids, not the size of the queue. The statement is built once per `key`
+    (what `ids` depends on) and shape of the queue."""
+    ranges = _ranges_by_grant(actor, states_by_role)
+    statement = _among.get((ranges, key))
+    if statement is None:
+        parts = [and_(scope_clause(region), _c.state.in_(states)) for region, states in ranges]
+        statement = select(Case).where(or_(*parts) if parts else false(), _c.id.in_(ids()))
+        if len(_among) > 1024:
+            _among.clear()
+        _among[(ranges, key)] = statement
+    return list(session.scalars(statement))
+
+
+_among: dict[Any, Select[Any]] = {}
+
+
+def cases_in(session: Session, region: str, workflow: str, state: str) -> list[Case]:
+    """Every case of a workflow in a state in one village (one range of the village queue index)."""
+    q = select(Case).where(_c.region_code == region, _c.state == state, _c.workflow == workflow)
+    return list(session.scalars(q))
+
+
 def visible_page(
     session: Session, actor: Actor, *, limit: int = 50, after_id: int | None = None, state: str | None = None
 ) -> tuple[Sequence[Case], int | None]:

@@ -130,7 +130,11 @@ class AuditEntry(SQLModel, table=True):
     """One link of the hash chain. Never updated, never deleted."""
 
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_case_seq", "case_id", "seq"),)
+    __table_args__ = (
+        Index("ix_audit_case_seq", "case_id", "seq"),
+        # the cases a person acted on (their queue's counts judge only those)
+        Index("ix_audit_actor_case", "actor", "case_id"),
+    )
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     at: datetime = _ts()

@@ -13,6 +13,7 @@ from engine.authorize import Decision, authorize
 from engine.runtime import TransitionRecord, fire
 from engine.tables import Case
 from workflows.facts import facts_for, same_person
+from workflows.links import index_investigators
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -57,6 +58,7 @@ def fire_act(
         facts=looked_up,
         comment=comment,
     )
+    index_investigators(session, case, record)
     for react in env.reactions:
         react(session, env, case, record, now)
     return record
