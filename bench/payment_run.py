@@ -356,7 +356,7 @@ def measure(
 
 def rows(result: PaymentFigures) -> list[str]:
     """The figures as rows of bench.ratio's table."""
-    from bench.ratio import DB_NAMES
+    from bench.figures import DB_NAMES
 
     name, n, raw = DB_NAMES[result.db], result.n, result.raw_s
     floor = f"raw INSERT of {n:,} lines, one transaction: {raw:.2f} s"
