@@ -194,7 +194,7 @@ def test_the_bank_file_names_account_name_amount_in_yuan_and_reference_and_a_sec
         batches = s.exec(select(PaymentBatch)).all()
         assert len(batches) == 1
         assert getattr(batches[0], f"sha256_{fmt}") == one.sha256
-        exports = s.exec(select(AuditEntry).where(AuditEntry.action == "payment_export")).all()
+        exports = s.exec(select(AuditEntry).where(AuditEntry.action == "payment_export").order_by(AuditEntry.seq)).all()
         shown = [json.loads(e.data) for e in exports]
         assert [(d["sha256"], d["repeat"]) for d in shown] == [(one.sha256, False), (one.sha256, True)]
 
