@@ -62,6 +62,19 @@ class Appended:
     at: datetime
 
 
+def _locked_head(conn: Connection) -> tuple[int, str]:
+    """The chain's head (seq, hash), its row locked for the rest of the transaction."""
+    cursor = _LOCK_HEAD.execute(conn)
+    head = cursor.fetchone()
+    cursor.close()
+    if head is None:
+        raise AuditUnavailable(
+            "审计链头记录缺失，已停止写入，请联系系统管理员核查 / "
+            "the audit chain's head row is missing: nothing can be recorded until it is repaired"
+        )
+    return int(head[0]), str(head[1])
+
+
 def append(
     session: Session,
     *,
@@ -83,15 +96,7 @@ def append(
     unique, so a fork could not commit even if they did not.
     """
     conn = session.connection()
-    cursor = _LOCK_HEAD.execute(conn)
-    head = cursor.fetchone()
-    cursor.close()
-    if head is None:
-        raise AuditUnavailable(
-            "审计链头记录缺失，已停止写入，请联系系统管理员核查 / "
-            "the audit chain's head row is missing: nothing can be recorded until it is repaired"
-        )
-    head_seq, head_hash = int(head[0]), str(head[1])
+    head_seq, head_hash = _locked_head(conn)
     link = Link(
         seq=head_seq + 1,
         at=at,
@@ -140,15 +145,7 @@ def append_many(session: Session, entries: Sequence[Mapping[str, Any]]) -> Appen
     if not entries:
         return None
     conn = session.connection()
-    cursor = _LOCK_HEAD.execute(conn)
-    head = cursor.fetchone()
-    cursor.close()
-    if head is None:
-        raise AuditUnavailable(
-            "审计链头记录缺失，已停止写入，请联系系统管理员核查 / "
-            "the audit chain's head row is missing: nothing can be recorded until it is repaired"
-        )
-    seq, prev = int(head[0]), str(head[1])
+    seq, prev = _locked_head(conn)
     rows = []
     for entry in entries:
         fields = {"region_code": "", "case_id": None, "from_state": None, "to_state": None, "due_at": None, **entry}
