@@ -19,19 +19,16 @@ import json
 import os
 import pstats
 import random
-import shutil
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import migrations
 from bench.queue_scale import COLUMNS, COUNTY, TOWNSHIP, VILLAGES, _regions, progress
+from bench.raw import fresh
 from engine.calendar import add_months, local_date
 from workflows.base import local_midnight
 
@@ -199,31 +196,6 @@ def load_postgres(url: str, n: int, now: datetime, tick: Callable[[int], None]) 
         conn.commit()
 
 
-@contextlib.contextmanager
-def fresh(db_kind: str, directory: Path, pg_url: str) -> Iterator[tuple[str, str]]:
-    """A migrated empty database: (SQLAlchemy URL, what the loader opens); removed afterwards."""
-    if db_kind == "sqlite":
-        scratch = Path(tempfile.mkdtemp(prefix="aidflow-payments-", dir=directory))
-        try:
-            path = scratch / "payments.db"
-            migrations.upgrade(f"sqlite:///{path}")
-            yield f"sqlite:///{path}", str(path)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return
-    import psycopg
-
-    name = f"aidflow_bench_pay_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        migrations.upgrade(f"{pg_url}/{name}")
-        yield f"{pg_url}/{name}", f"{pg_url}/{name}"
-    finally:
-        with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def load(db_kind: str, url: str, target: str, n: int, now: datetime) -> float:
     """Bulk-load N households with a progress bar; the seconds it took."""
     with progress() as bar:
@@ -337,7 +309,7 @@ def measure(
     With `profile`, the run is profiled instead (its time then includes the profiler's cost)."""
     now = datetime.now(UTC)
     figures = PaymentFigures(db_kind, n, this_month(now))
-    with fresh(db_kind, directory, pg_url.rstrip("/")) as (url, target):
+    with fresh(db_kind, directory, pg_url.rstrip("/"), "pay") as (url, target):
         figures.load_s = load(db_kind, url, target, n, now)
         started = time.perf_counter()
         if profile:

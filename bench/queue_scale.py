@@ -27,13 +27,9 @@ import argparse
 import json
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +38,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from sqlalchemy import event, func, select, text
 
-import migrations
+from bench.raw import fresh
 from engine.access import Actor, Grant, Role
 from engine.database import Database
 from engine.queue import Cursor, actionable_states, queue_counts, queue_page, queue_query
@@ -268,30 +264,6 @@ def _plan(db: Database, statement: Any) -> str:
         return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}").all())
 
 
-@contextmanager
-def fresh(db: str, directory: Path, pg_url: str) -> Iterator[tuple[str, str]]:
-    if db == "sqlite":
-        scratch = Path(tempfile.mkdtemp(prefix="aidflow-queue-", dir=directory))
-        try:
-            path = scratch / "queue.db"
-            migrations.upgrade(f"sqlite:///{path}")
-            yield f"sqlite:///{path}", str(path)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return
-    import psycopg
-
-    name = f"aidflow_bench_queue_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        migrations.upgrade(f"{pg_url}/{name}")
-        yield f"{pg_url}/{name}", f"{pg_url}/{name}"
-    finally:
-        with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def measure(
     db_kind: str,
     n: int,
@@ -302,7 +274,7 @@ def measure(
     links: Links = LINKS,
 ) -> QueueFigures:
     figures = QueueFigures(db_kind, n, samples)
-    with fresh(db_kind, directory, pg_url) as (url, target):
+    with fresh(db_kind, directory, pg_url, "queue") as (url, target):
         with progress() as bar:
             task = bar.add_task(f"{db_kind}: loading {n:,} cases of one township", total=n, rate="")
             started = time.perf_counter()

@@ -252,3 +252,29 @@ def postgres_driver(url: str) -> Iterator[RawDriver]:
             " FOR UPDATE",
             lambda moment: moment,
         )
+
+
+@contextmanager
+def fresh(db_kind: str, directory: Path, pg_url: str, label: str) -> Iterator[tuple[str, str]]:
+    """A migrated empty database for a bench at scale: (SQLAlchemy URL, what its raw loader opens: the
+    SQLite file's path, or the same URL); removed afterwards. `label` names the scratch file or database."""
+    if db_kind == "sqlite":
+        scratch = Path(tempfile.mkdtemp(prefix=f"aidflow-{label}-", dir=directory))
+        try:
+            path = scratch / f"{label}.db"
+            migrations.upgrade(f"sqlite:///{path}")
+            yield f"sqlite:///{path}", str(path)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return
+    import psycopg
+
+    name = f"aidflow_bench_{label}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        migrations.upgrade(f"{pg_url}/{name}")
+        yield f"{pg_url}/{name}", f"{pg_url}/{name}"
+    finally:
+        with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -10,13 +10,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +21,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from sqlalchemy import text
 
-import migrations
+from bench.raw import fresh
 from engine.audit import _DOMAIN, GENESIS, Link, body
 from engine.auditlog import Checkpoint, verify_log
 from engine.database import Database
@@ -172,31 +168,6 @@ class VerifyFigures:
         ]
 
 
-@contextmanager
-def fresh(db: str, directory: Path, pg_url: str) -> Iterator[tuple[str, str]]:
-    """A fresh migrated database: (SQLAlchemy URL, raw loader target)."""
-    if db == "sqlite":
-        scratch = Path(tempfile.mkdtemp(prefix="aidflow-verify-", dir=directory))
-        try:
-            path = scratch / "chain.db"
-            migrations.upgrade(f"sqlite:///{path}")
-            yield f"sqlite:///{path}", str(path)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return
-    import psycopg
-
-    name = f"aidflow_bench_verify_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        migrations.upgrade(f"{pg_url}/{name}")
-        yield f"{pg_url}/{name}", f"{pg_url}/{name}"
-    finally:
-        with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _peak_rss_mb() -> float:
     import resource
 
@@ -206,7 +177,7 @@ def _peak_rss_mb() -> float:
 def measure(
     db: str, n: int, *, workers: int = 2, directory: Path = Path("."), pg_url: str = PG_DEFAULT
 ) -> VerifyFigures:
-    with fresh(db, directory, pg_url) as (url, target), progress() as bar:
+    with fresh(db, directory, pg_url, "verify") as (url, target), progress() as bar:
         task = bar.add_task(f"{db}: loading {n:,} audit entries", total=n, rate="")
         started = time.perf_counter()
 
