@@ -59,9 +59,10 @@ from engine.access import Actor, Grant, Role, region_level
 from engine.auditlog import verify_log
 from engine.authorize import authorize
 from engine.calendar import WorkCalendar
+from engine.caserow import get_case
 from engine.database import Database, durability_settings
 from engine.runtime import create_case, fire
-from engine.tables import Case, Region, RoleGrant, User, utcnow
+from engine.tables import Region, RoleGrant, User, utcnow
 
 # --------------------------------------------------------------------------- S
 
@@ -103,7 +104,7 @@ def fire_one(db: Database, case_id: int, clerk: Actor, calendar: WorkCalendar) -
     """One audited transition in its own unit of work; the three parts' durations in seconds."""
     t0 = time.perf_counter()
     with db.session() as s:
-        case = s.get(Case, case_id)
+        case = get_case(s, case_id)
         assert case is not None
         t1 = time.perf_counter()
         fire(

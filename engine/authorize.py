@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from engine.access import Actor, Role
+from engine.caserow import get_case
 from engine.definition import CaseView, GuardContext, Transition, WorkflowDefinition, judges_actor
 from engine.errors import InvalidInput, NotFound, RoleNotPermitted, StaleVersion, TransitionNotAllowed
 from engine.tables import MAX_ID, Case
@@ -86,7 +87,7 @@ def _not_found(case_id: int | None) -> NotFound:
 
 def load_case(session: Session, case_id: int, actor: Actor) -> Case:
     """The case if it exists and the actor's scope reaches it; NotFound otherwise, alike."""
-    case = session.get(Case, case_id) if valid_id(case_id) else None
+    case = get_case(session, case_id) if valid_id(case_id) else None
     if case is None or not can_see(actor, case):
         raise _not_found(case_id)
     return case

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from engine.access import SYSTEM
 from engine.authorize import authorize
 from engine.calendar import WorkCalendar
+from engine.caserow import get_case
 from engine.definition import WorkflowDefinition
 from engine.errors import GuardRejected, StaleVersion
 from engine.runtime import TransitionRecord, fire
@@ -68,7 +69,7 @@ def run_due(
             if timer is None:
                 return result
             wall = clock()
-            case = session.get(Case, timer.case_id)
+            case = get_case(session, timer.case_id)
             assert case is not None
             if case.state != timer.state or case.entered_version != timer.entered_version:
                 timer.fired_at, timer.outcome = wall, "void: the case has left the state"
