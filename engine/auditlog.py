@@ -15,7 +15,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, exc, insert, select, update
 from sqlmodel import Session
 
 from engine.audit import (
@@ -62,8 +62,36 @@ class Appended:
     at: datetime
 
 
+# The head as it stands in the open transaction, when the unit of work already holds its lock (a
+# group-commit batch reads it once when it opens: engine.database). Taken, not read: each append
+# consumes it and leaves the head it moved to, so a writer that moves the head some other way only
+# makes the next append read it again. Dropped at every commit, rollback and savepoint rollback.
+HEAD_HELD = "aidflow.audit_head"
+
+
+def hold_head(conn: Connection, seq: int, hash_: str) -> None:
+    """Note that the transaction on `conn` holds the head's lock, and the head is (seq, hash_)."""
+    conn.info[HEAD_HELD] = (seq, hash_)
+
+
+def holds_head(conn: Connection) -> bool:
+    """Whether the transaction on `conn` is known to hold the head's lock (see hold_head)."""
+    return HEAD_HELD in conn.info
+
+
+def forget_head(conn: Connection) -> None:
+    try:
+        info = conn.info
+    except exc.SQLAlchemyError:
+        return  # a connection invalidated under its transaction: it holds nothing any more
+    info.pop(HEAD_HELD, None)
+
+
 def _locked_head(conn: Connection) -> tuple[int, str]:
     """The chain's head (seq, hash), its row locked for the rest of the transaction."""
+    held: tuple[int, str] | None = conn.info.pop(HEAD_HELD, None)
+    if held is not None:
+        return held
     cursor = _LOCK_HEAD.execute(conn)
     head = cursor.fetchone()
     cursor.close()
@@ -135,6 +163,7 @@ def append(
     else:
         _INSERT_ENTRY.execute(conn, row).close()
         _MOVE_HEAD_ONLY.execute(conn, moved).close()
+    hold_head(conn, link.seq, digest)
     return Appended(link.seq, digest, at)
 
 

@@ -9,9 +9,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
+from engine.auditlog import forget_head, hold_head
 from engine.statements import RawStatement
 
 _BEGIN_IMMEDIATE = RawStatement(text("BEGIN IMMEDIATE"))
@@ -20,7 +22,10 @@ _BEGIN = RawStatement(text("BEGIN"))
 # write appends to the chain, so batches of different processes queue here holding nothing else, and
 # two batches can never wait on each other (an act locking a case, then waiting for the head that a
 # batch holding the head's next act on that case would need).
-_LOCK_CHAIN = RawStatement(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+# The head read there is handed to the batch's first append (engine.auditlog.hold_head), which so
+# reads it no second time; on SQLite the batch's BEGIN IMMEDIATE already holds the database.
+_LOCK_CHAIN = RawStatement(text("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"))
+_READ_CHAIN = RawStatement(text("SELECT seq, hash FROM audit_head WHERE id = 1"))
 
 
 class _FairLock:
@@ -109,6 +114,7 @@ class Database:
         self._write_lock = _FairLock()
         self.group_commit = group_commit
         self._batch: _Batch | None = None
+        self._writer: Connection | None = None  # group commit's connection, kept between batches
 
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:
@@ -134,15 +140,61 @@ class Database:
                 yield from _unit_of_work(session)
 
     def _open_batch(self) -> _Batch:
-        conn = (self._immediate if self.is_sqlite else self.engine).connect()
+        """A transaction begun on the writer's connection. Writers take turns on the lock, so one
+        connection serves them all and stays checked out: no pool checkout, reset or pre-ping per
+        batch. Nothing is written before the batch is open, so when the kept connection has gone
+        stale (the server restarted, the backend was ended), it is dropped and the batch opened once
+        more on a new one."""
+        for attempt in (1, 2):
+            conn = self._writer
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._writer = (self._immediate if self.is_sqlite else self.engine).connect()
+            try:
+                conn.begin()  # BEGIN IMMEDIATE on SQLite (make_engine's begin hook)
+                cursor = (_READ_CHAIN if self.is_sqlite else _LOCK_CHAIN).execute(conn)
+                head = cursor.fetchone()
+                cursor.close()
+                if head is not None:  # else the first append says the head is missing
+                    hold_head(conn, int(head[0]), str(head[1]))
+            except DBAPIError:
+                self._drop_writer()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self._drop_writer()
+                raise
+            else:
+                return _Batch(conn)
+        raise AssertionError("unreachable")
+
+    def _drop_writer(self) -> None:
+        conn, self._writer = self._writer, None
+        if conn is not None:
+            try:
+                forget_head(conn)
+                conn.invalidate()  # not back into the pool: its state is unknown
+            finally:
+                conn.close()
+
+    def _end_batch(self, batch: _Batch, *, commit: bool) -> None:
+        """Commit (or roll back) the batch's transaction, keeping the connection for the next one."""
         try:
-            conn.begin()  # BEGIN IMMEDIATE on SQLite (make_engine's begin hook)
-            if not self.is_sqlite:
-                _LOCK_CHAIN.execute(conn).close()
+            if commit:
+                try:
+                    batch.conn.commit()
+                except BaseException as exc:
+                    batch.error = exc
+                    batch.conn.rollback()
+            else:
+                batch.conn.rollback()
         except BaseException:
-            conn.close()
-            raise
-        return _Batch(conn)
+            self._drop_writer()
+            if batch.error is None:
+                raise
+        finally:
+            if batch.error is not None:
+                self._drop_writer()
+            batch.done.set()
 
     def _grouped(self) -> Iterator[Session]:
         if not self._write_lock.acquire(timeout=60):
@@ -168,21 +220,15 @@ class Database:
         except BaseException as exc:
             failed = exc
         finally:
-            if batch is not None and opened and failed is not None:
-                self._batch = None  # rolled back whole with its only act: the next writer opens anew
-                batch.conn.close()
-                batch.done.set()
-            elif batch is not None and (batch.size >= GROUP_COMMIT_MAX or not self._write_lock.has_waiters()):
-                self._batch = None
-                try:
-                    batch.conn.commit()
-                except BaseException as exc:
-                    batch.error = exc
-                    batch.conn.rollback()
-                finally:
-                    batch.conn.close()
-                    batch.done.set()
-            self._write_lock.release()
+            try:
+                if batch is not None and opened and failed is not None:
+                    self._batch = None  # rolled back whole with its only act: the next writer opens anew
+                    self._end_batch(batch, commit=False)
+                elif batch is not None and (batch.size >= GROUP_COMMIT_MAX or not self._write_lock.has_waiters()):
+                    self._batch = None
+                    self._end_batch(batch, commit=True)
+            finally:
+                self._write_lock.release()
         if failed is not None:
             raise failed  # its work was rolled back: nothing of it is in the batch
         assert batch is not None
@@ -191,6 +237,9 @@ class Database:
             raise RuntimeError("the shared transaction did not commit; nothing of this act was kept") from batch.error
 
     def dispose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         self.engine.dispose()
 
 
@@ -207,8 +256,11 @@ def make_engine(url: str, *, echo: bool) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
-        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        _forget_head_on_end(engine)
+        return engine
     engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+    _forget_head_on_end(engine)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -226,6 +278,17 @@ def make_engine(url: str, *, echo: bool) -> Engine:
         (_BEGIN_IMMEDIATE if immediate else _BEGIN).execute(conn).close()
 
     return engine
+
+
+def _forget_head_on_end(engine: Engine) -> None:
+    """A head held by a transaction (engine.auditlog.hold_head) is true until it ends, or until a
+    savepoint whose appends moved it rolls back."""
+
+    def forget(conn: Connection, *_args: Any) -> None:
+        forget_head(conn)
+
+    for name in ("begin", "commit", "rollback", "rollback_savepoint"):
+        event.listen(engine, name, forget)
 
 
 def durability_settings(db: Database) -> dict[str, str]:

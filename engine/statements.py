@@ -37,11 +37,13 @@ class RawStatement:
         """Run on `conn`'s DBAPI connection; the DBAPI cursor, for rowcount or fetchone()."""
         compiled = self._compiled(conn.dialect)
         args = compiled.arguments(params or {})
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = None
         try:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             cursor.execute(compiled.sql, args)
         except conn.dialect.loaded_dbapi.Error as error:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
             raise exc.DBAPIError.instance(
                 compiled.sql, args, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
             ) from error

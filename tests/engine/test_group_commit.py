@@ -53,11 +53,16 @@ def _cases(db: Database, world: World, now: datetime) -> list[int]:
     return ids
 
 
+class ChangedItsMind(Exception):
+    """Raised by a unit of work after its act was written: the act is rolled back with its savepoint."""
+
+
 def _batch_of_writers(
-    db: Database, world: World, now: datetime, ids: list[int], *, stale: int = 2
+    db: Database, world: World, now: datetime, ids: list[int], *, stale: int = 2, regret: int | None = None
 ) -> dict[int, tuple[str, float]]:
     """WRITERS threads act at once; the first holds its transaction until all others queue behind it.
-    Writer 1 tries a refused act, writer `stale` a stale version; the rest submit their draft."""
+    Writer 1 tries a refused act, writer `stale` a stale version; the rest submit their draft, and
+    writer `regret` fails after its act and its audit entry were written."""
     results: dict[int, tuple[str, float]] = {}
     inside = threading.Event()
 
@@ -75,8 +80,10 @@ def _batch_of_writers(
                     act(s, case, "reject", world.clerk, now, data={})
                 else:
                     act(s, case, "submit", world.clerk, now, version=case.version - 1 if k == stale else None)
+                if k == regret:
+                    raise ChangedItsMind
             results[k] = ("ok", time.monotonic())
-        except (GuardRejected, StaleVersion) as refused:
+        except (GuardRejected, StaleVersion, ChangedItsMind) as refused:
             results[k] = (type(refused).__name__, time.monotonic())
         except Exception as other:  # the shared commit failed
             results[k] = (type(other).__name__, time.monotonic())
@@ -167,6 +174,62 @@ def test_the_act_that_opened_the_transaction_is_refused_alone(gdb: Database, now
         verdict = verify_log(s)
     assert verdict.ok
     assert verdict.entries == WRITERS + 1 + len(ok)
+
+
+def test_an_act_rolled_back_after_its_audit_entry_leaves_the_chain_whole(gdb: Database, now: datetime) -> None:
+    """The batch hands the chain's head from one append to the next without reading it again; an
+    act that fails after its entry was written takes the entry back with its savepoint, and the
+    next act appends after the head as it stands, not after the entry that is gone."""
+    world = make_world(gdb)
+    ids = _cases(gdb, world, now)
+    commits = _commits(gdb)
+    results = _batch_of_writers(gdb, world, now, ids, regret=3)
+    assert results[3][0] == "ChangedItsMind"
+    ok = [k for k, (outcome, _) in results.items() if outcome == "ok"]
+    assert sorted(ok) == [0, *range(4, WRITERS)]
+    assert len(commits) == 1
+    assert _states(gdb, ids)[ids[3]] == ("draft", 1), "the act that failed after writing left its case as it was"
+    with gdb.session(write=False) as s:
+        verdict = verify_log(s)
+        assert verdict.ok, verdict
+        assert verdict.entries == WRITERS + 1 + len(ok)
+        seqs = s.execute(select(AuditEntry.seq).order_by(AuditEntry.seq)).scalars().all()  # type: ignore[arg-type]
+    assert seqs == list(range(1, len(seqs) + 1)), "no seq taken by the rolled-back entry is missing"
+
+
+def test_a_writer_connection_gone_stale_is_replaced_before_the_next_batch(
+    gdb: Database, now: datetime, db_url: str
+) -> None:
+    """Group commit keeps its connection between batches. When it has died under it (the server ended
+    the backend, or the file handle was closed), the next unit of work opens on a new one and nothing
+    is lost."""
+    world = make_world(gdb)
+    with gdb.session() as s:
+        first = open_case(s, world, now, reference="G-before")
+    kept = gdb._writer
+    assert kept is not None
+    assert not kept.closed
+    if gdb.is_sqlite:
+        kept.connection.dbapi_connection.close()  # type: ignore[union-attr]
+    else:
+        pid = kept.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+        other = Database(db_url)
+        try:
+            with other.engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        finally:
+            other.dispose()
+    with gdb.session() as s:
+        second = open_case(s, world, now, reference="G-after")
+        act(s, second, "submit", world.clerk, now)
+    assert gdb._writer is not kept
+    states = _states(gdb, [first.id or 0, second.id or 0])
+    assert states[first.id or 0] == ("draft", 1)
+    assert states[second.id or 0] == ("review", 2)
+    with gdb.session(write=False) as s:
+        verdict = verify_log(s)
+    assert verdict.ok
+    assert verdict.entries == 3
 
 
 def test_a_unit_opened_inside_another_on_the_same_thread_is_refused_at_once(gdb: Database) -> None:
