@@ -9,7 +9,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import BigInteger, Connection, bindparam, func, insert, literal, select, text, union_all, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -22,10 +23,11 @@ from engine.errors import Attempt, GuardRejected, InvalidInput, StaleVersion
 from engine.livestate import FILE_DIGEST, file_digest
 from engine.machine import compiled
 from engine.statements import RawStatement
-from engine.tables import Case, TimerRow
+from engine.tables import Case, CaseCount, TimerRow
 
 _cases = Case.__table__  # type: ignore[attr-defined]
 _timers = TimerRow.__table__  # type: ignore[attr-defined]
+_counts = CaseCount.__table__  # type: ignore[attr-defined]
 _INSERT_TIMER = RawStatement(
     insert(_timers).values(
         {
@@ -68,6 +70,109 @@ def _case_update(columns: tuple[str, ...]) -> RawStatement:
             .values({name: bindparam(f"set_{name}", type_=_cases.c[name].type) for name in columns})
         )
         _case_updates[columns] = stmt
+    return stmt
+
+
+def _write_move(
+    conn: Connection,
+    case: Case,
+    values: Mapping[str, Any],
+    *,
+    expected_version: int,
+    timers: tuple[tuple[str, datetime], ...],
+    entered_version: int,
+    to_state: str,
+    counts: bool,
+) -> int:
+    """The version-checked update of the case, its timers armed and (with `counts`) the kept counts
+    moved: on PostgreSQL one statement, on SQLite one each. How many cases were updated (0: stale)."""
+    params: dict[str, Any] = {f"set_{key}": value for key, value in values.items()}
+    params.update(where_id=case.id, where_version=expected_version)
+    for i, (action, due_at) in enumerate(timers):
+        params.update({f"t{i}_action": action, f"t{i}_due_at": due_at})
+    if timers:
+        params.update(t_state=to_state, t_entered_version=entered_version)
+    if counts:
+        params.update(_key(case), before=case.state, after=to_state)
+    if conn.dialect.name == "postgresql":
+        cursor = _pg_move(tuple(values), len(timers), counts).execute(conn, params)
+        row = cursor.fetchone()
+        cursor.close()
+        return int(row[0])
+    assert not counts, "SQLite moves the counts after the append"
+    cursor = _case_update(tuple(values)).execute(conn, params)
+    updated = int(cursor.rowcount)
+    cursor.close()
+    if updated == 1:
+        for i in range(len(timers)):
+            _INSERT_TIMER.execute(
+                conn,
+                {
+                    "case_id": case.id,
+                    "action": params[f"t{i}_action"],
+                    "state": to_state,
+                    "entered_version": entered_version,
+                    "due_at": params[f"t{i}_due_at"],
+                },
+            ).close()
+    return updated
+
+
+_pg_moves: dict[tuple[tuple[str, ...], int, bool], RawStatement] = {}
+
+
+def _pg_move(columns: tuple[str, ...], timers: int, counts: bool) -> RawStatement:
+    """PostgreSQL: `WITH moved AS (UPDATE cases … RETURNING id)`, each timer and the two count rows
+    inserted from `moved` (so nothing is written when the version was stale), `SELECT count(*)`."""
+    key = (columns, timers, counts)
+    stmt = _pg_moves.get(key)
+    if stmt is not None:
+        return stmt
+    moved = (
+        update(_cases)
+        .where(_cases.c.id == bindparam("where_id"), _cases.c.version == bindparam("where_version"))
+        .values({name: bindparam(f"set_{name}", type_=_cases.c[name].type) for name in columns})
+        .returning(_cases.c.id)
+        .cte("moved")
+    )
+    query = select(func.count()).select_from(moved)
+    text_ = _timers.c.action.type
+    for i in range(timers):
+        armed = select(
+            moved.c.id,
+            bindparam(f"t{i}_action", type_=text_),
+            bindparam("t_state", type_=_timers.c.state.type),
+            bindparam("t_entered_version", type_=_timers.c.entered_version.type),
+            bindparam(f"t{i}_due_at", type_=_timers.c.due_at.type),
+        )
+        query = query.add_cte(
+            insert(_timers)
+            .from_select(["case_id", "action", "state", "entered_version", "due_at"], armed)
+            .cte(f"timer{i}")
+        )
+    if counts:
+        named = ("region", "workflow", "township", "county")
+        scope = {name: bindparam(name, type_=text_) for name in named}
+
+        def row(state: str, n: int) -> Any:
+            return select(
+                scope["region"],
+                scope["workflow"],
+                bindparam(state, type_=text_),
+                scope["township"],
+                scope["county"],
+                literal(n, BigInteger),
+            ).select_from(moved)
+
+        shift = pg_insert(_counts).from_select(
+            ["region_code", "workflow", "state", "township_code", "county_code", "n"],
+            union_all(row("before", -1), row("after", 1)),
+        )
+        shift = shift.on_conflict_do_update(
+            index_elements=["region_code", "workflow", "state"], set_={"n": _counts.c.n + shift.excluded.n}
+        )
+        query = query.add_cte(shift.cte("counted"))
+    stmt = _pg_moves[key] = RawStatement(query)
     return stmt
 
 
@@ -159,32 +264,34 @@ def fire(
         values["deadline"] = deadline.due_at(after, calendar) if deadline else None
     session.flush()  # what the caller has pending goes first, as autoflush would have it
     conn = session.connection()
-    params = {f"set_{key}": value for key, value in values.items()}
-    cursor = _case_update(tuple(values)).execute(
-        conn, {**params, "where_id": case.id, "where_version": expected_version}
+    # Entering a state arms its timers; an act that stays may re-arm some of them.
+    armed = (
+        definition.timers_for(to_state)
+        if entered
+        else tuple(t for t in definition.timers_for(to_state) if t.action in rule.rearms)
     )
-    updated = cursor.rowcount
-    cursor.close()
+    timers = tuple((timer.action, timer.due_at(after, calendar)) for timer in armed)
+    moves = to_state != before.state
+    # The kept counts are moved under the chain head's lock, so that count rows are never locked in two
+    # orders: with the case's own update when the unit already holds the head (a group-commit batch on
+    # PostgreSQL, one round trip for the three), otherwise after the audit append.
+    fold_counts = moves and conn.dialect.name == "postgresql" and auditlog.holds_head(conn)
+    updated = _write_move(
+        conn,
+        case,
+        values,
+        expected_version=expected_version,
+        timers=timers,
+        entered_version=values.get("entered_version", case.entered_version),
+        to_state=to_state,
+        counts=fold_counts,
+    )
     if updated != 1:
         assert case.id is not None
         actual = conn.execute(select(_cases.c.version).where(_cases.c.id == case.id)).scalar_one_or_none()
         raise StaleVersion(case.id, expected_version, actual)
     for key, value in values.items():
         set_committed_value(case, key, value)
-
-    rearmed = () if entered else tuple(t for t in definition.timers_for(to_state) if t.action in rule.rearms)
-    if entered or rearmed:
-        for timer in rearmed or definition.timers_for(to_state):
-            _INSERT_TIMER.execute(
-                conn,
-                {
-                    "case_id": case.id,
-                    "action": timer.action,
-                    "state": to_state,
-                    "entered_version": case.entered_version,
-                    "due_at": timer.due_at(after, calendar),
-                },
-            ).close()
 
     # "data" is always there: engine.livestate tells a move from an entry that only records by it.
     act: dict[str, Any] = {"data": dict(data)}
@@ -207,7 +314,7 @@ def fire(
         data=act,
         due_at=due_at,
     )
-    if to_state != before.state:
+    if moves and not fold_counts:
         _COUNT_MOVE.execute(conn, {**_key(case), "before": before.state, "after": to_state}).close()
     assert case.id is not None
     return TransitionRecord(
