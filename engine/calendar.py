@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -130,6 +130,13 @@ class Delay:
         return f"{self.amount}{zh}"
 
 
+@lru_cache(maxsize=4096)
+def _package_workday(day: date) -> bool:
+    """The published calendar's answer for one day: fixed once the package is installed, and asked
+    for the same days by every deadline counted (chinese_calendar validates and looks up each call)."""
+    return bool(chinese_calendar.is_workday(day))
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     """The official calendar: chinese_calendar's published years, the 放假办法 beyond them, policy overrides.
@@ -156,7 +163,7 @@ class WorkCalendar:
         if day in self.extra_holidays:
             return False
         if day.year in PACKAGE_YEARS:
-            return bool(chinese_calendar.is_workday(day))
+            return _package_workday(day)
         return day.weekday() < _SATURDAY and day not in _computed_rest_days(day.year)
 
     def knows_year(self, year: int) -> bool:
