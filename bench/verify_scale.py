@@ -1,6 +1,10 @@
 """`aidflow audit verify` at scale: a valid chain of N entries bulk-loaded into a fresh migrated
 database, then verified in one process and split over processes, beside hashlib SHA-256 chained over
-the very bytes the verifier hashes (the floor: no fetching, no encoding).
+the very bytes the verifier hashes (the floor: no fetching, no encoding). Beside the rates it prints
+the CPU time spent per entry, which a shared host disturbs far less than the wall clock: the
+verifying process's in one process (SQLite's work included, as it runs in the process), the
+PostgreSQL server process's for that connection where the server runs on this host, and all the
+split verify's processes' together.
 
     python -m bench.verify_scale --db sqlite|postgres --n 1000000 [--workers 2] [--dir .] [--pg-url URL]
 """
@@ -147,6 +151,18 @@ class VerifyFigures:
     since_entries: int
     hashlib_s: float
     peak_rss_mb: float
+    one_cpu_s: float = 0.0  # the verifying process, 1 process
+    one_server_cpu_s: float | None = None  # its PostgreSQL server process, when on this host
+    split_cpu_s: float = 0.0  # the split verify's processes together (not the server's)
+
+    def cpu_lines(self) -> list[str]:
+        """CPU time per entry, µs: less at the mercy of other work on the host than the rates."""
+        per = 1e6 / self.n
+        server = "" if self.one_server_cpu_s is None else f" + server {self.one_server_cpu_s * per:.2f}"
+        return [
+            f"CPU per entry, 1 process: {self.one_cpu_s * per:.2f} µs{server}",
+            f"CPU per entry, {self.workers} processes together: {self.split_cpu_s * per:.2f} µs",
+        ]
 
     def rows(self) -> list[tuple[str, float, str, float | None]]:
         """(figure, entries per s, baseline, ratio to hashlib)."""
@@ -174,6 +190,30 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _children_cpu() -> float:
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _server_cpu(s: Any) -> Callable[[], float | None]:
+    """The CPU time so far of the PostgreSQL server process behind session `s`, read from /proc when the
+    server runs on this host (None elsewhere, and on SQLite)."""
+    if s.get_bind().dialect.name != "postgresql":
+        return lambda: None
+    stat = Path(f"/proc/{s.execute(text('SELECT pg_backend_pid()')).scalar_one()}/stat")
+
+    def read() -> float | None:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    return read
+
+
 def measure(
     db: str, n: int, *, workers: int = 2, directory: Path = Path("."), pg_url: str = PG_DEFAULT
 ) -> VerifyFigures:
@@ -191,12 +231,20 @@ def measure(
         database = Database(url)
         try:
             with database.session(write=False) as s:
+                server_cpu = _server_cpu(s)
+                server_before, cpu_before = server_cpu(), time.process_time()
                 start = time.perf_counter()
                 one = verify_log(s, workers=1)
                 one_s = time.perf_counter() - start
+                one_cpu_s, server_after = time.process_time() - cpu_before, server_cpu()
+                one_server_cpu_s = (
+                    server_after - server_before if server_before is not None and server_after is not None else None
+                )
+                children_before, cpu_before = _children_cpu(), time.process_time()
                 start = time.perf_counter()
                 split = verify_log(s, workers=workers, min_range=1)
                 split_s = time.perf_counter() - start
+                split_cpu_s = _children_cpu() - children_before + time.process_time() - cpu_before
                 if not (one.ok and split.ok and one.entries == split.entries == n):
                     raise RuntimeError(f"the generated chain does not verify: {one}, {split}")
                 tail = max(n // 100, 1)
@@ -209,7 +257,9 @@ def measure(
                     raise RuntimeError(f"the chain does not verify from a checkpoint: {since}")
         finally:
             database.dispose()
-    return VerifyFigures(db, n, workers, load_s, one_s, split_s, since_s, tail, hashlib_seconds(n), _peak_rss_mb())
+    hashed = hashlib_seconds(n)
+    figures = (one_s, split_s, since_s, tail, hashed, _peak_rss_mb(), one_cpu_s, one_server_cpu_s, split_cpu_s)
+    return VerifyFigures(db, n, workers, load_s, *figures)
 
 
 def main() -> None:
@@ -226,6 +276,9 @@ def main() -> None:
     for figure, rate, baseline, ratio in f.rows():
         out(f"{figure}: {rate:,.0f}" + (f"  ({ratio:.2f} of {baseline})" if ratio else "") + "\n")
     out(f"since a checkpoint {f.since_entries:,} entries back: {f.since_s * 1000:.0f} ms\n")
+    for line in f.cpu_lines():
+        out(line + "\n")
+    out(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}\n")
 
 
 if __name__ == "__main__":

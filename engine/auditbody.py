@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, String, func, select, type_coerce
@@ -42,6 +43,8 @@ FIELDS = (
     "data",
     "due_at",
 )
+# Every column of an entry: the fields, the link, the hash and the sealed body.
+COLUMNS = (*FIELDS, "prev_hash", "hash", "body")
 _TEXT = ("actor", "role", "region_code", "action", "from_state", "to_state", "data")
 _TIMES = ("at", "due_at")
 
@@ -67,13 +70,19 @@ _SQLITE_ENCODED = (
 )
 
 
+_NULLABLE = ("case_id", "from_state", "to_state", "due_at")
+
+
 def _postgres_field(name: str) -> str:
+    """A field as the encoder spells it. A NULL in a column that never holds one makes the whole
+    spelling NULL, which is no body: only the columns that may be NULL need `null` spelled out."""
     if name in _TIMES:  # as the fields are read below: digits, '-', ':', '.', 'T', 'Z', nothing to escape
-        spelled = f"to_char(timezone('UTC', {name}), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-        return f"coalesce('\"' || {spelled} || '\"', 'null')"
-    if name in _TEXT:
-        return f"coalesce(to_json({name})::text, 'null')"
-    return f"coalesce({name}::text, 'null')"
+        spelled = "'\"' || " + f"to_char(timezone('UTC', {name}), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')" + " || '\"'"
+    elif name in _TEXT:
+        spelled = f"to_json({name})::text"
+    else:
+        spelled = f"{name}::text"
+    return f"coalesce({spelled}, 'null')" if name in _NULLABLE else spelled
 
 
 # json_build_array would put a space after each comma: the encoding is spelled out instead.
@@ -81,26 +90,29 @@ _POSTGRES_ENCODED = (
     "'[" + str(ENCODING_VERSION) + ",' || " + " || ',' || ".join(map(_postgres_field, FIELDS)) + " || ']'"
 )
 
-# A row is flagged when its body is not its fields' encoding, or when it has no body although an
-# entry before it has one (`bodies_from`, the first entry with a body).
+# Each row's flag: 0 when its body is its fields' encoding; 1 when it is not, or when the row has no
+# body although an entry before it has one (`bodies_from`, the first entry with a body); LEGACY when
+# it has no body and none before it had (written before 0010: encoded here from its fields).
+LEGACY = 2
+_NO_BODY = f"CASE WHEN body IS NULL THEN CASE WHEN seq > {{mark}} THEN 1 ELSE {LEGACY} END"
 _FLAG = {
-    "sqlite": f"CASE WHEN body IS NULL THEN seq > ? ELSE body IS NOT {_SQLITE_ENCODED} END",
-    "sqlite-all": "CASE WHEN body IS NULL THEN seq > ? ELSE 1 END",  # when json_array fails on a page
-    "postgresql": (
-        f"CASE WHEN body IS NULL THEN seq > CAST(%s AS bigint) ELSE body IS DISTINCT FROM ({_POSTGRES_ENCODED}) END"
-    ),
+    "sqlite": f"{_NO_BODY.format(mark='?')} ELSE body IS NOT {_SQLITE_ENCODED} END",
+    "sqlite-all": f"{_NO_BODY.format(mark='?')} ELSE 1 END",  # when json_array fails on a page
+    "postgresql": f"{_NO_BODY.format(mark='CAST(%s AS bigint)')} "
+    f"WHEN body IS DISTINCT FROM ({_POSTGRES_ENCODED}) THEN 1 ELSE 0 END",
 }
 
 
 def _stream_sql(flag: str, *, lower: bool, upper: bool) -> str:
-    """The page query: seq, prev_hash, the body (as bytes on SQLite, as stored), hash and the flag."""
+    """The page query: seq, prev_hash, the body as bytes (SQLite's as a BLOB, PostgreSQL's as bytea
+    read in binary: no decoding to text and encoding back), hash and the flag."""
     sqlite = flag.startswith("sqlite")
     mark = "?" if sqlite else "%s"
     where = [f"seq > {mark}"] if lower else []
     if upper:
         where.append(f"seq <= {mark}")
     condition = f" WHERE {' AND '.join(where)}" if where else ""
-    sealed = "CAST(body AS BLOB)" if sqlite else "body"
+    sealed = "CAST(body AS BLOB)" if sqlite else "convert_to(body, 'UTF8')"
     return (
         f"SELECT seq, prev_hash, {sealed}, hash, {_FLAG[flag]} FROM audit_entries{condition} ORDER BY seq LIMIT {mark}"
     )
@@ -196,6 +208,10 @@ def first_body(conn: Session | Connection, after: int | None) -> int | None:
     return None if found is None else int(found)
 
 
+_STORED = itemgetter(0, 1, 2, 3)
+_FLAGGED = itemgetter(4)
+
+
 def links(
     conn: Session | Connection,
     after_seq: int | None = None,
@@ -209,12 +225,14 @@ def links(
     everything being verified, so that a range sees a body missing after an earlier range's.
 
     Reading all of them has no lower bound, so a row slipped in below seq 1 is seen and refused
-    rather than skipped. Pages are read on the DBAPI cursor as plain tuples: this loop is most of
-    what a full verify costs.
+    rather than skipped. Pages are read on the DBAPI cursor as plain tuples, and a page in which the
+    database flagged nothing is handed on as it was read: this loop is most of what a full verify
+    costs.
     """
     connection = conn.connection() if isinstance(conn, Session) else conn
     sqlite = connection.dialect.name == "sqlite"
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi = connection.connection.dbapi_connection
+    cursor = dbapi.cursor() if sqlite else dbapi.cursor(binary=True)  # type: ignore[union-attr]
     bounded = upto is not None
     flag = "sqlite" if sqlite else "postgresql"
     first, rest = _stream_sql(flag, lower=False, upper=bounded), _stream_sql(flag, lower=True, upper=bounded)
@@ -231,20 +249,25 @@ def links(
                 # json_array refused a field (a BLOB): every entry of the page is judged here.
                 all_flagged = _stream_sql("sqlite-all", lower=last is not None, upper=bounded)
                 rows = cursor.execute(all_flagged, params).fetchall()
-            legacy = _legacy(connection, sqlite, rows)
-            for seq, prev_hash, sealed, digest, flagged in rows:
-                if sealed is not None and not sqlite:
-                    sealed = sealed.encode()
-                if flagged or sealed is None:
-                    stored = (seq, prev_hash, sealed, digest, flagged)
-                    yield seq, prev_hash, _second_look(connection, sqlite, legacy, stored), digest
-                else:
-                    yield seq, prev_hash, sealed, digest
+            if any(map(_FLAGGED, rows)):
+                yield from _looked_at(connection, sqlite, rows)
+            else:  # every entry keeps its body, and the database bound each one's fields to it
+                yield from map(_STORED, rows)
             if len(rows) < batch:
                 return
             last = rows[-1][0]
     finally:
         cursor.close()
+
+
+def _looked_at(conn: Connection, sqlite: bool, rows: Sequence[Any]) -> Iterator[Stored]:
+    """A page with entries to look at again: without a body, or flagged by the database."""
+    legacy = _legacy(conn, sqlite, rows)
+    for seq, prev_hash, sealed, digest, flagged in rows:
+        if flagged:
+            yield seq, prev_hash, _second_look(conn, sqlite, legacy, (seq, prev_hash, sealed, digest, flagged)), digest
+        else:
+            yield seq, prev_hash, sealed, digest
 
 
 def _second_look(
@@ -253,7 +276,7 @@ def _second_look(
     """The encoding to hash for an entry without a body or one the database flagged."""
     seq, _, sealed, _, flagged = stored
     if sealed is None:
-        if flagged:
+        if flagged != LEGACY:
             return Unreadable(seq, "its sealed body is missing, although entries before it keep theirs")
         return legacy.get(seq) or Unreadable(seq, "cannot be read as written")
     why = _judged(conn, sqlite, stored)
@@ -262,7 +285,7 @@ def _second_look(
 
 def _legacy(conn: Connection, sqlite: bool, rows: Sequence[Any]) -> dict[object, bytes | Unreadable]:
     """The encodings of the page's entries that have no body, from their fields (as before 0010)."""
-    seqs = [row[0] for row in rows if row[2] is None and not row[4] and type(row[0]) is int]
+    seqs = [row[0] for row in rows if row[2] is None and row[4] == LEGACY and type(row[0]) is int]
     if not seqs:
         return {}
     query = _fields_query(sqlite).where(

@@ -15,16 +15,16 @@ from sqlalchemy import Connection, func, select
 
 from engine import auditbody, auditlog
 from engine.audit import _DOMAIN, Link, Verdict, body, iso, link_hash
+from engine.auditbody import FIELDS
 from engine.auditlog import verify_log
 from engine.database import Database
 from engine.tables import AuditEntry, AuditHead
 from tests.engine.conftest import Chain
 from tests.engine.support import attacker
-from tests.engine.test_audit_tamper import COLUMNS, _row, _set
+from tests.engine.test_audit_tamper import _row, _set
 
 _audit = AuditEntry.__table__  # type: ignore[attr-defined]
 _head = AuditHead.__table__  # type: ignore[attr-defined]
-FIELDS = [c for c in COLUMNS if c not in ("prev_hash", "hash", "body")]
 
 
 def _verdict(db: Database, *, workers: int = 1) -> Verdict:

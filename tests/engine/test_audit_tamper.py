@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from engine import auditlog
 from engine.audit import Link, Verdict, body, link_hash
+from engine.auditbody import COLUMNS
 from engine.auditlog import Checkpoint, verify_log
 from engine.database import Database
 from engine.errors import AuditUnavailable
@@ -25,22 +26,6 @@ from tests.engine.support import attacker, drop_append_only
 
 _audit = AuditEntry.__table__  # type: ignore[attr-defined]
 
-COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "role",
-    "region_code",
-    "case_id",
-    "action",
-    "from_state",
-    "to_state",
-    "data",
-    "due_at",
-    "prev_hash",
-    "hash",
-    "body",
-)
 # What verify says when one column of an entry that keeps its sealed body is changed.
 _WHY = {
     "seq": "sequence gap",
@@ -353,3 +338,9 @@ def test_any_single_changed_character_in_any_stored_field_is_found_at_that_entry
 
     check()
     assert len(tried) >= 4  # the changes were really stored, and every one was caught
+
+
+def test_the_columns_verify_binds_are_every_column_of_an_entry() -> None:
+    """A column added to audit_entries must be added to what the hash seals and verify binds (or
+    deliberately left out here): the tampering tests above change each of COLUMNS."""
+    assert sorted(COLUMNS) == sorted(c.name for c in _audit.columns)
