@@ -155,7 +155,7 @@ def append_many(session: Session, entries: Sequence[Mapping[str, Any]]) -> Appen
         digest = seal(prev, sealed.encode())
         rows.append({**fields, "seq": seq, "prev_hash": prev, "hash": digest, "body": sealed})
         prev = digest
-    conn.execute(insert(_entries), rows)
+    _INSERT_ENTRY.execute_many(conn, rows)  # on the driver's cursor: one executemany
     _MOVE_HEAD_ONLY.execute(conn, {"new_seq": seq, "new_hash": prev}).close()
     return Appended(seq, prev, rows[-1]["at"])
 
