@@ -82,10 +82,9 @@ def insert_lines(conn: Connection, rows: list[dict[str, Any]]) -> set[int]:
     if not rows:
         return set()
     if conn.dialect.name == "postgresql":
-        # one statement, one round trip: each column sent as one array
-        columns = {name: [row[name] for row in rows] for name in LINE_COLUMNS}
-        columns["created_at"] = [moment.astimezone(UTC) for moment in columns["created_at"]]
-        return {int(i) for i in conn.execute(_insert_unnest(conn), columns).scalars()}
+        # one statement, one round trip: the rows sent as one JSON array, read back as the table's rows
+        doc = json.dumps([{**row, "created_at": row["created_at"].astimezone(UTC).isoformat()} for row in rows])
+        return {int(i) for i in conn.execute(_INSERT_POSTGRES, {"rows": doc}).scalars()}
     statement = (
         insert_or_skip(conn, LINES)
         .on_conflict_do_nothing(index_elements=["case_id", "month"])
@@ -95,12 +94,11 @@ def insert_lines(conn: Connection, rows: list[dict[str, Any]]) -> set[int]:
     return {int(i) for i in conn.execute(statement, rows).scalars()}
 
 
-def _insert_unnest(conn: Connection) -> Any:
-    arrays = ", ".join(f"CAST(:{n} AS {LINES.c[n].type.compile(dialect=conn.dialect)}[])" for n in LINE_COLUMNS)
-    return text(
-        f"INSERT INTO payment_lines ({', '.join(LINE_COLUMNS)}) SELECT * FROM unnest({arrays}) "
-        "ON CONFLICT (case_id, month) DO NOTHING RETURNING case_id"
-    )
+_INSERT_POSTGRES = text(
+    f"INSERT INTO payment_lines ({', '.join(LINE_COLUMNS)}) "
+    f"SELECT {', '.join(LINE_COLUMNS)} FROM json_populate_recordset(NULL::payment_lines, CAST(:rows AS json)) "
+    "ON CONFLICT (case_id, month) DO NOTHING RETURNING case_id"
+)
 
 
 def case_entry(case: Case | Payee, actor: Actor, action: str, now: datetime, data: dict[str, Any]) -> dict[str, Any]:
