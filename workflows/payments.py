@@ -183,7 +183,9 @@ def run_payments(
     already = len(ids) - len(wanted)
     made: list[tuple[Payee, dict[str, Any]]] = []
     rules: dict[tuple[str, date], Rules] = {}  # the policy in force, read once per region and day
-    # Of each case only what its line needs, extracted from its file in SQL (paylines.PAY_KEYS).
+    # Of each case only what its line needs, extracted from its file in SQL (paylines.PAY_KEYS);
+    # what the session holds pending goes first, as autoflush would send it before an ORM read.
+    session.flush()
     for case in read_payees(conn, wanted):
         amount = payable_amount(env, case, month, rules)
         if amount is None or (case.state == OBJECTION_REVIEW and not case.data.get("activated_at")):
