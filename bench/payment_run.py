@@ -259,14 +259,14 @@ def raw_insert(db_kind: str, target: str, n: int, now: datetime) -> float:
     if db_kind == "sqlite":
         import sqlite3
 
-        conn = sqlite3.connect(target)
+        lite = sqlite3.connect(target)
         sql = f"INSERT INTO payment_lines ({LINE_COLUMNS}) VALUES ({','.join('?' * 11)})"
-        rows = [(*r[:7], _stamp(r[7]), *r[8:]) for r in rows]
+        stamped = [(*r[:7], _stamp(r[7]), *r[8:]) for r in rows]
         started = time.perf_counter()
-        conn.executemany(sql, rows)
-        conn.commit()
+        lite.executemany(sql, stamped)
+        lite.commit()
         elapsed = time.perf_counter() - started
-        conn.close()
+        lite.close()
         return elapsed
     import psycopg
 

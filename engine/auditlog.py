@@ -184,9 +184,32 @@ def append_many(session: Session, entries: Sequence[Mapping[str, Any]]) -> Appen
         digest = seal(prev, sealed.encode())
         rows.append({**fields, "seq": seq, "prev_hash": prev, "hash": digest, "body": sealed})
         prev = digest
-    conn.execute(insert(_entries), rows)
+    _insert_entries(conn, rows)
     _MOVE_HEAD_ONLY.execute(conn, {"new_seq": seq, "new_hash": prev}).close()
+    hold_head(conn, seq, prev)
     return Appended(seq, prev, rows[-1]["at"])
+
+
+_COLUMNS = tuple(c.name for c in _entries.c)
+_COPY_ENTRIES = f"COPY {_entries.name} ({', '.join(_COLUMNS)}) FROM STDIN"
+
+
+def _insert_entries(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Rows of `audit_entries` in one go, on the driver's cursor: on PostgreSQL by COPY (about half
+    the time of a pipelined executemany for a payment run's thousands), elsewhere by one executemany.
+    The times are aware (`body` has refused naive ones), as the column's type would send them."""
+    if conn.dialect.name != "postgresql":
+        _INSERT_ENTRY.execute_many(conn, rows)
+        return
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(_COPY_ENTRIES) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in _COLUMNS])
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise exc.DBAPIError.instance(_COPY_ENTRIES, None, error, conn.dialect.loaded_dbapi.Error) from error
+    finally:
+        cursor.close()
 
 
 def record(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, exc
@@ -36,18 +36,31 @@ class RawStatement:
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
         """Run on `conn`'s DBAPI connection; the DBAPI cursor, for rowcount or fetchone()."""
         compiled = self._compiled(conn.dialect)
-        args = compiled.arguments(params or {})
-        cursor = None
-        try:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute(compiled.sql, args)
-        except conn.dialect.loaded_dbapi.Error as error:
-            if cursor is not None:
-                cursor.close()
-            raise exc.DBAPIError.instance(
-                compiled.sql, args, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-            ) from error
-        return cursor
+        return _run(conn, compiled.sql, compiled.arguments(params or {}), many=False)
+
+    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run once for each of `rows` in one call of the driver's `executemany` (psycopg 3 sends
+        them in a pipeline: one round trip for the lot), the cursor closed after."""
+        compiled = self._compiled(conn.dialect)
+        _run(conn, compiled.sql, [compiled.arguments(row) for row in rows], many=True).close()
+
+
+def _run(conn: Connection, sql: str, args: Any, *, many: bool) -> Any:
+    cursor = None
+    try:
+        # inside the try: a connection closed under us fails here, and is wrapped like any driver error
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        if many:
+            cursor.executemany(sql, args)
+        else:
+            cursor.execute(sql, args)
+    except conn.dialect.loaded_dbapi.Error as error:
+        if cursor is not None:
+            cursor.close()
+        raise exc.DBAPIError.instance(
+            sql, args, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from error
+    return cursor
 
 
 class _Compiled:

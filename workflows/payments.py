@@ -23,7 +23,7 @@ from workflows.base import month_start as month_start  # kept importable from he
 from workflows.common import OBJECTION_REVIEW
 from workflows.firing import decide, fire_act
 from workflows.models import PaymentLine
-from workflows.paylines import cached_rules, case_entry, insert_lines, read_cases
+from workflows.paylines import Payee, cached_rules, case_entry, insert_lines, read_payees
 from workflows.policy import VOLUNTARY_EXIT_MONTHS_MAX, Rules
 from workflows.spec import StandardSpec, TemporarySpec
 from workflows.temporary import GRANTED as TEMPORARY_GRANTED
@@ -68,9 +68,12 @@ def month_of(moment: datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def payable_amount(env: Env, case: Case, month: str, rules: dict[tuple[str, date], Rules] | None = None) -> int | None:
+def payable_amount(
+    env: Env, case: Case | Payee, month: str, rules: dict[tuple[str, date], Rules] | None = None
+) -> int | None:
     """The amount due to a case for `month`, or None: from the month after activation (P10) to its exit;
-    for granted temporary aid, the instalment of that month (K6)."""
+    for granted temporary aid, the instalment of that month (K6). Its file's keys read here are
+    paylines.PAY_KEYS (all that a run reads of it)."""
     if case.workflow == TemporarySpec.key:
         return next((int(i["amount_fen"]) for i in case.data.get("instalments") or [] if i.get("month") == month), None)
     activated = case.data.get("activated_at")
@@ -178,10 +181,12 @@ def run_payments(
     wanted = [i for i in ids if i not in lines or (lines[i][0] is not None and lines[i][1] == PENDING)]
     created = held = 0
     already = len(ids) - len(wanted)
-    made: list[tuple[Case, dict[str, Any]]] = []
+    made: list[tuple[Payee, dict[str, Any]]] = []
     rules: dict[tuple[str, date], Rules] = {}  # the policy in force, read once per region and day
-    for case in read_cases(session, wanted):
-        assert case.id is not None
+    # Of each case only what its line needs, extracted from its file in SQL (paylines.PAY_KEYS);
+    # what the session holds pending goes first, as autoflush would send it before an ORM read.
+    session.flush()
+    for case in read_payees(conn, wanted):
         amount = payable_amount(env, case, month, rules)
         if amount is None or (case.state == OBJECTION_REVIEW and not case.data.get("activated_at")):
             continue  # a held line of a case no longer paid stays held
@@ -241,8 +246,7 @@ def run_payments(
     )
 
 
-def _line_row(case: Case, month: str, amount: int, hold: str | None, now: datetime) -> dict[str, Any]:
-    assert case.id is not None
+def _line_row(case: Payee, month: str, amount: int, hold: str | None, now: datetime) -> dict[str, Any]:
     return {
         "case_id": case.id,
         "month": month,
@@ -351,7 +355,7 @@ def end_unclaimed(session: Session, *, env: Env, actor: Actor, month: str, now: 
     return ended
 
 
-def _release_or_keep_held(session: Session, *, case: Case, month: str, actor: Actor, now: datetime) -> int:
+def _release_or_keep_held(session: Session, *, case: Payee, month: str, actor: Actor, now: datetime) -> int:
     """A held line is released once the case has an account; 1 when it stays held."""
     line = session.exec(select(PaymentLine).where(PaymentLine.case_id == case.id, PaymentLine.month == month)).first()
     if line is None or line.held_reason is None or line.status != PENDING:
@@ -363,7 +367,9 @@ def _release_or_keep_held(session: Session, *, case: Case, month: str, actor: Ac
     )
     if released.rowcount:
         session.refresh(line)
-        line_event(session, case=case, line=line, actor=actor, action="payment_line_released", now=now)
+        whole = session.get(Case, case.id)  # the record names the case as it is
+        assert whole is not None
+        line_event(session, case=whole, line=line, actor=actor, action="payment_line_released", now=now)
     return 0
 
 
