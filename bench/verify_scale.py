@@ -214,8 +214,26 @@ def _server_cpu(s: Any) -> Callable[[], float | None]:
     return read
 
 
+def settle(below: float | None, *, longest: float = 1800.0, say: Callable[[str], None] = print) -> None:
+    """Wait (up to `longest` seconds) for the host's 1-minute load average to fall below `below`: a 10 M
+    load takes many minutes, and what is timed after it should not be the other work of those minutes."""
+    if below is None:
+        return
+    waited = 0.0
+    while os.getloadavg()[0] >= below and waited < longest:
+        time.sleep(5)
+        waited += 5
+    say(f"settled for {waited:.0f} s: load average (1 min) {os.getloadavg()[0]:.1f} when the timing began")
+
+
 def measure(
-    db: str, n: int, *, workers: int = 2, directory: Path = Path("."), pg_url: str = PG_DEFAULT
+    db: str,
+    n: int,
+    *,
+    workers: int = 2,
+    directory: Path = Path("."),
+    pg_url: str = PG_DEFAULT,
+    settle_below: float | None = None,
 ) -> VerifyFigures:
     with fresh(db, directory, pg_url, "verify") as (url, target), progress() as bar:
         task = bar.add_task(f"{db}: loading {n:,} audit entries", total=n, rate="")
@@ -228,6 +246,7 @@ def measure(
         (load_sqlite if db == "sqlite" else load_postgres)(target, n, tick)
         load_s = time.perf_counter() - started
         bar.update(task, visible=False)
+        settle(settle_below, say=bar.console.print)
         database = Database(url)
         try:
             with database.session(write=False) as s:
@@ -269,8 +288,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--dir", type=Path, default=Path("."))
     parser.add_argument("--pg-url", default=os.environ.get("AIDFLOW_BENCH_PG_URL", PG_DEFAULT))
+    parser.add_argument(
+        "--settle", type=float, default=None, help="wait for the 1-min load average to fall below this before timing"
+    )
     args = parser.parse_args()
-    f = measure(args.db, args.n, workers=args.workers, directory=args.dir, pg_url=args.pg_url.rstrip("/"))
+    f = measure(
+        args.db,
+        args.n,
+        workers=args.workers,
+        directory=args.dir,
+        pg_url=args.pg_url.rstrip("/"),
+        settle_below=args.settle,
+    )
     out = sys.stdout.write
     out(f"{f}\n")
     for figure, rate, baseline, ratio in f.rows():
