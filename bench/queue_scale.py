@@ -81,6 +81,7 @@ COLUMNS = (
 
 
 SECRET = "bench-queue-scale-secret-0123456789"
+API = "GET /api/v1/queue response (api.services.queue: the page's summaries, supervision count)"
 
 
 def _definitions() -> list[Any]:
@@ -143,6 +144,26 @@ def _counted(counts: dict[tuple[str, str, str], int], chunk: list[tuple[Any, ...
         counts[key] = counts.get(key, 0) + 1
 
 
+def person_links(chunk: list[tuple[Any, ...]], n: int, links: Links = LINKS) -> list[tuple[str, int]]:
+    """The person_links rows of a chunk's cases, as workflows.links keeps them: for each case not closed,
+    its applicant's identity hash (as `load_links` indexes it), the officer where they acted on it, the
+    officer's identity hash where they are a declared relative."""
+    from workflows.links import closed
+
+    definitions = {(d.key, d.version): d for d in _definitions()}
+    rows: list[tuple[str, int]] = []
+    for row in chunk:
+        i, workflow, version, state = row[0], row[1], row[2], row[7]
+        if closed(definitions[(workflow, version)], state):
+            continue
+        rows.append((f"{i:064x}", i))
+        if links.acted_on(i, n):
+            rows.append((OFFICER, i))
+        if links.related(i, n):
+            rows.append((OFFICER_HASH, i))
+    return rows
+
+
 def load_sqlite(path: str, n: int, tick: Callable[[int], None], links: Links = LINKS) -> None:
     import sqlite3
 
@@ -156,6 +177,7 @@ def load_sqlite(path: str, n: int, tick: Callable[[int], None], links: Links = L
     sql = f"INSERT INTO cases ({COLUMNS}) VALUES ({','.join('?' * 15)})"
     for chunk in cases(n, links=links):
         conn.executemany(sql, [(*r[:10], stamp(r[10]), stamp(r[11]), r[12], stamp(r[13]), stamp(r[14])) for r in chunk])
+        conn.executemany("INSERT INTO person_links (person, case_id) VALUES (?,?)", person_links(chunk, n, links))
         _counted(counts, chunk)
         tick(len(chunk))
     conn.executemany(
@@ -177,6 +199,9 @@ def load_postgres(url: str, n: int, tick: Callable[[int], None], links: Links = 
             with cur.copy(f"COPY cases ({COLUMNS}) FROM STDIN") as copy:
                 for row in chunk:
                     copy.write_row(row)
+            with cur.copy("COPY person_links (person, case_id) FROM STDIN") as copy:
+                for link in person_links(chunk, n, links):
+                    copy.write_row(link)
             _counted(counts, chunk)
             tick(len(chunk))
         cur.executemany(
@@ -187,6 +212,7 @@ def load_postgres(url: str, n: int, tick: Callable[[int], None], links: Links = 
         cur.execute(f"SELECT setval(pg_get_serial_sequence('cases', 'id'), {n})")
         conn.commit()
         conn.execute("ANALYZE cases")
+        conn.execute("ANALYZE person_links")
         conn.commit()
 
 
@@ -249,6 +275,7 @@ class QueueFigures:
     ms: dict[str, tuple[float, float]] = field(default_factory=dict)  # figure: (p50, p99)
     plans: dict[str, str] = field(default_factory=dict)
     linked: int = 0
+    links: int = 0
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -354,13 +381,12 @@ def _measure(db: Database, figures: QueueFigures) -> None:
 
 def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | None], rng: random.Random) -> None:
     """What GET /queue runs for the officer, now and before; EXPLAIN of every statement the counts run."""
-    from api.services import queue_cases
+    from api.services import queue, queue_cases
     from engine.queue import queue_cases_among
     from engine.tables import User
     from workflows.env import Env
     from workflows.facts import same_person
-    from workflows.links import linked_ids
-    from workflows.tasks import has_task, task_counts
+    from workflows.tasks import has_task, linked_cases, task_counts
 
     env = Env.load(None, SECRET)
     states = actionable_states(env.definitions())
@@ -370,7 +396,11 @@ def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | 
         officer = Actor(
             OFFICER, (Grant(Role.TOWNSHIP_OFFICER, TOWNSHIP),), user_id=user_id, id_number_hash=OFFICER_HASH
         )
-        timings: dict[str, list[float]] = {"GET /queue now (queue_cases)": [], "person's counts now (task_counts)": []}
+        timings: dict[str, list[float]] = {
+            "GET /queue now (queue_cases)": [],
+            "person's counts now (task_counts)": [],
+            API: [],
+        }
         for k in range(figures.samples):
             after = cursors[0] if k % 5 == 0 else rng.choice(cursors[1:])
             token = after.encode() if after is not None else None
@@ -378,13 +408,16 @@ def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | 
             queue_cases(s, env, officer, limit=50, cursor=token, now=now)
             timings["GET /queue now (queue_cases)"].append(time.perf_counter() - start)
             start = time.perf_counter()
+            queue(s, env, officer, limit=50, cursor=token, now=now)
+            timings[API].append(time.perf_counter() - start)
+            start = time.perf_counter()
             counts = task_counts(s, env, officer, states, now)
             timings["person's counts now (task_counts)"].append(time.perf_counter() - start)
             s.expunge_all()
         same = same_person(s, officer)
-        names = tuple(sorted({OFFICER, *same}))
-        key = ("bench", names)
-        figures.linked = len(queue_cases_among(s, officer, states, lambda: linked_ids(officer, names), key))
+        linked = linked_cases(s, officer, same)
+        figures.links = len(linked)
+        figures.linked = len(queue_cases_among(s, officer, states, linked))
 
         def keep(case: Case) -> bool:
             return has_task(s, env, case, officer, now, same=same)
@@ -433,7 +466,7 @@ def main() -> None:
     f = measure(args.db, args.n, samples=args.samples, directory=args.dir, pg_url=args.pg_url.rstrip("/"), links=links)
     out = sys.stdout.write
     out(f"{f.db}: {f.n:,} cases loaded in {f.load_s:.0f} s; {f.samples} samples; {links}\n")
-    out(f"  the officer's linked cases in their queue's ranges (judged one by one): {f.linked}\n")
+    out(f"  the officer's links to open cases: {f.links}; in their queue's ranges (judged one by one): {f.linked}\n")
     for name, (p50, p99) in f.ms.items():
         out(f"  {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms\n")
     for name, plan in f.plans.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -20,13 +20,17 @@ from sqlalchemy import (
     false,
     or_,
     select,
+    text,
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
 from engine.access import Actor, Role, region_level, region_prefix
 from engine.definition import WorkflowDefinition
+from engine.statements import RawStatement
 from engine.tables import MAX_ID, Case, CaseCount
 
 _c = Case.__table__.c  # type: ignore[attr-defined]
@@ -311,10 +315,15 @@ def kept_rows(
 ) -> list[tuple[str, str, str, int]]:
     """The kept counts (region, workflow, state, n) in the actor's queue ranges, each row once however
     many grants reach it: a few rows per village, whatever the number of cases."""
-    statement = _kept_rows(_ranges_by_grant(actor, states_by_role))
+    conn = session.connection()
+    statement = _kept_rows(_ranges_by_grant(actor, states_by_role), conn.dialect.name)
     if statement is None:
         return []
-    return [(str(r), str(w), str(s), int(n)) for r, w, s, n in session.execute(statement).all() if n]
+    cursor = statement.execute(conn)
+    try:
+        return [(str(r), str(w), str(s), int(n)) for r, w, s, n in cursor.fetchall() if n]
+    finally:
+        cursor.close()
 
 
 def _ranges_by_grant(
@@ -328,33 +337,35 @@ def _ranges_by_grant(
 
 
 @lru_cache(maxsize=256)
-def _kept_rows(ranges: tuple[tuple[str, tuple[str, ...]], ...]) -> Select[Any] | None:
+def _kept_rows(ranges: tuple[tuple[str, tuple[str, ...]], ...], dialect: str) -> RawStatement | None:
+    """The statement with the ranges written in (region codes and state names, never user input): run
+    on the driver's cursor, its rows plain text and integers."""
     parts = [and_(scope_clause(region, _k), _k.state.in_(states)) for region, states in ranges]
-    return select(_k.region_code, _k.workflow, _k.state, _k.n).where(or_(*parts)) if parts else None
+    if not parts:
+        return None
+    statement = select(_k.region_code, _k.workflow, _k.state, _k.n).where(or_(*parts))
+    compiled = statement.compile(dialect=_DIALECTS[dialect](), compile_kwargs={"literal_binds": True})
+    return RawStatement(text(str(compiled)))
+
+
+_DIALECTS: dict[str, Callable[[], Dialect]] = {"sqlite": sqlite.dialect, "postgresql": postgresql.dialect}
 
 
 def queue_cases_among(
-    session: Session,
-    actor: Actor,
-    states_by_role: Mapping[str, frozenset[str]],
-    ids: Callable[[], Select[Any] | CompoundSelect[Any]],
-    key: Any,
+    session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]], ids: Collection[int]
 ) -> list[Case]:
-    """The cases of the actor's queue ranges whose id is among `ids()` (a subquery on an index): the
-    work is the number of ids, not the size of the queue. The statement is built once per `key`
-    (what `ids` depends on) and shape of the queue."""
-    ranges = _ranges_by_grant(actor, states_by_role)
-    statement = _among.get((ranges, key))
-    if statement is None:
-        parts = [and_(scope_clause(region), _c.state.in_(states)) for region, states in ranges]
-        statement = select(Case).where(or_(*parts) if parts else false(), _c.id.in_(ids()))
-        if len(_among) > 1024:
-            _among.clear()
-        _among[(ranges, key)] = statement
-    return list(session.scalars(statement))
+    """The cases of the actor's queue ranges whose id is among `ids`, each read by its id: the work is
+    the number of ids, not the size of the queue."""
+    if not ids:
+        return []
+    statement = _among(_ranges_by_grant(actor, states_by_role))
+    return list(session.scalars(statement, {"ids": sorted(ids)}))
 
 
-_among: dict[Any, Select[Any]] = {}
+@lru_cache(maxsize=256)
+def _among(ranges: tuple[tuple[str, tuple[str, ...]], ...]) -> Select[Any]:
+    parts = [and_(scope_clause(region), _c.state.in_(states)) for region, states in ranges]
+    return select(Case).where(or_(*parts) if parts else false(), _c.id.in_(bindparam("ids", expanding=True)))
 
 
 def cases_in(session: Session, region: str, workflow: str, state: str) -> list[Case]:
