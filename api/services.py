@@ -297,7 +297,7 @@ def queue_cases(
         narrow.append(data_equals("aid_type", only.aid_type))
 
     same = same_person(session, actor)
-    linked = linked_cases(session, actor, same)
+    linked = linked_cases(session, actor, same, states)
     keep = task_judge(session, env, actor, now, same=same, linked=linked, definitions=definitions)
     cases, nxt = queue_page(session, actor, states, limit=limit, after=after, keep=keep, narrow=narrow)
     return QueuePage(

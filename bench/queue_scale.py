@@ -382,10 +382,10 @@ def _measure(db: Database, figures: QueueFigures) -> None:
 def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | None], rng: random.Random) -> None:
     """What GET /queue runs for the officer, now and before; EXPLAIN of every statement the counts run."""
     from api.services import queue, queue_cases
-    from engine.queue import queue_cases_among
     from engine.tables import User
     from workflows.env import Env
     from workflows.facts import same_person
+    from workflows.links import linked_ids, person_keys
     from workflows.tasks import has_task, linked_cases, task_counts
 
     env = Env.load(None, SECRET)
@@ -415,9 +415,8 @@ def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | 
             timings["person's counts now (task_counts)"].append(time.perf_counter() - start)
             s.expunge_all()
         same = same_person(s, officer)
-        linked = linked_cases(s, officer, same)
-        figures.links = len(linked)
-        figures.linked = len(queue_cases_among(s, officer, states, linked))
+        figures.links = len(s.scalars(linked_ids(person_keys(officer, same))).all())
+        figures.linked = len(linked_cases(s, officer, same, states))
 
         def keep(case: Case) -> bool:
             return has_task(s, env, case, officer, now, same=same)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -352,20 +352,23 @@ _DIALECTS: dict[str, Callable[[], Dialect]] = {"sqlite": sqlite.dialect, "postgr
 
 
 def queue_cases_among(
-    session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]], ids: Collection[int]
+    session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]], ids: Select[Any], key: Hashable
 ) -> list[Case]:
-    """The cases of the actor's queue ranges whose id is among `ids`, each read by its id: the work is
-    the number of ids, not the size of the queue."""
-    if not ids:
-        return []
-    statement = _among(_ranges_by_grant(actor, states_by_role))
-    return list(session.scalars(statement, {"ids": sorted(ids)}))
+    """The cases of the actor's queue ranges whose id is among `ids` (a subquery on an index): the work
+    is the number of ids, not the size of the queue. The statement is kept per `key` (what `ids`
+    depends on) and shape of the queue."""
+    ranges = _ranges_by_grant(actor, states_by_role)
+    statement = _among.get((ranges, key))
+    if statement is None:
+        parts = [and_(scope_clause(region), _c.state.in_(states)) for region, states in ranges]
+        statement = select(Case).where(or_(*parts) if parts else false(), _c.id.in_(ids))
+        if len(_among) > 1024:
+            _among.clear()
+        _among[(ranges, key)] = statement
+    return list(session.scalars(statement))
 
 
-@lru_cache(maxsize=256)
-def _among(ranges: tuple[tuple[str, tuple[str, ...]], ...]) -> Select[Any]:
-    parts = [and_(scope_clause(region), _c.state.in_(states)) for region, states in ranges]
-    return select(Case).where(or_(*parts) if parts else false(), _c.id.in_(bindparam("ids", expanding=True)))
+_among: dict[Any, Select[Any]] = {}
 
 
 def cases_in(session: Session, region: str, workflow: str, state: str) -> list[Case]:

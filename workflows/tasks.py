@@ -55,9 +55,15 @@ def _unlinked_task(
     return verdicts.pop() if len(verdicts) == 1 else None
 
 
-def linked_cases(session: Session, actor: Actor, same: frozenset[str]) -> frozenset[int]:
-    """The ids of the open cases linked to the person (workflows.links): one index range per key."""
-    return frozenset(int(i) for i in session.scalars(linked_ids(person_keys(actor, same))))
+def linked_cases(
+    session: Session, actor: Actor, same: frozenset[str], states_by_role: Mapping[str, frozenset[str]]
+) -> dict[int, Case]:
+    """The cases of the actor's queue ranges linked to the person (workflows.links), by id: the person's
+    links to open cases, one index range per key, each case then read by its id."""
+    keys = person_keys(actor, same)
+    return {
+        int(case.id or 0): case for case in queue_cases_among(session, actor, states_by_role, linked_ids(keys), keys)
+    }
 
 
 _verdicts: dict[tuple[tuple[tuple[str, int], ...], frozenset[str], str, str], bool | None] = {}
@@ -116,7 +122,7 @@ def task_counts(
     *,
     same: frozenset[str] | None = None,
     definitions: list[WorkflowDefinition] | None = None,
-    linked: Collection[int] | None = None,
+    linked: Mapping[int, Case] | None = None,
 ) -> dict[str, int]:
     """Per state, the cases of the actor's queue that hold a task for them: what `queue_counts` gives
     with `has_task` as its filter, without judging every case.
@@ -146,8 +152,8 @@ def task_counts(
         assumed[(region, workflow, state)] = found
         if found:
             counts[state] = counts.get(state, 0) + n
-    linked = linked_cases(session, actor, same) if linked is None else linked
-    for case in queue_cases_among(session, actor, states_by_role, linked):
+    linked = linked_cases(session, actor, same, states_by_role) if linked is None else linked
+    for case in linked.values():
         where = (case.region_code, case.workflow, case.state)
         if where in assumed:
             change = int(has_task(session, env, case, actor, now, same=same)) - int(assumed[where])
