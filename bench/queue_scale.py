@@ -13,12 +13,16 @@ random case's (deadline, id)):
 - before: the IN-list query and the grouped count this replaced, a tenth as many times (they read
   the township's cases);
 - GET /queue: `api.services.queue_cases` as the route runs it for the officer (each listed case
-  judged for the person, the counts of the person's queue: `workflows.tasks.task_counts`), and those
-  counts alone; before: the same page with the counts judged over every case of the queue
-  (`queue_counts` with `has_task`, main's code before the kept person counts), a few times.
+  judged for the person, the counts of the person's queue: `workflows.tasks.task_counts`), those
+  counts alone, and `api.services.queue` (the API's response: the page's summaries and the
+  supervision count too); before: the same page with the counts judged over every case of the queue
+  (`queue_counts` with `has_task`), a few times, and its counts compared with the kept ones.
 The officer (two accounts under one identity number) acted on `--acted` cases (an audit entry each;
 all closed since but `--in-flight` of them, in a random state) and is a declared relative of the
-household on `--relative` cases (a case_identifiers row): the cases the counts judge one by one.
+household on `--relative` cases (a case_identifiers row). `person_links` is loaded as
+`workflows.links` keeps it: for each case not closed, its applicant's identity hash, the officer
+where they acted, the officer's identity hash where related; the officer's links in their queue's
+ranges are the cases judged one by one.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from sqlalchemy import event, func, select, text
 from bench.raw import fresh
 from engine.access import Actor, Grant, Role
 from engine.database import Database
-from engine.queue import Cursor, actionable_states, queue_counts, queue_page, queue_query
+from engine.queue import Cursor, _kept_rows, _ranges_by_grant, actionable_states, queue_counts, queue_page, queue_query
 from engine.tables import Case
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
@@ -448,6 +452,12 @@ def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | 
             rows = conn.exec_driver_sql(explain + statement, parameters).all()
             plan = "\n".join(str(r[-1]) if db.is_sqlite else str(r[0]) for r in rows)
             figures.plans[f"person's counts, statement {k}: {statement[:90]}..."] = plan
+        # The kept counts run on the driver's cursor, which the listener above does not see.
+        kept = _kept_rows(_ranges_by_grant(officer, states), conn.dialect.name)
+        if kept is not None:
+            rows = conn.exec_driver_sql(explain + str(kept.statement)).all()
+            plan = "\n".join(str(r[-1]) if db.is_sqlite else str(r[0]) for r in rows)
+            figures.plans["person's counts, the kept counts (driver's cursor)"] = plan
 
 
 def main() -> None:

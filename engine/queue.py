@@ -49,7 +49,22 @@ def waiting_states(definition: WorkflowDefinition) -> frozenset[str]:
 
 
 def actionable_states(definitions: Iterable[WorkflowDefinition]) -> dict[str, frozenset[str]]:
-    """For each role: the states in which it has work (system-only acts and waiting states excluded)."""
+    """For each role: the states in which it has work (system-only acts and waiting states excluded).
+    Worked out once per set of definitions (a definition is the same for the same key and version)."""
+    definitions = list(definitions)
+    key = tuple((d.key, d.version) for d in definitions)
+    found = _actionable.get(key)
+    if found is None:
+        if len(_actionable) > 256:
+            _actionable.clear()
+        found = _actionable[key] = _actionable_states(definitions)
+    return dict(found)
+
+
+_actionable: dict[tuple[tuple[str, int], ...], dict[str, frozenset[str]]] = {}
+
+
+def _actionable_states(definitions: list[WorkflowDefinition]) -> dict[str, frozenset[str]]:
     found: dict[str, set[str]] = {}
     for definition in definitions:
         waiting = waiting_states(definition)
