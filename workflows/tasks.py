@@ -14,7 +14,7 @@ from sqlmodel import Session
 from engine.access import Actor, Role
 from engine.authorize import may_take_queued
 from engine.definition import WorkflowDefinition, judges_actor
-from engine.queue import cases_in, kept_rows, queue_cases_among
+from engine.queue import cases_in, grant_region, grants_apart, kept_rows, queue_cases_among
 from engine.tables import Case
 from workflows.facts import actor_facts, same_person
 from workflows.links import LINKED_GUARDS, linked_ids, person_keys
@@ -153,8 +153,10 @@ def task_counts(
         if found:
             counts[state] = counts.get(state, 0) + n
     linked = linked_cases(session, actor, same, states_by_role) if linked is None else linked
+    by_grant = grants_apart(actor)
     for case in linked.values():
-        where = (case.region_code, case.workflow, case.state)
+        region = grant_region(actor, case.region_code) if by_grant else case.region_code
+        where = (region, case.workflow, case.state)
         if where in assumed:
             change = int(has_task(session, env, case, actor, now, same=same)) - int(assumed[where])
             counts[case.state] = counts.get(case.state, 0) + change
