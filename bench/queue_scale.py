@@ -45,7 +45,16 @@ from sqlalchemy import event, func, select, text
 from bench.raw import fresh
 from engine.access import Actor, Grant, Role
 from engine.database import Database
-from engine.queue import Cursor, _kept_rows, _ranges_by_grant, actionable_states, queue_counts, queue_page, queue_query
+from engine.queue import (
+    Cursor,
+    _kept_rows,
+    _ranges_by_grant,
+    actionable_states,
+    grants_apart,
+    queue_counts,
+    queue_page,
+    queue_query,
+)
 from engine.tables import Case
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
@@ -453,7 +462,7 @@ def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | 
             plan = "\n".join(str(r[-1]) if db.is_sqlite else str(r[0]) for r in rows)
             figures.plans[f"person's counts, statement {k}: {statement[:90]}..."] = plan
         # The kept counts run on the driver's cursor, which the listener above does not see.
-        kept = _kept_rows(_ranges_by_grant(officer, states), conn.dialect.name)
+        kept = _kept_rows(_ranges_by_grant(officer, states), grants_apart(officer), conn.dialect.name)
         if kept is not None:
             rows = conn.exec_driver_sql(explain + str(kept.statement)).all()
             plan = "\n".join(str(r[-1]) if db.is_sqlite else str(r[0]) for r in rows)
