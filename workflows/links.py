@@ -121,7 +121,7 @@ def after_act(session: Session, definition: WorkflowDefinition, case: Case, reco
             _UNLINK.execute(session.connection(), {"case_id": case.id}).close()
         return
     named = index_investigators(session, case, record)
-    _keep(session, case, ([] if record.role == Role.SYSTEM else [record.actor]) + named)
+    _keep(session, case, ([] if record.role in (Role.SYSTEM, Role.PUBLIC) else [record.actor]) + named)
 
 
 def after_timer(session: Session, env: Env, record: TransitionRecord) -> None:

@@ -47,7 +47,7 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO person_links (person, case_id) "
         "SELECT l.person, l.case_id FROM ("
-        "SELECT actor AS person, case_id FROM audit_entries WHERE case_id IS NOT NULL AND role <> 'system' "
+        "SELECT actor AS person, case_id FROM audit_entries WHERE case_id IS NOT NULL AND role NOT IN ('system', 'public') "
         f"UNION SELECT lookup_hash, case_id FROM case_identifiers WHERE kind IN ({_quoted(PEOPLE_KINDS)}) "
         "UNION SELECT 'user:' || CAST(applicant_user_id AS VARCHAR), id FROM cases WHERE applicant_user_id IS NOT NULL"
         f") l JOIN cases c ON c.id = l.case_id WHERE NOT ({closed})"
