@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlmodel import Session
 
@@ -67,6 +67,7 @@ def linked_cases(
 
 
 _verdicts: dict[tuple[tuple[tuple[str, int], ...], frozenset[str], str, str], bool | None] = {}
+_UNKNOWN: Any = object()
 
 
 class _Verdicts:
@@ -78,11 +79,12 @@ class _Verdicts:
 
     def __call__(self, held: frozenset[str], workflow: str, state: str) -> bool | None:
         key = (self.versions, held, workflow, state)
-        if key not in _verdicts:
+        found = _verdicts.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
             if len(_verdicts) > 4096:
                 _verdicts.clear()
-            _verdicts[key] = _unlinked_task(self.definitions, held, workflow, state)
-        return _verdicts[key]
+            found = _verdicts[key] = _unlinked_task(self.definitions, held, workflow, state)
+        return cast("bool | None", found)
 
 
 def task_judge(
