@@ -116,11 +116,11 @@ def link_opened(
 def after_act(session: Session, definition: WorkflowDefinition, case: Case, record: TransitionRecord) -> None:
     """Keep the links an act makes (its actor, the investigators it names), or drop the case's links when
     the act closed it."""
+    named = index_investigators(session, case, record)
     if closed(definition, case.state):
         if record.moved:
             _UNLINK.execute(session.connection(), {"case_id": case.id}).close()
         return
-    named = index_investigators(session, case, record)
     _keep(session, case, ([] if record.role in (Role.SYSTEM, Role.PUBLIC) else [record.actor]) + named)
 
 
