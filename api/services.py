@@ -38,12 +38,13 @@ from workflows.applications import submit_application
 from workflows.casefile_view import case_details
 from workflows.env import Env
 from workflows.facts import actor_facts, same_person
+from workflows.links import after_timer
 from workflows.models import CaseIdentifier
 from workflows.objections import ObjectionReceipt, raise_objection
 from workflows.oversight.live import verify_live
 from workflows.oversight.supervision import tasks_waiting
 from workflows.schemas import ApplicationIn
-from workflows.tasks import has_task, task_counts
+from workflows.tasks import linked_cases, task_counts, task_judge
 from workflows.tracking import case_clocks, step_due, step_provisional
 
 M = TypeVar("M", bound=BaseModel)
@@ -296,15 +297,13 @@ def queue_cases(
         narrow.append(data_equals("aid_type", only.aid_type))
 
     same = same_person(session, actor)
-
-    def keep(case: Case) -> bool:
-        return has_task(session, env, case, actor, now, same=same)
-
+    linked = linked_cases(session, actor, same, states)
+    keep = task_judge(session, env, actor, now, same=same, linked=linked, definitions=definitions)
     cases, nxt = queue_page(session, actor, states, limit=limit, after=after, keep=keep, narrow=narrow)
     return QueuePage(
         cases=list(cases),
         next_cursor=nxt.encode() if nxt else None,
-        counts=task_counts(session, env, actor, states, now, same=same, definitions=definitions),
+        counts=task_counts(session, env, actor, states, now, same=same, definitions=definitions, linked=linked),
     )
 
 
@@ -366,11 +365,15 @@ def verify(session: Session, checkpoint: Checkpoint | None = None) -> VerifyOut:
 
 
 def run_timers(db: Database, moment: datetime, env: Env, *, clock: Callable[[], datetime] = utcnow) -> SweepResult:
-    """Sweep the timers due by `moment` (one transaction per timer); each fired transition is
-    handed to notifications in that same transaction. `clock` stamps the audit entries."""
-    return run_due(
-        db.session, now=moment, resolve=env.resolve, on_fired=lambda s, record: notify(s, env, record), clock=clock
-    )
+    """Sweep the timers due by `moment` (one transaction per timer); each fired transition drops the
+    case's person links if it closed the case and is handed to notifications, in that same transaction.
+    `clock` stamps the audit entries."""
+
+    def fired(session: Session, record: TransitionRecord) -> None:
+        after_timer(session, env, record)
+        notify(session, env, record)
+
+    return run_due(db.session, now=moment, resolve=env.resolve, on_fired=fired, clock=clock)
 
 
 # A name search reads the caller's visible cases page by page, newest first, and stops after this many.

@@ -13,12 +13,16 @@ random case's (deadline, id)):
 - before: the IN-list query and the grouped count this replaced, a tenth as many times (they read
   the township's cases);
 - GET /queue: `api.services.queue_cases` as the route runs it for the officer (each listed case
-  judged for the person, the counts of the person's queue: `workflows.tasks.task_counts`), and those
-  counts alone; before: the same page with the counts judged over every case of the queue
-  (`queue_counts` with `has_task`, main's code before the kept person counts), a few times.
+  judged for the person, the counts of the person's queue: `workflows.tasks.task_counts`), those
+  counts alone, and `api.services.queue` (the API's response: the page's summaries and the
+  supervision count too); before: the same page with the counts judged over every case of the queue
+  (`queue_counts` with `has_task`), a few times, and its counts compared with the kept ones.
 The officer (two accounts under one identity number) acted on `--acted` cases (an audit entry each;
 all closed since but `--in-flight` of them, in a random state) and is a declared relative of the
-household on `--relative` cases (a case_identifiers row): the cases the counts judge one by one.
+household on `--relative` cases (a case_identifiers row). `person_links` is loaded as
+`workflows.links` keeps it: for each case not closed, its applicant's identity hash, the officer
+where they acted, the officer's identity hash where related; the officer's links in their queue's
+ranges are the cases judged one by one.
 """
 
 from __future__ import annotations
@@ -41,7 +45,16 @@ from sqlalchemy import event, func, select, text
 from bench.raw import fresh
 from engine.access import Actor, Grant, Role
 from engine.database import Database
-from engine.queue import Cursor, actionable_states, queue_counts, queue_page, queue_query
+from engine.queue import (
+    Cursor,
+    _kept_rows,
+    _ranges_by_grant,
+    actionable_states,
+    grants_apart,
+    queue_counts,
+    queue_page,
+    queue_query,
+)
 from engine.tables import Case
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
@@ -81,6 +94,7 @@ COLUMNS = (
 
 
 SECRET = "bench-queue-scale-secret-0123456789"
+API = "GET /api/v1/queue response (api.services.queue: the page's summaries, supervision count)"
 
 
 def _definitions() -> list[Any]:
@@ -143,6 +157,26 @@ def _counted(counts: dict[tuple[str, str, str], int], chunk: list[tuple[Any, ...
         counts[key] = counts.get(key, 0) + 1
 
 
+def person_links(chunk: list[tuple[Any, ...]], n: int, links: Links = LINKS) -> list[tuple[str, int]]:
+    """The person_links rows of a chunk's cases, as workflows.links keeps them: for each case not closed,
+    its applicant's identity hash (as `load_links` indexes it), the officer where they acted on it, the
+    officer's identity hash where they are a declared relative."""
+    from workflows.links import closed
+
+    definitions = {(d.key, d.version): d for d in _definitions()}
+    rows: list[tuple[str, int]] = []
+    for row in chunk:
+        i, workflow, version, state = row[0], row[1], row[2], row[7]
+        if closed(definitions[(workflow, version)], state):
+            continue
+        rows.append((f"{i:064x}", i))
+        if links.acted_on(i, n):
+            rows.append((OFFICER, i))
+        if links.related(i, n):
+            rows.append((OFFICER_HASH, i))
+    return rows
+
+
 def load_sqlite(path: str, n: int, tick: Callable[[int], None], links: Links = LINKS) -> None:
     import sqlite3
 
@@ -156,6 +190,7 @@ def load_sqlite(path: str, n: int, tick: Callable[[int], None], links: Links = L
     sql = f"INSERT INTO cases ({COLUMNS}) VALUES ({','.join('?' * 15)})"
     for chunk in cases(n, links=links):
         conn.executemany(sql, [(*r[:10], stamp(r[10]), stamp(r[11]), r[12], stamp(r[13]), stamp(r[14])) for r in chunk])
+        conn.executemany("INSERT INTO person_links (person, case_id) VALUES (?,?)", person_links(chunk, n, links))
         _counted(counts, chunk)
         tick(len(chunk))
     conn.executemany(
@@ -177,6 +212,9 @@ def load_postgres(url: str, n: int, tick: Callable[[int], None], links: Links = 
             with cur.copy(f"COPY cases ({COLUMNS}) FROM STDIN") as copy:
                 for row in chunk:
                     copy.write_row(row)
+            with cur.copy("COPY person_links (person, case_id) FROM STDIN") as copy:
+                for link in person_links(chunk, n, links):
+                    copy.write_row(link)
             _counted(counts, chunk)
             tick(len(chunk))
         cur.executemany(
@@ -187,6 +225,7 @@ def load_postgres(url: str, n: int, tick: Callable[[int], None], links: Links = 
         cur.execute(f"SELECT setval(pg_get_serial_sequence('cases', 'id'), {n})")
         conn.commit()
         conn.execute("ANALYZE cases")
+        conn.execute("ANALYZE person_links")
         conn.commit()
 
 
@@ -249,6 +288,7 @@ class QueueFigures:
     ms: dict[str, tuple[float, float]] = field(default_factory=dict)  # figure: (p50, p99)
     plans: dict[str, str] = field(default_factory=dict)
     linked: int = 0
+    links: int = 0
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -354,13 +394,12 @@ def _measure(db: Database, figures: QueueFigures) -> None:
 
 def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | None], rng: random.Random) -> None:
     """What GET /queue runs for the officer, now and before; EXPLAIN of every statement the counts run."""
-    from api.services import queue_cases
-    from engine.queue import queue_cases_among
+    from api.services import queue, queue_cases
     from engine.tables import User
     from workflows.env import Env
     from workflows.facts import same_person
-    from workflows.links import linked_ids
-    from workflows.tasks import has_task, task_counts
+    from workflows.links import linked_ids, person_keys
+    from workflows.tasks import has_task, linked_cases, task_counts
 
     env = Env.load(None, SECRET)
     states = actionable_states(env.definitions())
@@ -370,7 +409,11 @@ def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | 
         officer = Actor(
             OFFICER, (Grant(Role.TOWNSHIP_OFFICER, TOWNSHIP),), user_id=user_id, id_number_hash=OFFICER_HASH
         )
-        timings: dict[str, list[float]] = {"GET /queue now (queue_cases)": [], "person's counts now (task_counts)": []}
+        timings: dict[str, list[float]] = {
+            "GET /queue now (queue_cases)": [],
+            "person's counts now (task_counts)": [],
+            API: [],
+        }
         for k in range(figures.samples):
             after = cursors[0] if k % 5 == 0 else rng.choice(cursors[1:])
             token = after.encode() if after is not None else None
@@ -378,13 +421,15 @@ def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | 
             queue_cases(s, env, officer, limit=50, cursor=token, now=now)
             timings["GET /queue now (queue_cases)"].append(time.perf_counter() - start)
             start = time.perf_counter()
+            queue(s, env, officer, limit=50, cursor=token, now=now)
+            timings[API].append(time.perf_counter() - start)
+            start = time.perf_counter()
             counts = task_counts(s, env, officer, states, now)
             timings["person's counts now (task_counts)"].append(time.perf_counter() - start)
             s.expunge_all()
         same = same_person(s, officer)
-        names = tuple(sorted({OFFICER, *same}))
-        key = ("bench", names)
-        figures.linked = len(queue_cases_among(s, officer, states, lambda: linked_ids(officer, names), key))
+        figures.links = len(s.scalars(linked_ids(person_keys(officer, same))).all())
+        figures.linked = len(linked_cases(s, officer, same, states))
 
         def keep(case: Case) -> bool:
             return has_task(s, env, case, officer, now, same=same)
@@ -416,6 +461,12 @@ def _measure_person(db: Database, figures: QueueFigures, cursors: list[Cursor | 
             rows = conn.exec_driver_sql(explain + statement, parameters).all()
             plan = "\n".join(str(r[-1]) if db.is_sqlite else str(r[0]) for r in rows)
             figures.plans[f"person's counts, statement {k}: {statement[:90]}..."] = plan
+        # The kept counts run on the driver's cursor, which the listener above does not see.
+        kept = _kept_rows(_ranges_by_grant(officer, states), grants_apart(officer), conn.dialect.name)
+        if kept is not None:
+            rows = conn.exec_driver_sql(explain + str(kept.statement)).all()
+            plan = "\n".join(str(r[-1]) if db.is_sqlite else str(r[0]) for r in rows)
+            figures.plans["person's counts, the kept counts (driver's cursor)"] = plan
 
 
 def main() -> None:
@@ -433,7 +484,7 @@ def main() -> None:
     f = measure(args.db, args.n, samples=args.samples, directory=args.dir, pg_url=args.pg_url.rstrip("/"), links=links)
     out = sys.stdout.write
     out(f"{f.db}: {f.n:,} cases loaded in {f.load_s:.0f} s; {f.samples} samples; {links}\n")
-    out(f"  the officer's linked cases in their queue's ranges (judged one by one): {f.linked}\n")
+    out(f"  the officer's links to open cases: {f.links}; in their queue's ranges (judged one by one): {f.linked}\n")
     for name, (p50, p99) in f.ms.items():
         out(f"  {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms\n")
     for name, plan in f.plans.items():

@@ -30,6 +30,7 @@ from engine.audit import (
     verify,
 )
 from engine.auditbody import first_body, links
+from engine.chainhead import HEAD_HELD, hold_head
 from engine.errors import AuditUnavailable
 from engine.statements import RawStatement
 from engine.tables import AuditEntry, AuditHead, Case
@@ -60,31 +61,6 @@ class Appended:
     seq: int
     hash: str
     at: datetime
-
-
-# The head as it stands in the open transaction, when the unit of work already holds its lock (a
-# group-commit batch reads it once when it opens: engine.database). Taken, not read: each append
-# consumes it and leaves the head it moved to, so a writer that moves the head some other way only
-# makes the next append read it again. Dropped at every commit, rollback and savepoint rollback.
-HEAD_HELD = "aidflow.audit_head"
-
-
-def hold_head(conn: Connection, seq: int, hash_: str) -> None:
-    """Note that the transaction on `conn` holds the head's lock, and the head is (seq, hash_)."""
-    conn.info[HEAD_HELD] = (seq, hash_)
-
-
-def holds_head(conn: Connection) -> bool:
-    """Whether the transaction on `conn` is known to hold the head's lock (see hold_head)."""
-    return HEAD_HELD in conn.info
-
-
-def forget_head(conn: Connection) -> None:
-    try:
-        info = conn.info
-    except exc.SQLAlchemyError:
-        return  # a connection invalidated under its transaction: it holds nothing any more
-    info.pop(HEAD_HELD, None)
 
 
 def _locked_head(conn: Connection) -> tuple[int, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -174,20 +174,32 @@ def available_actions(
     who may withdraw) are run too, so an official is not offered an act they would be refused.
     Guards on the act's data are not: they are judged when the act comes with its data.
     """
+    offered = [t for t in definition.available_from(case.state) if include_system or t.roles != {Role.SYSTEM}]
+    return list(_permitted(offered, case, actor, now, facts))
+
+
+def may_take_queued(
+    definition: WorkflowDefinition, case: Case, actor: Actor, *, now: datetime, facts: Mapping[str, Any]
+) -> bool:
+    """Whether `available_actions` (with `now`) holds a queued act: the same judgement, stopped at the
+    first such act."""
+    offered = [t for t in definition.available_from(case.state) if t.queued and t.roles != {Role.SYSTEM}]
+    return next(_permitted(offered, case, actor, now, facts), None) is not None
+
+
+def _permitted(
+    offered: list[Transition], case: Case, actor: Actor, now: datetime | None, facts: Mapping[str, Any] | None
+) -> Iterator[str]:
     held = roles_on_case(actor, case)
-    offered = [
-        t
-        for t in definition.available_from(case.state)
-        if held & t.roles and (include_system or t.roles != {Role.SYSTEM})
-    ]
+    offered = [t for t in offered if held & t.roles]
     if now is None:
-        return [t.action for t in offered]
-    before = view(case)
+        yield from (t.action for t in offered)
+        return
+    before = view(case) if offered else None
     frozen_facts = MappingProxyType(dict(facts or {}))
-    permitted = []
     for t in offered:
+        assert before is not None
         role = next(r for r in _ROLE_ORDER if r in held & t.roles)
         ctx = GuardContext(before, actor, role, t.action, MappingProxyType({}), now, frozen_facts)
         if not any(reason for guard in t.guards if judges_actor(guard) for reason in guard(ctx)):
-            permitted.append(t.action)
-    return permitted
+            yield t.action

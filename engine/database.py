@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
-from engine.auditlog import forget_head, hold_head
+from engine.chainhead import forget_head, hold_head
 from engine.statements import RawStatement
 
 _BEGIN_IMMEDIATE = RawStatement(text("BEGIN IMMEDIATE"))
@@ -22,7 +22,7 @@ _BEGIN = RawStatement(text("BEGIN"))
 # write appends to the chain, so batches of different processes queue here holding nothing else, and
 # two batches can never wait on each other (an act locking a case, then waiting for the head that a
 # batch holding the head's next act on that case would need).
-# The head read there is handed to the batch's first append (engine.auditlog.hold_head), which so
+# The head read there is handed to the batch's first append (engine.chainhead), which so
 # reads it no second time; on SQLite the batch's BEGIN IMMEDIATE already holds the database.
 _LOCK_CHAIN = RawStatement(text("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"))
 _READ_CHAIN = RawStatement(text("SELECT seq, hash FROM audit_head WHERE id = 1"))
@@ -281,7 +281,7 @@ def make_engine(url: str, *, echo: bool) -> Engine:
 
 
 def _forget_head_on_end(engine: Engine) -> None:
-    """A head held by a transaction (engine.auditlog.hold_head) is true until it ends, or until a
+    """A head held by a transaction (engine.chainhead) is true until it ends, or until a
     savepoint whose appends moved it rolls back."""
 
     def forget(conn: Connection, *_args: Any) -> None:

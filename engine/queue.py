@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -18,15 +18,21 @@ from sqlalchemy import (
     and_,
     bindparam,
     false,
+    func,
+    literal,
     or_,
     select,
+    text,
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
-from engine.access import Actor, Role, region_level, region_prefix
+from engine.access import Actor, Role, covers, region_level, region_prefix
 from engine.definition import WorkflowDefinition
+from engine.statements import RawStatement
 from engine.tables import MAX_ID, Case, CaseCount
 
 _c = Case.__table__.c  # type: ignore[attr-defined]
@@ -45,7 +51,22 @@ def waiting_states(definition: WorkflowDefinition) -> frozenset[str]:
 
 
 def actionable_states(definitions: Iterable[WorkflowDefinition]) -> dict[str, frozenset[str]]:
-    """For each role: the states in which it has work (system-only acts and waiting states excluded)."""
+    """For each role: the states in which it has work (system-only acts and waiting states excluded).
+    Worked out once per set of definitions (a definition is the same for the same key and version)."""
+    definitions = list(definitions)
+    key = tuple((d.key, d.version) for d in definitions)
+    found = _actionable.get(key)
+    if found is None:
+        if len(_actionable) > 256:
+            _actionable.clear()
+        found = _actionable[key] = _actionable_states(definitions)
+    return dict(found)
+
+
+_actionable: dict[tuple[tuple[str, int], ...], dict[str, frozenset[str]]] = {}
+
+
+def _actionable_states(definitions: list[WorkflowDefinition]) -> dict[str, frozenset[str]]:
     found: dict[str, set[str]] = {}
     for definition in definitions:
         waiting = waiting_states(definition)
@@ -309,12 +330,31 @@ def queue_counts(
 def kept_rows(
     session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]]
 ) -> list[tuple[str, str, str, int]]:
-    """The kept counts (region, workflow, state, n) in the actor's queue ranges, each row once however
-    many grants reach it: a few rows per village, whatever the number of cases."""
-    statement = _kept_rows(_ranges_by_grant(actor, states_by_role))
+    """The kept counts (region, workflow, state, n) in the actor's queue ranges, each case counted once
+    however many grants reach it. When no two of the actor's grants reach a common region
+    (`grants_apart`), `region` is a grant's region and n the sum over its villages: the roles held are
+    the same throughout, and the rows are a few per grant, whatever the number of villages and cases.
+    Else one row per village."""
+    conn = session.connection()
+    statement = _kept_rows(_ranges_by_grant(actor, states_by_role), grants_apart(actor), conn.dialect.name)
     if statement is None:
         return []
-    return [(str(r), str(w), str(s), int(n)) for r, w, s, n in session.execute(statement).all() if n]
+    cursor = statement.execute(conn)
+    try:
+        return [(str(r), str(w), str(s), int(n)) for r, w, s, n in cursor.fetchall() if n]
+    finally:
+        cursor.close()
+
+
+def grants_apart(actor: Actor) -> bool:
+    """Whether no region is reached by two of the actor's grants: then each region's roles are its grant's."""
+    regions = [g.region_code for g in actor.grants]
+    return not any(covers(a, b) for i, a in enumerate(regions) for j, b in enumerate(regions) if i != j)
+
+
+def grant_region(actor: Actor, region: str) -> str:
+    """The region of the grant that reaches `region` (one, when `grants_apart`)."""
+    return next(g.region_code for g in actor.grants if covers(g.region_code, region))
 
 
 def _ranges_by_grant(
@@ -328,26 +368,42 @@ def _ranges_by_grant(
 
 
 @lru_cache(maxsize=256)
-def _kept_rows(ranges: tuple[tuple[str, tuple[str, ...]], ...]) -> Select[Any] | None:
-    parts = [and_(scope_clause(region, _k), _k.state.in_(states)) for region, states in ranges]
-    return select(_k.region_code, _k.workflow, _k.state, _k.n).where(or_(*parts)) if parts else None
+def _kept_rows(ranges: tuple[tuple[str, tuple[str, ...]], ...], by_grant: bool, dialect: str) -> RawStatement | None:
+    """The statement with the ranges written in (region codes and state names, never user input): run
+    on the driver's cursor, its rows plain text and integers."""
+    if not ranges:
+        return None
+    statement: Select[Any] | CompoundSelect[Any]
+    if by_grant:
+        statement = union_all(
+            *(
+                select(literal(region).label("region"), _k.workflow, _k.state, func.sum(_k.n))
+                .where(scope_clause(region, _k), _k.state.in_(states))
+                .group_by(_k.workflow, _k.state)
+                for region, states in ranges
+            )
+        )
+    else:
+        parts = [and_(scope_clause(region, _k), _k.state.in_(states)) for region, states in ranges]
+        statement = select(_k.region_code, _k.workflow, _k.state, _k.n).where(or_(*parts))
+    compiled = statement.compile(dialect=_DIALECTS[dialect](), compile_kwargs={"literal_binds": True})
+    return RawStatement(text(str(compiled)))
+
+
+_DIALECTS: dict[str, Callable[[], Dialect]] = {"sqlite": sqlite.dialect, "postgresql": postgresql.dialect}
 
 
 def queue_cases_among(
-    session: Session,
-    actor: Actor,
-    states_by_role: Mapping[str, frozenset[str]],
-    ids: Callable[[], Select[Any] | CompoundSelect[Any]],
-    key: Any,
+    session: Session, actor: Actor, states_by_role: Mapping[str, frozenset[str]], ids: Select[Any], key: Hashable
 ) -> list[Case]:
-    """The cases of the actor's queue ranges whose id is among `ids()` (a subquery on an index): the
-    work is the number of ids, not the size of the queue. The statement is built once per `key`
-    (what `ids` depends on) and shape of the queue."""
+    """The cases of the actor's queue ranges whose id is among `ids` (a subquery on an index): the work
+    is the number of ids, not the size of the queue. The statement is kept per `key` (what `ids`
+    depends on) and shape of the queue."""
     ranges = _ranges_by_grant(actor, states_by_role)
     statement = _among.get((ranges, key))
     if statement is None:
         parts = [and_(scope_clause(region), _c.state.in_(states)) for region, states in ranges]
-        statement = select(Case).where(or_(*parts) if parts else false(), _c.id.in_(ids()))
+        statement = select(Case).where(or_(*parts) if parts else false(), _c.id.in_(ids))
         if len(_among) > 1024:
             _among.clear()
         _among[(ranges, key)] = statement
@@ -358,8 +414,8 @@ _among: dict[Any, Select[Any]] = {}
 
 
 def cases_in(session: Session, region: str, workflow: str, state: str) -> list[Case]:
-    """Every case of a workflow in a state in one village (one range of the village queue index)."""
-    q = select(Case).where(_c.region_code == region, _c.state == state, _c.workflow == workflow)
+    """Every case of a workflow in a state at or below `region` (one range of a queue index)."""
+    q = select(Case).where(scope_clause(region), _c.state == state, _c.workflow == workflow)
     return list(session.scalars(q))
 
 

@@ -18,6 +18,7 @@ from engine import auditlog
 from engine.access import Actor, county_of, township_of
 from engine.authorize import Decision, view
 from engine.calendar import WorkCalendar
+from engine.chainhead import holds_head
 from engine.definition import GuardContext, WorkflowDefinition
 from engine.errors import Attempt, GuardRejected, InvalidInput, StaleVersion
 from engine.livestate import FILE_DIGEST, file_digest
@@ -275,7 +276,7 @@ def fire(
     # The kept counts are moved under the chain head's lock, so that count rows are never locked in two
     # orders: with the case's own update when the unit already holds the head (a group-commit batch on
     # PostgreSQL, one round trip for the three), otherwise after the audit append.
-    fold_counts = moves and conn.dialect.name == "postgresql" and auditlog.holds_head(conn)
+    fold_counts = moves and conn.dialect.name == "postgresql" and holds_head(conn)
     updated = _write_move(
         conn,
         case,

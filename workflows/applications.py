@@ -29,6 +29,7 @@ from workflows.base import OFFICER_ROLES, encrypted_person, next_reference
 from workflows.casefile import FILE_VERSION, CaseFile, Person
 from workflows.firing import decide, fire_act
 from workflows.guards import members
+from workflows.links import PERSON_KINDS, link_opened
 from workflows.models import (
     CaseIdentifier,
 )
@@ -159,7 +160,8 @@ def _refuse_a_second_open_application(
     )
 
 
-def _index_identifiers(session: Session, case: Case) -> None:
+def _index_identifiers(session: Session, case: Case) -> list[str]:
+    """The case's identity hashes and bank account as lookup rows; the people's hashes returned."""
     assert case.id is not None
     rows = [("applicant", (case.data.get("applicant") or {}).get("id_hash"))]
     rows += [("member", m.get("id_hash")) for m in members(case.data)]
@@ -172,6 +174,7 @@ def _index_identifiers(session: Session, case: Case) -> None:
                 CaseIdentifier(case_id=case.id, kind=kind, lookup_hash=str(hashed), county_code=case.county_code)
             )
     session.flush()
+    return [str(hashed) for kind, hashed in rows if hashed and kind in PERSON_KINDS]
 
 
 def open_case(
@@ -228,7 +231,7 @@ def open_case(
             **{k: v for k, v in (extra or {}).items() if k == "converted_from"},
         },
     )
-    _index_identifiers(session, case)
+    link_opened(session, definition, case, actor, _index_identifiers(session, case))
     for username in recused:
         auditlog.record(
             session,

@@ -6,12 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from engine.access import Actor, Role, county_of, covers, township_of
 from engine.calendar import local_date
 from engine.secrets import valid_id_number
+from engine.statements import RawStatement
 from engine.tables import Case, RoleGrant, User
 from workflows.base import household_hashes, spec_of
 from workflows.fund import fund_account, lock_fund
@@ -103,10 +105,18 @@ def same_person(session: Session, actor: Actor) -> frozenset[str]:
     is between people, not between accounts (one official with two accounts is one official)."""
     if not actor.id_number_hash or actor.is_system:
         return frozenset()
-    found = session.exec(
-        select(User.username).where(User.id_number_hash == actor.id_number_hash, User.username != actor.username)
-    ).all()
-    return frozenset(str(name) for name in found)
+    cursor = _SAME_PERSON.execute(session.connection(), {"hash": actor.id_number_hash, "me": actor.username})
+    try:
+        return frozenset(str(name) for (name,) in cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+_users = User.__table__.c  # type: ignore[attr-defined]
+# Asked by every act and every queue page: run on the driver's cursor (engine.statements).
+_SAME_PERSON = RawStatement(
+    core_select(_users.username).where(_users.id_number_hash == bindparam("hash"), _users.username != bindparam("me"))
+)
 
 
 def facts_for(

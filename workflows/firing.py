@@ -13,7 +13,7 @@ from engine.authorize import Decision, authorize
 from engine.runtime import TransitionRecord, fire
 from engine.tables import Case
 from workflows.facts import facts_for, same_person
-from workflows.links import index_investigators
+from workflows.links import after_act
 
 if TYPE_CHECKING:
     from workflows.env import Env
@@ -58,7 +58,7 @@ def fire_act(
         facts=looked_up,
         comment=comment,
     )
-    index_investigators(session, case, record)
+    after_act(session, definition, case, record)
     for react in env.reactions:
         react(session, env, case, record, now)
     return record

@@ -33,6 +33,18 @@ class CaseIdentifier(SQLModel, table=True):
     county_code: str = Field(max_length=12)
 
 
+class PersonLink(SQLModel, table=True):
+    """A person an open case names, kept by workflows.links in the transaction of the act or opening that
+    names them and dropped when the case can no longer reach anyone's queue: the only cases whose task
+    for that person may differ from everyone else's. `person` is a username, an identity number's keyed
+    hash, or `user:<id>` for the account that applied."""
+
+    __tablename__ = "person_links"
+
+    person: str = Field(primary_key=True, max_length=64)
+    case_id: int = Field(primary_key=True, foreign_key="cases.id", index=True)
+
+
 class Notice(SQLModel, table=True):
     """One posting of a case on the notice board; a fresh notice after a dismissed objection is a new row."""
 

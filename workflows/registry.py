@@ -7,6 +7,7 @@ that, so a case keeps its version even when the policy file no longer yields it.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,13 +65,21 @@ def definition_for(case: Case) -> WorkflowDefinition:
 
 
 def definitions_of(policy: Policy) -> dict[tuple[str, int], WorkflowDefinition]:
-    """Every definition the policy yields, for any region and date it names."""
-    found: dict[tuple[str, int], WorkflowDefinition] = {}
-    for rules in policy.all_rules():
-        for spec in {aidtypes.spec_for(aid, rules) for aid in aidtypes.all()}:
-            definition = build(spec)
-            found[(definition.key, definition.version)] = definition
-    return found
+    """Every definition the policy yields, for any region and date it names (worked out once per policy,
+    which is not changed once loaded: every queue page asks)."""
+    found = _of_policy.get(policy)
+    if found is None:
+        found = {}
+        for rules in policy.all_rules():
+            for spec in {aidtypes.spec_for(aid, rules) for aid in aidtypes.all()}:
+                definition = build(spec)
+                found[(definition.key, definition.version)] = definition
+        with _lock:
+            _of_policy[policy] = found
+    return dict(found)
+
+
+_of_policy: weakref.WeakKeyDictionary[Policy, dict[tuple[str, int], WorkflowDefinition]] = weakref.WeakKeyDictionary()
 
 
 def known() -> dict[tuple[str, int], WorkflowDefinition]:

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, select
 
-from engine.access import Actor, Role
+from engine.access import Actor, Grant, Role
 from engine.authorize import available_actions
 from engine.calendar import local_date
 from engine.database import Database
 from engine.errors import WorkflowError
 from engine.queue import actionable_states, queue_counts
 from engine.tables import Case
-from tests.factories import TOWNSHIP, VILLAGE, make_user
+from tests.factories import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE, make_user
 from tests.workflows.support import (
     APPROVE,
     CIPHER,
@@ -27,6 +28,7 @@ from tests.workflows.support import (
     TEKUN_APPROVE,
     TOWNSHIP_PASS,
     Flow,
+    World,
     household,
     make_env,
     make_world,
@@ -81,6 +83,16 @@ def _people(flow: Flow) -> list[Actor]:
             id_number_hash=CIPHER.lookup_hash(OFFICIAL_IDS["boss2"]),
         )
     return [w.clerk, w.clerk2, w.boss, w.boss2, w.boss3, w.county, w.far_clerk, w.far_boss, boss_v, boss2_b]
+
+
+def _several_grants(world: World) -> list[Actor]:
+    """boss holding a village grant inside their township too (grants that overlap: counted per village),
+    and a second township's grant (grants apart: counted per grant). Compared, never acting."""
+    boss = world.boss
+    return [
+        replace(boss, grants=(*boss.grants, Grant(Role.VILLAGE_OFFICER, VILLAGE))),
+        replace(boss, grants=(*boss.grants, Grant(Role.TOWNSHIP_OFFICER, OTHER_TOWNSHIP))),
+    ]
 
 
 def _open(flow: Flow, rng: random.Random, serial: int, now: datetime, people: list[Actor]) -> None:
@@ -171,7 +183,7 @@ def test_counts_from_the_kept_rows_equal_judging_every_case(db: Database, now: d
         else:
             _act(flow, rng, moment, people)
         if step % 40 == 0:
-            tasks, taken = _assert_counts_agree(flow, people, moment)
+            tasks, taken = _assert_counts_agree(flow, [*people, *_several_grants(flow.world)], moment)
             counted, dropped = counted + tasks, dropped + taken
     assert counted > 0, "the walk left no work in anyone's queue: nothing was compared"
     assert dropped > 0, "no case was taken out of a queue for the person: the subtraction was not exercised"

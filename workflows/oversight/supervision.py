@@ -9,14 +9,15 @@ import math
 import secrets
 from datetime import date, datetime
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlmodel import Session, col
 
 from engine import auditlog
-from engine.access import Actor, Role, covers, region_level
+from engine.access import Actor, Grant, Role, covers, region_level
 from engine.calendar import Delay, Unit, add_months
 from engine.errors import Conflict, GuardRejected, InvalidInput, NotFound
 from engine.queue import visible_clause
@@ -416,15 +417,19 @@ def _visits(session: Session, where: Any, latest: int | None = None) -> list[Vis
 def tasks_waiting(session: Session, *, actor: Actor) -> int:
     """How many supervision acts wait on the actor: filings to acknowledge and visits to make (county
     officers), decisions to file (township officers). The queue page shows the count."""
+    return sum(int(session.execute(q).scalar_one()) for q in _waiting_counts(actor.grants))
+
+
+@lru_cache(maxsize=1024)
+def _waiting_counts(grants: tuple[Grant, ...]) -> tuple[Select[Any], ...]:
+    """The counts `tasks_waiting` runs for these grants, built once per set of grants (every queue page asks)."""
     parts = []
-    for grant in actor.grants:
+    for grant in grants:
         if grant.role == Role.COUNTY_OFFICER:
             parts.append(("ack", _in_region(_FILINGS, grant.region_code)))
             parts.append(("visit", _in_region(_VISITS, grant.region_code)))
         elif grant.role == Role.TOWNSHIP_OFFICER:
             parts.append(("file", _in_region(_FILINGS, grant.region_code)))
-    if not parts:
-        return 0
     ack = [w for k, w in parts if k == "ack"]
     visit = [w for k, w in parts if k == "visit"]
     file = [w for k, w in parts if k == "file"]
@@ -436,7 +441,7 @@ def tasks_waiting(session: Session, *, actor: Actor) -> int:
         counts.append(select(func.count()).where(or_(*file), c.filed_at.is_(None)))
     if visit:
         counts.append(select(func.count()).where(or_(*visit), v.visited_at.is_(None)))
-    return sum(int(session.execute(q).scalar_one()) for q in counts)
+    return tuple(counts)
 
 
 def late_filings(session: Session, *, actor: Actor, now: datetime | None) -> list[tuple[FilingOut, datetime]]:
