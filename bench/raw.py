@@ -278,3 +278,15 @@ def fresh(db_kind: str, directory: Path, pg_url: str, label: str) -> Iterator[tu
     finally:
         with psycopg.connect(pg_url + "/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def settle(below: float | None, *, longest: float = 1800.0, say: Callable[[str], None] = print) -> None:
+    """Wait (up to `longest` seconds) for the host's 1-minute load average to fall below `below`: a 10 M
+    load takes many minutes, and what is timed after it should not be the other work of those minutes."""
+    if below is None:
+        return
+    waited = 0.0
+    while os.getloadavg()[0] >= below and waited < longest:
+        time.sleep(5)
+        waited += 5
+    say(f"settled for {waited:.0f} s: load average (1 min) {os.getloadavg()[0]:.1f} when the timing began")

@@ -25,7 +25,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from sqlalchemy import text
 
-from bench.raw import fresh
+from bench.raw import fresh, settle
 from engine.audit import _DOMAIN, GENESIS, Link, body
 from engine.auditlog import Checkpoint, verify_log
 from engine.database import Database
@@ -212,18 +212,6 @@ def _server_cpu(s: Any) -> Callable[[], float | None]:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     return read
-
-
-def settle(below: float | None, *, longest: float = 1800.0, say: Callable[[str], None] = print) -> None:
-    """Wait (up to `longest` seconds) for the host's 1-minute load average to fall below `below`: a 10 M
-    load takes many minutes, and what is timed after it should not be the other work of those minutes."""
-    if below is None:
-        return
-    waited = 0.0
-    while os.getloadavg()[0] >= below and waited < longest:
-        time.sleep(5)
-        waited += 5
-    say(f"settled for {waited:.0f} s: load average (1 min) {os.getloadavg()[0]:.1f} when the timing began")
 
 
 def measure(
