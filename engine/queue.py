@@ -52,18 +52,19 @@ def waiting_states(definition: WorkflowDefinition) -> frozenset[str]:
 
 def actionable_states(definitions: Iterable[WorkflowDefinition]) -> dict[str, frozenset[str]]:
     """For each role: the states in which it has work (system-only acts and waiting states excluded).
-    Worked out once per set of definitions (a definition is the same for the same key and version)."""
-    definitions = list(definitions)
-    key = tuple((d.key, d.version) for d in definitions)
+    Worked out once per set of definitions: the very objects (two definitions of one key and version
+    built apart, as a test may build them, are told apart), which the cache keeps alive."""
+    definitions = tuple(definitions)
+    key = tuple(id(d) for d in definitions)
     found = _actionable.get(key)
-    if found is None:
+    if found is None or any(a is not b for a, b in zip(found[0], definitions, strict=True)):
         if len(_actionable) > 256:
             _actionable.clear()
-        found = _actionable[key] = _actionable_states(definitions)
-    return dict(found)
+        found = _actionable[key] = (definitions, _actionable_states(list(definitions)))
+    return dict(found[1])
 
 
-_actionable: dict[tuple[tuple[str, int], ...], dict[str, frozenset[str]]] = {}
+_actionable: dict[tuple[int, ...], tuple[tuple[WorkflowDefinition, ...], dict[str, frozenset[str]]]] = {}
 
 
 def _actionable_states(definitions: list[WorkflowDefinition]) -> dict[str, frozenset[str]]:
