@@ -79,6 +79,13 @@ def _locked_head(conn: Connection) -> tuple[int, str]:
     return int(head[0]), str(head[1])
 
 
+def lock_head(conn: Connection) -> None:
+    """Take the chain head's lock now (a no-op when the transaction holds it), for a read that must see
+    every entry committed before this transaction's next one and none after (a payment run's total)."""
+    seq, hash_ = _locked_head(conn)
+    hold_head(conn, seq, hash_)
+
+
 def append(
     session: Session,
     *,

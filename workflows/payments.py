@@ -212,6 +212,9 @@ def run_payments(
         progress(len(ids))
     done = limit is None or len(ids) < limit
     last = ids[-1] if ids else after_case_id
+    # Under the chain head's lock: the total is then the lines recorded before this run's entry, no
+    # more (a concurrent run that committed since would be counted but recorded after) and no fewer.
+    auditlog.lock_head(conn)
     total_q = core_select(func.coalesce(func.sum(LINES.c.amount_fen), 0)).where(LINES.c.month == month)
     total = int(conn.execute(total_q).scalar_one())
     auditlog.append(

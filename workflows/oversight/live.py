@@ -49,20 +49,30 @@ def _entries(session: Session, action: str) -> list[tuple[datetime, str, int | N
     return [(at, region, case_id, data) for at, region, case_id, data in session.execute(query.order_by(AUDIT.seq))]
 
 
+def _entries_with_seq(session: Session, action: str) -> list[tuple[int, datetime, str, int | None, str]]:
+    query = select(AUDIT.seq, AUDIT.at, AUDIT.region_code, AUDIT.case_id, AUDIT.data).where(AUDIT.action == action)
+    return [(int(r[0]), r[1], r[2], r[3], r[4]) for r in session.execute(query.order_by(AUDIT.seq))]
+
+
 def _check_lines(session: Session, verdict: LiveVerdict) -> None:
     """Each month's lines were made by its payment runs: as many as each run created, summing to its total."""
-    runs: dict[str, list[tuple[datetime, int, int]]] = defaultdict(list)
-    for at, _region, _case, raw in _entries(session, "payment_run"):
+    runs: dict[str, list[tuple[datetime, int, int, int]]] = defaultdict(list)
+    for seq, at, _region, _case, raw in _entries_with_seq(session, "payment_run"):
         data = json.loads(raw)
-        runs[str(data.get("month"))].append((at, int(data.get("created") or 0), int(data.get("total_fen") or 0)))
-    lines: dict[str, list[tuple[int, datetime, int]]] = defaultdict(list)
+        runs[str(data.get("month"))].append((at, int(data.get("created") or 0), int(data.get("total_fen") or 0), seq))
+    # When each line was put on the chain: a run's total is what its transaction saw, the lines whose
+    # record precedes the run's own (runs of one month at once commit in chain order, not clock order).
+    recorded_at: dict[tuple[int | None, str], int] = {}
+    for seq, _at, _region, case_id, raw in _entries_with_seq(session, "payment_line"):
+        recorded_at.setdefault((case_id, str(json.loads(raw).get("month"))), seq)
+    lines: dict[str, list[tuple[int, datetime, int, int | None]]] = defaultdict(list)
     query = select(LINES.c.id, LINES.c.month, LINES.c.created_at, LINES.c.amount_fen, LINES.c.case_id)
     bad: set[int] = set()
     found = session.execute(query.order_by(LINES.c.id)).all()
     amounts = _amounts_in_force(session, {int(row[4]) for row in found})
     plans = _instalments_set(session, {int(row[4]) for row in found})
     for line_id, month, created_at, amount, case_id in found:
-        lines[month].append((int(line_id), created_at, int(amount)))
+        lines[month].append((int(line_id), created_at, int(amount), recorded_at.get((int(case_id), str(month)))))
         due = [fen for at, fen in amounts.get(int(case_id), []) if at <= created_at]
         planned = [plan for at, plan in plans.get(int(case_id), []) if at <= created_at]
         if planned and planned[-1].get(str(month)) == int(amount):
@@ -75,27 +85,36 @@ def _check_lines(session: Session, verdict: LiveVerdict) -> None:
             )
     for month in sorted(set(runs) | set(lines)):
         made = lines.get(month, [])
-        moments = {at for at, _c, _t in runs.get(month, [])}
-        strays = [i for i, at, _a in made if at not in moments]
+        moments = {at for at, _c, _t, _s in runs.get(month, [])}
+        strays = [i for i, at, _a, _r in made if at not in moments]
         for line_id in strays:
             verdict.why.append(
                 f"发放明细 / payment line {line_id} ({month}): 无对应的发放审计记录 / no payment run made it"
             )
         bad.update(strays)
         # Runs repeated at one moment (a retry within one request's clock) made their lines together.
-        together: dict[datetime, tuple[int, int]] = {}
-        for at, created, total in runs.get(month, []):
-            together[at] = (together.get(at, (0, 0))[0] + created, total)
-        for at, (created, total) in together.items():
-            own = [i for i, when, _a in made if when == at]
-            so_far = sum(a for _i, when, a in made if when <= at)
-            if len(own) != created or so_far != total:
+        together: dict[datetime, int] = {}
+        for at, created, _total, _seq in runs.get(month, []):
+            together[at] = together.get(at, 0) + created
+        for at, created in together.items():
+            own = [i for i, when, _a, _r in made if when == at]
+            if len(own) != created:
                 verdict.why.append(
-                    f"{month} 发放批次 / payment run at {at.isoformat()}: 记录 {created} 笔共 {total} 分，"
-                    f"现有 {len(own)} 笔累计 {so_far} 分 / recorded {created} lines totalling {total} fen, "
-                    f"found {len(own)} lines and {so_far} fen"
+                    f"{month} 发放批次 / payment run at {at.isoformat()}: 记录新增 {created} 笔，现有 {len(own)} 笔 / "
+                    f"recorded {created} new lines, found {len(own)}"
                 )
-                bad.update(own or [i for i, when, _a in made if when <= at])
+                bad.update(own)
+        for at, _created, total, seq in runs.get(month, []):
+            # the lines put on the chain before the run's record (one with no record: made no later)
+            counted = [(i, a) for i, when, a, rec in made if (rec < seq if rec is not None else when <= at)]
+            so_far = sum(a for _i, a in counted)
+            if so_far != total:
+                verdict.why.append(
+                    f"{month} 发放批次 / payment run at {at.isoformat()}: 记录累计 {total} 分，"
+                    f"此前已记录的明细累计 {so_far} 分 / recorded a total of {total} fen, "
+                    f"the lines recorded before it total {so_far} fen"
+                )
+                bad.update([i for i, when, _a, _r in made if when == at] or [i for i, _a in counted])
     verdict.payment_lines_bad = sorted(bad)
 
 
